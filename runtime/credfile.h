@@ -1,0 +1,60 @@
+/*
+ * credfile.h - loading credentials.json (cJSON) into process memory.
+ *
+ * Secrets (api_key, or the environment variable named by api_key_env) live
+ * only in the loading process and its forked workers; they are never copied to
+ * the shared segment, a log or the console. Errors name the file and the field
+ * ("credentials.json: credentials[1].provider: unknown provider \"foo\"").
+ */
+#ifndef AGENTOS_RUNTIME_CREDFILE_H
+#define AGENTOS_RUNTIME_CREDFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shm/cred.h"
+
+#define CREDFILE_MAX_BYTES (1024 * 1024)
+
+enum cred_provider { PROVIDER_OPENAI = 1, PROVIDER_GEMINI = 2 };
+
+struct credential {
+    char id[SHM_KEY_ID_MAX];
+    char provider_name[SHM_PROVIDER_MAX]; /* "openai" / "gemini" */
+    char model[SHM_MODEL_MAX];
+    enum cred_provider provider;
+    char *base_url; /* never NULL after load (gemini default filled in) */
+    char *secret;   /* process memory only */
+    uint32_t roles; /* CRED_ROLE_* bits, both when absent */
+    uint32_t concurrency;
+    uint32_t rpm;
+};
+
+struct cred_file {
+    struct credential *v;
+    size_t n;
+    int insecure_mode; /* readable by group or others: caller warns */
+};
+
+/*
+ * Parse and validate path. Fields: id (string, unique, <= 47 chars),
+ * provider ("openai"|"gemini"), model (string), base_url (string; required
+ * for openai, default https://generativelanguage.googleapis.com for gemini),
+ * api_key or api_key_env (the named variable must be set and non-empty),
+ * roles (array of "draft"/"review"), rpm (integer 0..100000), concurrency
+ * (integer 1..SHM_KEY_HOLDERS_MAX). limit > 0 keeps only the first `limit`
+ * keys (AGENTOS_CREDENTIAL_LIMIT). 0, or -errno with a one-line err.
+ */
+int credfile_load(const char *path, size_t limit, struct cred_file *out, char *err, size_t errlen);
+
+/* Parse from a buffer (for tests/fuzzing); name is used in messages. */
+int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
+                   struct cred_file *out, char *err, size_t errlen);
+
+/* Zero the secrets and free. */
+void credfile_free(struct cred_file *cf);
+
+/* Fill a cred_init (no secret) for the shared slot of credential c. */
+void credfile_to_init(const struct credential *c, struct cred_init *ci);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * items.h - finding the items of a workflow, validating them, and deciding
+ * which are pending.
+ *
+ * Items are the *.md files of the items folder, in name order. A stem (file
+ * name without .md) is valid when it is 1..64 characters of [A-Za-z0-9_-];
+ * its ID is "<PREFIX>-<STEM upper-cased>". An invalid stem is kept in the list
+ * with invalid_name set and no path derived from it. An item is pending when
+ * <out>/<ID>.md is missing or its front matter's source_sha256 differs from
+ * the SHA-256 of the input's bytes.
+ */
+#ifndef AGENTOS_RUNTIME_ITEMS_H
+#define AGENTOS_RUNTIME_ITEMS_H
+
+#include <stddef.h>
+
+#include "shm/shm_layout.h"
+
+#define ITEM_STEM_MAX 64
+#define ITEM_SPEC_MAX (1024 * 1024)
+
+struct item {
+    char id[SHM_ID_MAX];          /* "LLD-42"; for an invalid name: the raw name, cut */
+    char stem[ITEM_STEM_MAX + 1]; /* "42"; empty when invalid_name */
+    char *input_path;             /* <items>/<stem>.md; NULL when invalid_name */
+    char *out_path;               /* <out>/<ID>.md; NULL when invalid_name */
+    char sha256[65];              /* of the input bytes; "" if unreadable */
+    int invalid_name;
+    int pending;
+};
+
+struct item_list {
+    struct item *v;
+    size_t n;
+};
+
+/* 1 if stem is a valid item stem. */
+int item_stem_valid(const char *stem);
+
+/*
+ * Build the ID for a stem: prefix "LLD" + "42" -> "LLD-42". 0 or -EINVAL.
+ */
+int item_make_id(const char *prefix, const char *stem, char *out, size_t outlen);
+
+/*
+ * Turn a command-line ID argument ("42", "LLD-42", "lld-42") into a stem.
+ * -EINVAL (with err naming the argument) for anything that is not a valid
+ * stem, e.g. "../x".
+ */
+int item_stem_from_arg(const char *prefix, const char *arg, char *stem, size_t stemlen, char *err,
+                       size_t errlen);
+
+/*
+ * List every *.md in items_dir (sorted), with IDs, paths, sha256 and pending.
+ * -ENOENT (err names the folder) when items_dir does not exist.
+ */
+int items_discover(const char *prefix, const char *items_dir, const char *out_dir,
+                   struct item_list *out, char *err, size_t errlen);
+
+void items_free(struct item_list *l);
+
+/*
+ * Validate spec text: valid UTF-8, at most ITEM_SPEC_MAX bytes, no NUL, and
+ * the first non-blank line starts with "# ". 0 or -EINVAL.
+ */
+int item_spec_valid(const char *text, size_t len);
+
+#endif

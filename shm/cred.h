@@ -1,0 +1,91 @@
+/*
+ * cred.h - credential slots: reservation of API keys shared by all workers.
+ *
+ * Every slot is guarded by its own process-shared robust mutex. The protocol:
+ *   - A worker reserves one request slot of a key (cred_reserve), sends one
+ *     request, and always releases it (cred_release) with the outcome, whatever
+ *     happened. A 429 releases with a rate-limit time; 401/403 disables.
+ *   - A key is never handed out while disabled, rate-limited (until its time)
+ *     or with in_use == concurrency; with rpm > 0 it also needs a token in its
+ *     bucket (refilled at rpm/60 per second, capacity max(1, rpm/60 .. see .c)).
+ *   - Each reservation records the holder's pid in holders[]. If a holder dies
+ *     while holding the mutex, the next locker gets EOWNERDEAD and repairs the
+ *     slot: holders whose pid is gone are dropped, in_use recomputed, state
+ *     recomputed, then pthread_mutex_consistent(). The coordinator calls
+ *     cred_release_dead() after reaping a worker so its keys come back even if
+ *     it died outside the mutex.
+ *   - Never fork while holding a slot mutex.
+ */
+#ifndef AGENTOS_SHM_CRED_H
+#define AGENTOS_SHM_CRED_H
+
+#include <stdint.h>
+
+#include "shm/segment.h"
+
+/* What a key is loaded with (no secret). */
+struct cred_init {
+    const char *id;
+    const char *provider;
+    const char *model;
+    uint32_t roles;       /* CRED_ROLE_* bits; 0 means both */
+    uint32_t concurrency; /* 0 means 1; capped to SHM_KEY_HOLDERS_MAX */
+    uint32_t rpm;         /* 0 = unpaced */
+};
+
+/* Initialise slot i (mutex attributes: PROCESS_SHARED, ROBUST). 0 or -errno. */
+int cred_slot_init(struct cred_slot_sh *slot, const struct cred_init *ci);
+
+/*
+ * Reload slot i's configuration in place (SIGHUP / edited credentials file):
+ * keeps counters and current reservations, clears `disabled` and rate limits.
+ */
+int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci);
+
+/* Result of a failed reservation attempt. */
+struct cred_wait {
+    int64_t retry_at_ns;  /* CLOCK_MONOTONIC when a key may next be usable; 0 = unknown */
+    uint32_t usable_keys; /* keys of this role not disabled */
+    uint32_t ready_slots; /* request slots of keys that can serve now (not rate-limited) */
+};
+
+/*
+ * Reserve one request slot on a key that has `role` (CRED_ROLE_*) for pid.
+ * Chooses the eligible key with the fewest reservations, then the fewest
+ * requests (fair spread). now_ns is CLOCK_MONOTONIC.
+ * Returns the key index (>= 0); -EAGAIN when none is eligible now (w filled:
+ * when to try again); -ENOKEY when every key of the role is disabled (or there
+ * is none): the pool is exhausted until reloaded.
+ */
+int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
+                 struct cred_wait *w);
+
+/* How a request ended, for cred_release. */
+enum cred_outcome {
+    CRED_OK = 0,         /* a reply came back (any non-429, non-auth status) */
+    CRED_FAILED = 1,     /* transport error, 5xx: counted as an error */
+    CRED_RATE_LIMIT = 2, /* 429: limited until retry_at_ns */
+    CRED_DISABLE = 3,    /* 401/403/daily quota: disabled with reason */
+    CRED_ABANDONED = 4,  /* not sent or abandoned (shutdown): no count */
+};
+
+/*
+ * Release pid's reservation of key `index`. For CRED_RATE_LIMIT, retry_at_ns is
+ * the CLOCK_MONOTONIC time before which the key gets no request; for
+ * CRED_DISABLE, reason says why. latency_ms is added to the key's sum.
+ * Returns 0, or -ENOENT if pid held no reservation on that key.
+ */
+int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred_outcome outcome,
+                 int64_t retry_at_ns, const char *reason, uint32_t latency_ms);
+
+/* Drop every reservation held by a dead pid (coordinator, after waitpid). */
+int cred_release_dead(struct shm_segment *seg, int32_t pid);
+
+/* Name of a cred_state ("available", "reserved", "rate_limited", "disabled"). */
+const char *cred_state_name(uint32_t state);
+
+/* Lock a slot's robust mutex, repairing it on EOWNERDEAD. 0 or -errno. */
+int cred_lock(struct cred_slot_sh *slot);
+void cred_unlock(struct cred_slot_sh *slot);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * prog.h - the lock-free progress table: one seqlock slot per item.
+ *
+ * Protocol (PostgreSQL's st_changecount, Linux's seqcount):
+ *   writer: seq += 1 (odd), release fence, store payload words (relaxed
+ *           atomics), seq += 1 (even) with release order.
+ *   reader: s1 = seq (acquire); if odd, retry; copy payload words (relaxed);
+ *           acquire fence; s2 = seq; if s1 != s2, retry.
+ * Invariants: each slot has one writer at a time (the worker holding the
+ * item's claim, or the coordinator for an unclaimed item or a dead worker's
+ * item), so a writer never waits. The writer builds the new value locally and
+ * only copies between the two bumps: nothing between them can fail. Readers
+ * never block a writer and give up after a bounded number of retries.
+ * Payload words are accessed with relaxed atomics so the protocol is free of
+ * data races in the C11 sense (TSan-clean).
+ */
+#ifndef AGENTOS_SHM_PROG_H
+#define AGENTOS_SHM_PROG_H
+
+#include <stdint.h>
+
+#include "shm/shm_layout.h"
+
+#define PROG_READ_RETRIES 1000
+
+/* Publish item as the slot's new payload. Never blocks, never fails. */
+void prog_write(struct prog_slot_sh *slot, const struct prog_item *item);
+
+/*
+ * Copy a consistent payload into out. Returns 0, or -EAGAIN when every one of
+ * PROG_READ_RETRIES attempts raced with a writer. Works on a read-only mapping.
+ */
+int prog_read(const struct prog_slot_sh *slot, struct prog_item *out);
+
+/*
+ * Try to take item slot for worker pid: CAS claim FREE -> TAKEN.
+ * Returns 1 if taken, 0 if not free.
+ */
+int prog_claim(struct prog_slot_sh *slot, int32_t pid);
+
+/* Set the claim word (coordinator: requeue a dead worker's item, mark done). */
+void prog_set_claim(struct prog_slot_sh *slot, uint32_t claim, int32_t pid);
+
+/* Human name of a prog_state ("pending", "running", "waiting-key", ...). */
+const char *prog_state_name(uint32_t state);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * segment.h - create, attach, detach and remove one run's shared segment.
+ *
+ * A run's segment is the POSIX shared-memory object "/agentos-<run id>",
+ * mode 0600, laid out as shm_layout.h describes. The coordinator creates and
+ * initialises it (header magic published last, with release order), workers
+ * inherit the mapping across fork, and the inspector attaches read-only and
+ * checks magic, layout version and sizes before trusting any offset.
+ */
+#ifndef AGENTOS_SHM_SEGMENT_H
+#define AGENTOS_SHM_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shm/shm_layout.h"
+
+/* The per-process handle of a mapped segment (the shared half is the header). */
+struct shm_segment {
+    void *base;
+    size_t size;
+    int readonly;
+    char name[64]; /* "/agentos-<run id>" */
+    struct shm_header_sh *hdr;
+};
+
+struct shm_create_params {
+    const char *run_id;   /* [A-Za-z0-9_-], becomes part of the name */
+    const char *workflow; /* "lld", "issue", "workstream" */
+    uint32_t item_count;
+    uint32_t key_count;
+    uint32_t worker_count;
+    uint32_t parallel_max;
+};
+
+/* Size in bytes of a segment with these counts. */
+size_t shm_segment_size(uint32_t items, uint32_t keys, uint32_t workers);
+
+/*
+ * Create and initialise a new segment (O_EXCL, mode 0600): zeroed regions,
+ * prog slot indexes set, credential mutexes initialised process-shared and
+ * robust, worker item_index -1, header filled and its magic published last.
+ * Returns 0 or -errno; on failure writes a one-line reason into err.
+ */
+int shm_segment_create(struct shm_segment *seg, const struct shm_create_params *p, char *err,
+                       size_t errlen);
+
+/*
+ * Attach to an existing segment by name ("/agentos-..." or bare run id).
+ * readonly maps PROT_READ. Checks magic, layout version, header/slot sizes and
+ * that every region lies inside the mapping. Returns 0, -ENOENT (no such run),
+ * -EPROTO (another layout version or not an agentos segment), or -errno.
+ */
+int shm_segment_attach(struct shm_segment *seg, const char *name, int readonly, char *err,
+                       size_t errlen);
+
+/* Unmap (the segment object stays). */
+void shm_segment_detach(struct shm_segment *seg);
+
+/* shm_unlink the segment's name; returns 0 or -errno. */
+int shm_segment_unlink(const char *name);
+
+/* Accessors; index must be < the header's count. */
+struct prog_slot_sh *shm_prog_slot(const struct shm_segment *seg, uint32_t index);
+struct cred_slot_sh *shm_cred_slot(const struct shm_segment *seg, uint32_t index);
+struct shm_worker_sh *shm_worker_slot(const struct shm_segment *seg, uint32_t index);
+
+/*
+ * Callback for shm_segment_list: name is "/agentos-...", creator_pid from the
+ * header (0 if unreadable), stale = the creator process no longer exists.
+ */
+typedef void (*shm_list_fn)(const char *name, int32_t creator_pid, int stale, void *arg);
+
+/* Enumerate /dev/shm/agentos-* segments. Returns the count or -errno. */
+int shm_segment_list(shm_list_fn fn, void *arg);
+
+/*
+ * Remove every agentos segment whose creator is gone (a coordinator killed
+ * with -9 leaves one). Returns how many were removed.
+ */
+int shm_segment_remove_stale(void);
+
+#endif

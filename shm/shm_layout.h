@@ -1,0 +1,197 @@
+/*
+ * shm_layout.h - the byte layout of one run's shared-memory segment.
+ *
+ * This header is the single source of truth for what lives in the segment;
+ * docs/shm-layout.md mirrors it byte by byte. Everything here is position
+ * independent: regions are found through offsets from the segment base, never
+ * through pointers, because the inspector (agentos-shmstat) maps the segment
+ * read-only at another address. Every slot is cache-line aligned so two
+ * workers never write the same line. Change anything incompatible here and
+ * bump SHM_LAYOUT_VERSION; attachers refuse any other version.
+ *
+ *   offset 0                 struct shm_header_sh        (SHM_HEADER_SIZE)
+ *   header.items_offset      struct prog_slot_sh[item_count]
+ *   header.keys_offset       struct cred_slot_sh[key_count]
+ *   header.workers_offset    struct shm_worker_sh[worker_count]
+ *
+ * Ownership ("_sh" = the shared half of a structure, as in nginx):
+ *   - header: written by the coordinator; run_state/parallelism are atomics
+ *     that workers read.
+ *   - prog slots: seqlock-protected data written by the one process that owns
+ *     the item (see prog.h); `claim` is a CAS word workers use to take items.
+ *   - cred slots: guarded by a process-shared robust mutex (see cred.h).
+ *   - worker slots: written by the worker itself (pid, item, rss) with
+ *     relaxed atomics; the coordinator resets a dead worker's slot.
+ */
+#ifndef AGENTOS_SHM_LAYOUT_H
+#define AGENTOS_SHM_LAYOUT_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
+#define SHM_LAYOUT_VERSION 1u
+#define SHM_CACHELINE 64
+#define SHM_HEADER_SIZE 512
+#define SHM_NAME_PREFIX "/agentos-"
+
+#define SHM_ID_MAX 72      /* "ISSUE-" + 64-char stem + NUL fits */
+#define SHM_NODE_MAX 24    /* node names such as "N2_review" */
+#define SHM_REASON_MAX 120 /* failure reason shown by the inspector */
+#define SHM_KEY_ID_MAX 48
+#define SHM_PROVIDER_MAX 16
+#define SHM_MODEL_MAX 48
+#define SHM_WORKFLOW_MAX 16
+#define SHM_RUN_ID_MAX 40
+#define SHM_KEY_HOLDERS_MAX 8 /* most concurrent reservations of one key */
+#define SHM_MAX_ITEMS 100000
+#define SHM_MAX_KEYS 256
+#define SHM_MAX_WORKERS 10
+
+/* Run state, in shm_header_sh.run_state. */
+enum shm_run_state {
+    SHM_RUN_STARTING = 0,
+    SHM_RUN_RUNNING = 1,
+    SHM_RUN_PAUSED = 2,        /* credential pool exhausted; workers wait */
+    SHM_RUN_SHUTTING_DOWN = 3, /* SIGINT/SIGTERM: stop at next safe point */
+    SHM_RUN_DONE = 4,
+};
+
+struct shm_header_sh {
+    _Atomic uint64_t magic;   /* SHM_MAGIC, stored last with release order */
+    uint32_t layout_version;  /* SHM_LAYOUT_VERSION */
+    uint32_t header_size;     /* SHM_HEADER_SIZE */
+    uint64_t total_size;      /* bytes mapped */
+    uint64_t items_offset;    /* from segment base */
+    uint64_t keys_offset;
+    uint64_t workers_offset;
+    uint32_t item_count;
+    uint32_t item_slot_size;  /* sizeof(struct prog_slot_sh) */
+    uint32_t key_count;
+    uint32_t key_slot_size;   /* sizeof(struct cred_slot_sh) */
+    uint32_t worker_count;
+    uint32_t worker_slot_size; /* sizeof(struct shm_worker_sh) */
+    int32_t creator_pid;      /* coordinator; a dead creator = stale segment */
+    uint32_t parallel_max;    /* --parallel N */
+    int64_t started_realtime_ns; /* CLOCK_REALTIME at creation */
+    char workflow[SHM_WORKFLOW_MAX];
+    char run_id[SHM_RUN_ID_MAX];
+    _Atomic uint32_t run_state;    /* enum shm_run_state */
+    _Atomic uint32_t parallelism;  /* items allowed in flight now (<= parallel_max, >= 1) */
+    _Atomic uint32_t in_flight;    /* items being processed now (admission counter) */
+    _Atomic uint32_t waiting_for_key; /* workers waiting for a key now */
+    _Atomic uint64_t pool_generation; /* bumped when the credential pool is reloaded */
+    _Atomic uint64_t requests_total;  /* LLM requests sent in this run */
+    _Atomic uint64_t http_429_total;
+    _Atomic uint64_t simulate_429_used; /* AGENTOS_SIMULATE_429 budget consumed */
+    _Atomic uint32_t items_done;      /* items with a final outcome */
+    _Atomic uint32_t items_failed;
+};
+
+/* Per-item state, in prog_slot_sh data. */
+enum prog_state {
+    PROG_PENDING = 0,
+    PROG_RUNNING = 1,
+    PROG_WAITING_KEY = 2, /* running, blocked on the credential pool */
+    PROG_APPROVED = 3,
+    PROG_NEEDS_REVISION = 4,
+    PROG_FAILED = 5,
+    PROG_INTERRUPTED = 6, /* stopped by shutdown/pause; checkpoint kept */
+};
+
+/* Claim word of a progress slot (not seqlock-protected; CAS only). */
+enum prog_claim {
+    PROG_CLAIM_FREE = 0,  /* waiting to be taken by a worker */
+    PROG_CLAIM_TAKEN = 1, /* a worker is processing it */
+    PROG_CLAIM_DONE = 2,  /* finished (any outcome); never taken again */
+    PROG_CLAIM_SKIP = 3,  /* not to be run in this run (e.g. invalid name) */
+};
+
+/*
+ * The seqlock-protected payload of a progress slot. Plain old data: the
+ * writer builds a copy locally and copies it in between seq bumps; readers
+ * copy it out and retry on a changed/odd seq.
+ */
+struct prog_item {
+    uint32_t state;    /* enum prog_state */
+    uint32_t attempts; /* times a worker started this item in this run */
+    int32_t worker_pid;
+    uint32_t rounds;   /* review rounds so far */
+    uint32_t requests; /* LLM requests sent for this item in this run */
+    uint32_t http_429; /* of which answered 429 */
+    int64_t started_ns;  /* CLOCK_MONOTONIC, 0 = not started */
+    int64_t updated_ns;
+    int64_t finished_ns;
+    char id[SHM_ID_MAX];
+    char node[SHM_NODE_MAX];
+    char reason[SHM_REASON_MAX];
+};
+
+struct prog_slot_sh {
+    alignas(SHM_CACHELINE) _Atomic uint32_t seq; /* odd while a write is in progress */
+    _Atomic uint32_t claim;                      /* enum prog_claim */
+    _Atomic int32_t claim_pid;                   /* pid of the claiming worker */
+    uint32_t index;                              /* position in the table (constant) */
+    uint64_t data[(sizeof(struct prog_item) + 7) / 8]; /* struct prog_item, word-accessed */
+};
+
+/* Credential key state, in cred_slot_sh.state. */
+enum cred_state {
+    CRED_AVAILABLE = 0,
+    CRED_RESERVED = 1,     /* every request slot (concurrency) taken */
+    CRED_RATE_LIMITED = 2, /* until rate_limited_until_ns */
+    CRED_DISABLED = 3,     /* 401/403/daily quota; reason in disabled_reason */
+};
+
+#define CRED_ROLE_DRAFT 1u
+#define CRED_ROLE_REVIEW 2u
+
+/*
+ * One API key. No secret ever lives here: only the key's id, provider and
+ * model. Fields below `mu` are guarded by it; the counters are atomics so the
+ * inspector can read them without the lock.
+ */
+struct cred_slot_sh {
+    alignas(SHM_CACHELINE) pthread_mutex_t mu; /* PROCESS_SHARED + ROBUST */
+    uint32_t state;                            /* enum cred_state */
+    uint32_t roles;                            /* CRED_ROLE_* bits */
+    uint32_t concurrency;                      /* request slots */
+    uint32_t in_use;                           /* reservations held now */
+    int32_t holders[SHM_KEY_HOLDERS_MAX];      /* pids holding a reservation, 0 = none */
+    int64_t reserved_since_ns;                 /* CLOCK_MONOTONIC of the latest reserve */
+    int64_t rate_limited_until_ns;             /* CLOCK_MONOTONIC; 0 = not limited */
+    int64_t rate_limited_until_realtime_ns;    /* same instant, for display */
+    uint32_t rpm;                              /* 0 = unpaced */
+    uint32_t backoff_exp;                      /* consecutive 429s without a hint */
+    double tokens;                             /* token bucket (requests), rpm > 0 */
+    int64_t tokens_updated_ns;
+    char id[SHM_KEY_ID_MAX];
+    char provider[SHM_PROVIDER_MAX];
+    char model[SHM_MODEL_MAX];
+    char disabled_reason[64];
+    _Atomic uint64_t requests;
+    _Atomic uint64_t http_429;
+    _Atomic uint64_t errors;
+    _Atomic uint64_t latency_ms_sum;
+};
+
+/* One pre-forked worker, written by that worker. */
+struct shm_worker_sh {
+    alignas(SHM_CACHELINE) _Atomic int32_t pid; /* 0 = slot unused */
+    _Atomic int32_t item_index;                 /* -1 = idle */
+    _Atomic uint64_t rss_kib;
+    _Atomic uint64_t items_processed;
+    _Atomic int64_t heartbeat_ns; /* CLOCK_MONOTONIC */
+};
+
+_Static_assert(sizeof(struct shm_header_sh) <= SHM_HEADER_SIZE, "header fits its region");
+_Static_assert(sizeof(struct prog_slot_sh) % SHM_CACHELINE == 0, "prog slot is whole lines");
+_Static_assert(sizeof(struct cred_slot_sh) % SHM_CACHELINE == 0, "cred slot is whole lines");
+_Static_assert(sizeof(struct shm_worker_sh) % SHM_CACHELINE == 0, "worker slot is whole lines");
+_Static_assert(sizeof(struct prog_item) <= sizeof(((struct prog_slot_sh *)0)->data),
+               "prog item fits the slot payload");
+
+#endif
