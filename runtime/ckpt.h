@@ -53,6 +53,13 @@ int ckpt_saved_count(struct ckpt *c);
 
 void ckpt_close(struct ckpt *c);
 
+/*
+ * Look at a checkpoint without creating or changing anything (for --dry-run):
+ * copies the next node into next ("" when the item finished). 0, -ENOENT (no
+ * file or nothing saved), -EBADMSG (unreadable / not a checkpoint).
+ */
+int ckpt_peek(const char *path, char *next, size_t nextlen);
+
 /* Delete a checkpoint file and its -wal/-shm/-journal companions. 0 or -errno. */
 int ckpt_remove(const char *path);
 
