@@ -1,0 +1,21 @@
+/*
+ * workflows.h - the built-in workflows and the table tools look them up in.
+ *
+ * Adding a workflow: one new file in workflows/ defining a const struct
+ * wf_desc, its declaration here, and one line in wf_builtin[] (workflows.c).
+ */
+#ifndef AGENTOS_WORKFLOWS_WORKFLOWS_H
+#define AGENTOS_WORKFLOWS_WORKFLOWS_H
+
+#include "runtime/wf.h"
+
+extern const struct wf_desc wf_lld;   /* low-level designs: lld/pending -> lld/done */
+extern const struct wf_desc wf_issue; /* issue briefs: issues/pending -> issues/done */
+
+/* Every built-in workflow, NULL-terminated. */
+extern const struct wf_desc *const wf_builtin[];
+
+/* The built-in workflow called name ("lld", "issue"), or NULL. */
+const struct wf_desc *wf_find(const char *name);
+
+#endif
