@@ -33,7 +33,18 @@ struct cred_init {
     uint32_t rpm;         /* 0 = unpaced */
 };
 
-/* Initialise slot i (mutex attributes: PROCESS_SHARED, ROBUST). 0 or -errno. */
+/*
+ * Initialise only the slot's mutex (PROCESS_SHARED, ROBUST). The segment does
+ * this for every key slot at creation, so a slot nobody configured (roles 0,
+ * concurrency 0) can still be locked and is never handed out. 0 or -errno.
+ */
+int cred_mutex_init(struct cred_slot_sh *slot);
+
+/*
+ * Initialise slot i (mutex attributes: PROCESS_SHARED, ROBUST) with ci: all
+ * counters zero, state available, token bucket full. Re-initialises the
+ * mutex, so call it before any other process uses the slot. 0 or -errno.
+ */
 int cred_slot_init(struct cred_slot_sh *slot, const struct cred_init *ci);
 
 /*
@@ -78,7 +89,10 @@ enum cred_outcome {
 int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred_outcome outcome,
                  int64_t retry_at_ns, const char *reason, uint32_t latency_ms);
 
-/* Drop every reservation held by a dead pid (coordinator, after waitpid). */
+/*
+ * Drop every reservation held by a dead pid (coordinator, after waitpid).
+ * Returns how many reservations were dropped, or -errno.
+ */
 int cred_release_dead(struct shm_segment *seg, int32_t pid);
 
 /* Name of a cred_state ("available", "reserved", "rate_limited", "disabled"). */

@@ -3,7 +3,8 @@
  *
  * Protocol (PostgreSQL's st_changecount, Linux's seqcount):
  *   writer: seq += 1 (odd), release fence, store payload words (relaxed
- *           atomics), seq += 1 (even) with release order.
+ *           atomics), seq += 1 (even) with release order. (An odd seq left by
+ *           a writer killed mid-write is first rounded up to even.)
  *   reader: s1 = seq (acquire); if odd, retry; copy payload words (relaxed);
  *           acquire fence; s2 = seq; if s1 != s2, retry.
  * Invariants: each slot has one writer at a time (the worker holding the

@@ -1,0 +1,442 @@
+/*
+ * cred.c - credential slots: reserving and releasing request slots of API
+ * keys shared by every worker of a run.
+ *
+ * Each key slot has its own process-shared robust mutex. Reservation is two
+ * passes so that no process ever holds two slot mutexes at once (no lock
+ * order to get wrong, and a worker dying in one slot blocks only that slot):
+ *
+ *   1. scan: lock each slot briefly, judge it (role, disabled, rate limit,
+ *      free request slot, token bucket), note its load, unlock; pick the
+ *      eligible key with the fewest reservations, then the fewest requests,
+ *      then the lowest index, so the load spreads over the pool;
+ *   2. take: lock the chosen slot again, judge it again (another worker may
+ *      have taken it in between), and only then record the reservation.
+ *      If it changed, scan again, a bounded number of times.
+ *
+ * Invariants, under each slot's mutex: in_use == number of non-zero entries
+ * in holders[] <= concurrency; a disabled key stays disabled until reload;
+ * a key with rate_limited_until_ns > now is never handed out.
+ *
+ * Robustness: a worker killed while it holds a slot mutex leaves it to the
+ * next locker with EOWNERDEAD. That locker drops the holders whose process is
+ * gone, recounts in_use, settles the state and marks the mutex consistent; a
+ * worker killed outside the mutex has its reservations dropped by the
+ * coordinator through cred_release_dead() once it has reaped it.
+ *
+ * Pacing (rpm > 0) is a token bucket refilled at rpm/60 tokens a second. Its
+ * capacity is one second's budget, max(1, rpm/60): a key idle for a minute
+ * must not then fire a minute's worth of requests at once, because such a
+ * burst is exactly what provokes 429s from providers that enforce their
+ * per-minute limit over short windows. It starts full.
+ */
+#include "shm/cred.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "runtime/util.h"
+
+#define CRED_ROLE_ALL (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)
+#define CRED_PICK_ROUNDS 8
+/* When every key is merely busy, nothing tells us when one frees up: poll. */
+#define CRED_BUSY_POLL_NS (10 * UTIL_NS_PER_MS)
+
+int cred_mutex_init(struct cred_slot_sh *slot)
+{
+    pthread_mutexattr_t a;
+    int rc;
+
+    rc = pthread_mutexattr_init(&a);
+    if (rc)
+        return -rc;
+    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (!rc)
+        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (!rc)
+        rc = pthread_mutex_init(&slot->mu, &a);
+    pthread_mutexattr_destroy(&a);
+    return -rc;
+}
+
+static double cred_capacity(uint32_t rpm)
+{
+    double c = rpm / 60.0;
+
+    return c < 1.0 ? 1.0 : c;
+}
+
+static void cred_apply_config(struct cred_slot_sh *slot, const struct cred_init *ci)
+{
+    uint32_t conc = ci->concurrency ? ci->concurrency : 1;
+
+    slot->roles = ci->roles ? ci->roles : CRED_ROLE_ALL;
+    slot->concurrency = conc > SHM_KEY_HOLDERS_MAX ? SHM_KEY_HOLDERS_MAX : conc;
+    slot->rpm = ci->rpm;
+    util_strlcpy(slot->id, ci->id ? ci->id : "", sizeof(slot->id));
+    util_strlcpy(slot->provider, ci->provider ? ci->provider : "", sizeof(slot->provider));
+    util_strlcpy(slot->model, ci->model ? ci->model : "", sizeof(slot->model));
+}
+
+int cred_slot_init(struct cred_slot_sh *slot, const struct cred_init *ci)
+{
+    memset(slot, 0, sizeof(*slot));
+    cred_apply_config(slot, ci);
+    slot->state = CRED_AVAILABLE;
+    slot->tokens = cred_capacity(slot->rpm);
+    slot->tokens_updated_ns = 0; /* the first reservation starts the clock */
+    return cred_mutex_init(slot);
+}
+
+static int cred_pid_gone(int32_t pid)
+{
+    return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * The state that follows from the counters. Disabled and rate-limited are
+ * sticky here: only a reload clears the first, and cred_reserve clears the
+ * second once its time has passed (it is the one that knows "now").
+ */
+static void cred_settle_locked(struct cred_slot_sh *slot)
+{
+    if (slot->state == CRED_DISABLED || slot->state == CRED_RATE_LIMITED)
+        return;
+    slot->state = slot->in_use >= slot->concurrency ? CRED_RESERVED : CRED_AVAILABLE;
+}
+
+static void cred_recount_locked(struct cred_slot_sh *slot)
+{
+    uint32_t n = 0;
+
+    for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
+        n += slot->holders[i] != 0;
+    slot->in_use = n;
+    cred_settle_locked(slot);
+}
+
+/* The previous owner died holding the mutex: make the slot true again. */
+static void cred_repair_locked(struct cred_slot_sh *slot)
+{
+    double cap = cred_capacity(slot->rpm);
+
+    for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
+        if (slot->holders[i] != 0 && cred_pid_gone(slot->holders[i]))
+            slot->holders[i] = 0;
+    if (slot->concurrency > SHM_KEY_HOLDERS_MAX)
+        slot->concurrency = SHM_KEY_HOLDERS_MAX;
+    if (slot->state > CRED_DISABLED)
+        slot->state = CRED_AVAILABLE;
+    if (!(slot->tokens >= 0.0)) /* also catches NaN */
+        slot->tokens = 0.0;
+    if (slot->tokens > cap)
+        slot->tokens = cap;
+    cred_recount_locked(slot);
+}
+
+int cred_lock(struct cred_slot_sh *slot)
+{
+    int rc = pthread_mutex_lock(&slot->mu);
+
+    if (rc == EOWNERDEAD) {
+        cred_repair_locked(slot);
+        rc = pthread_mutex_consistent(&slot->mu);
+        if (rc) {
+            pthread_mutex_unlock(&slot->mu);
+            return -rc;
+        }
+        return 0;
+    }
+    return -rc;
+}
+
+void cred_unlock(struct cred_slot_sh *slot)
+{
+    pthread_mutex_unlock(&slot->mu);
+}
+
+const char *cred_state_name(uint32_t state)
+{
+    static const char *const names[] = {
+        [CRED_AVAILABLE] = "available",
+        [CRED_RESERVED] = "reserved",
+        [CRED_RATE_LIMITED] = "rate_limited",
+        [CRED_DISABLED] = "disabled",
+    };
+
+    if (state >= sizeof(names) / sizeof(names[0]))
+        return "unknown";
+    return names[state];
+}
+
+static void cred_refill_locked(struct cred_slot_sh *slot, int64_t now_ns)
+{
+    double cap;
+
+    if (slot->rpm == 0)
+        return;
+    if (slot->tokens_updated_ns == 0 || now_ns < slot->tokens_updated_ns) {
+        slot->tokens_updated_ns = now_ns;
+        return;
+    }
+    cap = cred_capacity(slot->rpm);
+    slot->tokens += (double)(now_ns - slot->tokens_updated_ns) / 1e9 * slot->rpm / 60.0;
+    if (slot->tokens > cap)
+        slot->tokens = cap;
+    slot->tokens_updated_ns = now_ns;
+}
+
+/* What one slot looks like to a reserver of some role, now. */
+struct cred_view {
+    int of_role;          /* has the role and is not disabled */
+    int eligible;         /* may be reserved right now */
+    uint32_t ready_slots; /* request slots if not rate-limited */
+    int64_t ready_at;     /* when it may become eligible (if not now) */
+    uint32_t in_use;
+    uint64_t requests;
+};
+
+static int64_t cred_max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Judge the slot; ends an expired rate limit and refills the bucket. */
+static void cred_view_locked(struct cred_slot_sh *slot, uint32_t mask, int64_t now_ns,
+                             struct cred_view *v)
+{
+    int limited, busy, no_token = 0;
+
+    memset(v, 0, sizeof(*v));
+    if (!(slot->roles & mask) || slot->state == CRED_DISABLED)
+        return;
+    v->of_role = 1;
+    limited = slot->rate_limited_until_ns > now_ns;
+    if (!limited && slot->state == CRED_RATE_LIMITED) {
+        slot->state = CRED_AVAILABLE;
+        slot->rate_limited_until_ns = 0;
+        slot->rate_limited_until_realtime_ns = 0;
+        cred_settle_locked(slot);
+    }
+    cred_refill_locked(slot, now_ns);
+    busy = slot->in_use >= slot->concurrency;
+    v->ready_at = limited ? slot->rate_limited_until_ns : now_ns;
+    if (slot->rpm > 0 && slot->tokens < 1.0) {
+        double wait_s = (1.0 - slot->tokens) * 60.0 / slot->rpm;
+
+        no_token = 1;
+        /* Round up (+1 ns) so the retry never lands just short of a token. */
+        v->ready_at = cred_max64(v->ready_at, now_ns + (int64_t)(wait_s * 1e9) + 1);
+    }
+    if (busy)
+        v->ready_at = cred_max64(v->ready_at, now_ns + CRED_BUSY_POLL_NS);
+    v->ready_slots = limited ? 0 : slot->concurrency;
+    v->eligible = !limited && !busy && !no_token;
+    v->in_use = slot->in_use;
+    v->requests = atomic_load_explicit(&slot->requests, memory_order_relaxed);
+}
+
+/* a is a better pick than b: fewer reservations, then fewer requests. */
+static int cred_better(const struct cred_view *a, const struct cred_view *b)
+{
+    if (a->in_use != b->in_use)
+        return a->in_use < b->in_use;
+    return a->requests < b->requests; /* ties keep the lower index */
+}
+
+/* Pass 1: the best eligible key (or -1), with the pool's summary in w. */
+static int cred_scan(struct shm_segment *seg, uint32_t mask, int64_t now_ns, struct cred_wait *w)
+{
+    struct cred_view best = {0}, v;
+    int best_i = -1;
+
+    memset(w, 0, sizeof(*w));
+    for (uint32_t i = 0; i < seg->hdr->key_count; i++) {
+        struct cred_slot_sh *slot = shm_cred_slot(seg, i);
+
+        if (cred_lock(slot) < 0)
+            continue; /* unrecoverable mutex: the key is lost for this run */
+        cred_view_locked(slot, mask, now_ns, &v);
+        cred_unlock(slot);
+        if (!v.of_role)
+            continue;
+        w->usable_keys++;
+        w->ready_slots += v.ready_slots;
+        if (v.eligible) {
+            if (best_i < 0 || cred_better(&v, &best)) {
+                best = v;
+                best_i = (int)i;
+            }
+        } else if (w->retry_at_ns == 0 || v.ready_at < w->retry_at_ns) {
+            w->retry_at_ns = v.ready_at;
+        }
+    }
+    return best_i;
+}
+
+/* Pass 2: take a request slot of key i if it is still eligible. */
+static int cred_take(struct cred_slot_sh *slot, uint32_t mask, int32_t pid, int64_t now_ns)
+{
+    struct cred_view v;
+    int free_i = -1;
+
+    if (cred_lock(slot) < 0)
+        return -EAGAIN;
+    cred_view_locked(slot, mask, now_ns, &v);
+    for (int i = 0; i < SHM_KEY_HOLDERS_MAX && free_i < 0; i++)
+        if (slot->holders[i] == 0)
+            free_i = i;
+    if (!v.eligible || free_i < 0) {
+        cred_unlock(slot);
+        return -EAGAIN;
+    }
+    slot->holders[free_i] = pid;
+    slot->in_use++;
+    slot->reserved_since_ns = now_ns;
+    if (slot->rpm > 0)
+        slot->tokens -= 1.0;
+    atomic_fetch_add_explicit(&slot->requests, 1, memory_order_relaxed);
+    cred_settle_locked(slot);
+    cred_unlock(slot);
+    return 0;
+}
+
+int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
+                 struct cred_wait *w)
+{
+    uint32_t mask = role ? role : CRED_ROLE_ALL;
+    struct cred_wait local;
+
+    if (!w)
+        w = &local;
+    if (pid <= 0)
+        return -EINVAL;
+    for (int round = 0; round < CRED_PICK_ROUNDS; round++) {
+        int i = cred_scan(seg, mask, now_ns, w);
+
+        if (w->usable_keys == 0)
+            return -ENOKEY;
+        if (i < 0)
+            return -EAGAIN;
+        if (cred_take(shm_cred_slot(seg, (uint32_t)i), mask, pid, now_ns) == 0)
+            return i;
+    }
+    /* Lost every race: the pool is contended, come back very soon. */
+    w->retry_at_ns = now_ns + UTIL_NS_PER_MS;
+    return -EAGAIN;
+}
+
+/* Remove one holder entry of pid; 1 if there was one. */
+static int cred_drop_holder_locked(struct cred_slot_sh *slot, int32_t pid)
+{
+    for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++) {
+        if (slot->holders[i] == pid) {
+            slot->holders[i] = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void cred_rate_limit_locked(struct cred_slot_sh *slot, int64_t retry_at_ns)
+{
+    int64_t until = cred_max64(slot->rate_limited_until_ns, retry_at_ns);
+
+    slot->rate_limited_until_ns = until;
+    slot->rate_limited_until_realtime_ns = util_now_real_ns() + (until - util_now_mono_ns());
+    slot->backoff_exp++;
+    if (slot->state != CRED_DISABLED)
+        slot->state = CRED_RATE_LIMITED;
+    atomic_fetch_add_explicit(&slot->http_429, 1, memory_order_relaxed);
+}
+
+static void cred_apply_outcome_locked(struct cred_slot_sh *slot, enum cred_outcome outcome,
+                                      int64_t retry_at_ns, const char *reason)
+{
+    switch (outcome) {
+    case CRED_OK:
+        slot->backoff_exp = 0;
+        break;
+    case CRED_FAILED:
+        atomic_fetch_add_explicit(&slot->errors, 1, memory_order_relaxed);
+        break;
+    case CRED_RATE_LIMIT:
+        cred_rate_limit_locked(slot, retry_at_ns);
+        break;
+    case CRED_DISABLE:
+        slot->state = CRED_DISABLED;
+        util_strlcpy(slot->disabled_reason, reason && *reason ? reason : "disabled",
+                     sizeof(slot->disabled_reason));
+        break;
+    case CRED_ABANDONED:
+        break;
+    }
+}
+
+int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred_outcome outcome,
+                 int64_t retry_at_ns, const char *reason, uint32_t latency_ms)
+{
+    struct cred_slot_sh *slot = shm_cred_slot(seg, index);
+    int rc;
+
+    if (!slot || pid <= 0)
+        return -EINVAL;
+    rc = cred_lock(slot);
+    if (rc < 0)
+        return rc;
+    if (!cred_drop_holder_locked(slot, pid)) {
+        cred_unlock(slot);
+        return -ENOENT;
+    }
+    slot->in_use--;
+    cred_apply_outcome_locked(slot, outcome, retry_at_ns, reason);
+    cred_settle_locked(slot);
+    cred_unlock(slot);
+    atomic_fetch_add_explicit(&slot->latency_ms_sum, latency_ms, memory_order_relaxed);
+    return 0;
+}
+
+int cred_release_dead(struct shm_segment *seg, int32_t pid)
+{
+    int dropped = 0;
+
+    if (pid <= 0)
+        return -EINVAL;
+    for (uint32_t i = 0; i < seg->hdr->key_count; i++) {
+        struct cred_slot_sh *slot = shm_cred_slot(seg, i);
+
+        if (cred_lock(slot) < 0)
+            continue;
+        while (cred_drop_holder_locked(slot, pid))
+            dropped++;
+        cred_recount_locked(slot);
+        cred_unlock(slot);
+    }
+    return dropped;
+}
+
+int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci)
+{
+    uint32_t old_rpm;
+    double cap;
+    int rc = cred_lock(slot);
+
+    if (rc < 0)
+        return rc;
+    old_rpm = slot->rpm;
+    cred_apply_config(slot, ci);
+    cap = cred_capacity(slot->rpm);
+    if (old_rpm == 0 || slot->tokens > cap)
+        slot->tokens = cap;
+    if (old_rpm == 0)
+        slot->tokens_updated_ns = 0;
+    slot->rate_limited_until_ns = 0;
+    slot->rate_limited_until_realtime_ns = 0;
+    slot->backoff_exp = 0;
+    memset(slot->disabled_reason, 0, sizeof(slot->disabled_reason));
+    slot->state = CRED_AVAILABLE;
+    cred_settle_locked(slot);
+    cred_unlock(slot);
+    return 0;
+}

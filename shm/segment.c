@@ -1,0 +1,474 @@
+/*
+ * segment.c - create, attach, list and remove one run's shared-memory segment.
+ *
+ * The coordinator creates "/agentos-<run id>" with O_EXCL and mode 0600, sizes
+ * it, maps it and lays it out as shm_layout.h describes: the header, then the
+ * progress slots, the credential slots and the worker slots, each region
+ * starting on a cache line. Every field is written before the header's magic,
+ * which is stored last with release order, so an attacher that reads the magic
+ * with acquire order sees a complete segment. Attachers (workers inherit the
+ * mapping; the inspector maps read-only) check magic, layout version, header
+ * and slot sizes and that every region lies inside the object before they
+ * trust any offset. A coordinator killed with -9 leaves its segment behind;
+ * the creator pid in the header lets the next run tell such a stale segment
+ * from a live one and remove it.
+ */
+#include "shm/segment.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/util.h"
+#include "shm/cred.h"
+
+#define SHM_DEV_DIR "/dev/shm"
+/* A segment without magic younger than this may still be being created. */
+#define SHM_STALE_GRACE_S 10
+
+static size_t shm_align(size_t n)
+{
+    return (n + SHM_CACHELINE - 1) & ~(size_t)(SHM_CACHELINE - 1);
+}
+
+/* Offsets of the three regions for these counts, and the total size. */
+static size_t shm_layout(uint32_t items, uint32_t keys, uint32_t workers, size_t *items_off,
+                         size_t *keys_off, size_t *workers_off)
+{
+    size_t off = shm_align(SHM_HEADER_SIZE);
+
+    *items_off = off;
+    off = shm_align(off + (size_t)items * sizeof(struct prog_slot_sh));
+    *keys_off = off;
+    off = shm_align(off + (size_t)keys * sizeof(struct cred_slot_sh));
+    *workers_off = off;
+    return shm_align(off + (size_t)workers * sizeof(struct shm_worker_sh));
+}
+
+size_t shm_segment_size(uint32_t items, uint32_t keys, uint32_t workers)
+{
+    size_t a, b, c;
+
+    return shm_layout(items, keys, workers, &a, &b, &c);
+}
+
+static int shm_run_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+
+    if (n == 0 || n >= SHM_RUN_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* "/agentos-x" stays as it is; a bare run id "x" gets the prefix. */
+static int shm_full_name(const char *name, char *out, size_t outlen)
+{
+    int n;
+
+    if (name[0] == '/') {
+        if (strncmp(name, SHM_NAME_PREFIX, strlen(SHM_NAME_PREFIX)) != 0)
+            return -EINVAL;
+        name += strlen(SHM_NAME_PREFIX);
+    }
+    if (!shm_run_id_ok(name))
+        return -EINVAL;
+    n = snprintf(out, outlen, "%s%s", SHM_NAME_PREFIX, name);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+static int shm_create_params_ok(const struct shm_create_params *p, char *err, size_t errlen)
+{
+    if (!p->run_id || !shm_run_id_ok(p->run_id)) {
+        snprintf(err, errlen, "invalid run id \"%.*s\": use 1-%d of [A-Za-z0-9_-]", SHM_RUN_ID_MAX,
+                 p->run_id ? p->run_id : "", SHM_RUN_ID_MAX - 1);
+        return -EINVAL;
+    }
+    if (p->workflow && strlen(p->workflow) >= SHM_WORKFLOW_MAX) {
+        snprintf(err, errlen, "workflow name \"%.*s\" is longer than %d characters",
+                 SHM_WORKFLOW_MAX, p->workflow, SHM_WORKFLOW_MAX - 1);
+        return -EINVAL;
+    }
+    if (p->item_count > SHM_MAX_ITEMS || p->key_count > SHM_MAX_KEYS ||
+        p->worker_count > SHM_MAX_WORKERS) {
+        snprintf(err, errlen, "segment counts %u items, %u keys, %u workers exceed %d/%d/%d",
+                 p->item_count, p->key_count, p->worker_count, SHM_MAX_ITEMS, SHM_MAX_KEYS,
+                 SHM_MAX_WORKERS);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Lay out a zero-filled mapping; the magic is published by the caller. */
+static int shm_init_regions(struct shm_segment *seg, const struct shm_create_params *p, char *err,
+                            size_t errlen)
+{
+    struct shm_header_sh *h = seg->hdr;
+    size_t io, ko, wo;
+    int rc;
+
+    h->total_size = shm_layout(p->item_count, p->key_count, p->worker_count, &io, &ko, &wo);
+    h->layout_version = SHM_LAYOUT_VERSION;
+    h->header_size = SHM_HEADER_SIZE;
+    h->items_offset = io;
+    h->keys_offset = ko;
+    h->workers_offset = wo;
+    h->item_count = p->item_count;
+    h->item_slot_size = sizeof(struct prog_slot_sh);
+    h->key_count = p->key_count;
+    h->key_slot_size = sizeof(struct cred_slot_sh);
+    h->worker_count = p->worker_count;
+    h->worker_slot_size = sizeof(struct shm_worker_sh);
+    h->creator_pid = (int32_t)getpid();
+    h->parallel_max = p->parallel_max ? p->parallel_max : 1;
+    h->started_realtime_ns = util_now_real_ns();
+    util_strlcpy(h->workflow, p->workflow ? p->workflow : "", sizeof(h->workflow));
+    util_strlcpy(h->run_id, p->run_id, sizeof(h->run_id));
+    atomic_store_explicit(&h->run_state, SHM_RUN_STARTING, memory_order_relaxed);
+    atomic_store_explicit(&h->parallelism, h->parallel_max, memory_order_relaxed);
+
+    for (uint32_t i = 0; i < p->item_count; i++)
+        shm_prog_slot(seg, i)->index = i;
+    for (uint32_t i = 0; i < p->key_count; i++) {
+        rc = cred_mutex_init(shm_cred_slot(seg, i));
+        if (rc < 0) {
+            snprintf(err, errlen, "could not initialise the mutex of key slot %u: %s", i,
+                     strerror(-rc));
+            return rc;
+        }
+    }
+    for (uint32_t i = 0; i < p->worker_count; i++)
+        atomic_store_explicit(&shm_worker_slot(seg, i)->item_index, -1, memory_order_relaxed);
+    return 0;
+}
+
+int shm_segment_create(struct shm_segment *seg, const struct shm_create_params *p, char *err,
+                       size_t errlen)
+{
+    size_t size;
+    void *base;
+    int fd, rc;
+
+    memset(seg, 0, sizeof(*seg));
+    rc = shm_create_params_ok(p, err, errlen);
+    if (rc < 0)
+        return rc;
+    snprintf(seg->name, sizeof(seg->name), "%s%s", SHM_NAME_PREFIX, p->run_id);
+    size = shm_segment_size(p->item_count, p->key_count, p->worker_count);
+
+    fd = shm_open(seg->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "could not create shared memory \"%s\": %s", seg->name,
+                 strerror(-rc));
+        return rc;
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "could not size shared memory \"%s\" to %zu bytes: %s", seg->name,
+                 size, strerror(-rc));
+        goto fail;
+    }
+    base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        rc = -errno;
+        snprintf(err, errlen, "could not map shared memory \"%s\": %s", seg->name, strerror(-rc));
+        goto fail;
+    }
+    close(fd);
+    fd = -1;
+    seg->base = base;
+    seg->size = size;
+    seg->hdr = base;
+    rc = shm_init_regions(seg, p, err, errlen);
+    if (rc < 0)
+        goto fail;
+    /* Last: everything above becomes visible to whoever sees the magic. */
+    atomic_store_explicit(&seg->hdr->magic, SHM_MAGIC, memory_order_release);
+    return 0;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (seg->base)
+        munmap(seg->base, seg->size);
+    shm_unlink(seg->name);
+    seg->base = NULL;
+    seg->hdr = NULL;
+    return rc;
+}
+
+/* A region of count slots of slot_size at off lies inside total bytes. */
+static int shm_region_ok(uint64_t off, uint32_t count, uint32_t slot_size, uint64_t hdr_size,
+                         uint64_t total)
+{
+    if (off < hdr_size || off % SHM_CACHELINE != 0 || off > total)
+        return 0;
+    return (uint64_t)count * slot_size <= total - off;
+}
+
+static int shm_check_header(const struct shm_segment *seg, size_t st_size, char *err, size_t errlen)
+{
+    const struct shm_header_sh *h = seg->hdr;
+    uint64_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
+
+    if (magic != SHM_MAGIC) {
+        snprintf(err, errlen,
+                 "segment %s is not an agentos segment (no magic; not initialised yet?)",
+                 seg->name);
+        return -EPROTO;
+    }
+    if (h->layout_version != SHM_LAYOUT_VERSION) {
+        snprintf(err, errlen, "segment %s has layout version %u, this build reads %u", seg->name,
+                 h->layout_version, SHM_LAYOUT_VERSION);
+        return -EPROTO;
+    }
+    if (h->header_size != SHM_HEADER_SIZE || h->item_slot_size != sizeof(struct prog_slot_sh) ||
+        h->key_slot_size != sizeof(struct cred_slot_sh) ||
+        h->worker_slot_size != sizeof(struct shm_worker_sh)) {
+        snprintf(err, errlen,
+                 "segment %s has header/slot sizes %u/%u/%u/%u, this build uses "
+                 "%d/%zu/%zu/%zu",
+                 seg->name, h->header_size, h->item_slot_size, h->key_slot_size,
+                 h->worker_slot_size, SHM_HEADER_SIZE, sizeof(struct prog_slot_sh),
+                 sizeof(struct cred_slot_sh), sizeof(struct shm_worker_sh));
+        return -EPROTO;
+    }
+    if (h->total_size > st_size || h->total_size < SHM_HEADER_SIZE ||
+        h->item_count > SHM_MAX_ITEMS || h->key_count > SHM_MAX_KEYS ||
+        h->worker_count > SHM_MAX_WORKERS ||
+        !shm_region_ok(h->items_offset, h->item_count, h->item_slot_size, h->header_size,
+                       h->total_size) ||
+        !shm_region_ok(h->keys_offset, h->key_count, h->key_slot_size, h->header_size,
+                       h->total_size) ||
+        !shm_region_ok(h->workers_offset, h->worker_count, h->worker_slot_size, h->header_size,
+                       h->total_size)) {
+        snprintf(err, errlen, "segment %s has regions outside its %zu bytes", seg->name, st_size);
+        return -EPROTO;
+    }
+    if (!memchr(h->run_id, '\0', sizeof(h->run_id)) ||
+        !memchr(h->workflow, '\0', sizeof(h->workflow))) {
+        snprintf(err, errlen, "segment %s has an unterminated run id or workflow", seg->name);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+/* Open and map name; fills seg->base/size/hdr. Does not check the contents. */
+static int shm_map_existing(struct shm_segment *seg, int readonly, size_t *st_size, char *err,
+                            size_t errlen)
+{
+    struct stat st;
+    void *base;
+    int fd, rc;
+
+    fd = shm_open(seg->name, readonly ? O_RDONLY : O_RDWR, 0);
+    if (fd < 0) {
+        rc = -errno;
+        if (rc == -ENOENT)
+            snprintf(err, errlen, "no such run: shared memory \"%s\" does not exist", seg->name);
+        else
+            snprintf(err, errlen, "could not open shared memory \"%s\": %s", seg->name,
+                     strerror(-rc));
+        return rc;
+    }
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "could not stat shared memory \"%s\": %s", seg->name, strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    if ((size_t)st.st_size < SHM_HEADER_SIZE) {
+        snprintf(err, errlen, "segment %s is not an agentos segment (%lld bytes)", seg->name,
+                 (long long)st.st_size);
+        close(fd);
+        return -EPROTO;
+    }
+    base = mmap(NULL, (size_t)st.st_size, readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
+                fd, 0);
+    rc = base == MAP_FAILED ? -errno : 0;
+    close(fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "could not map shared memory \"%s\": %s", seg->name, strerror(-rc));
+        return rc;
+    }
+    seg->base = base;
+    seg->size = (size_t)st.st_size;
+    seg->hdr = base;
+    *st_size = (size_t)st.st_size;
+    return 0;
+}
+
+int shm_segment_attach(struct shm_segment *seg, const char *name, int readonly, char *err,
+                       size_t errlen)
+{
+    size_t st_size = 0;
+    int rc;
+
+    memset(seg, 0, sizeof(*seg));
+    if (!name || shm_full_name(name, seg->name, sizeof(seg->name)) < 0) {
+        snprintf(err, errlen, "invalid run name \"%.64s\": expected a run id or /agentos-<id>",
+                 name ? name : "");
+        return -EINVAL;
+    }
+    seg->readonly = readonly ? 1 : 0;
+    rc = shm_map_existing(seg, readonly, &st_size, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = shm_check_header(seg, st_size, err, errlen);
+    if (rc < 0) {
+        shm_segment_detach(seg);
+        return rc;
+    }
+    return 0;
+}
+
+void shm_segment_detach(struct shm_segment *seg)
+{
+    if (seg->base)
+        munmap(seg->base, seg->size);
+    seg->base = NULL;
+    seg->hdr = NULL;
+    seg->size = 0;
+}
+
+int shm_segment_unlink(const char *name)
+{
+    char full[64];
+
+    if (!name || shm_full_name(name, full, sizeof(full)) < 0)
+        return -EINVAL;
+    return shm_unlink(full) < 0 ? -errno : 0;
+}
+
+/* Slot i of a region, or NULL when i is out of range. */
+static void *shm_slot(const struct shm_segment *seg, uint64_t off, uint32_t count,
+                      uint32_t slot_size, uint32_t i)
+{
+    if (!seg->base || i >= count)
+        return NULL;
+    return (char *)seg->base + off + (size_t)i * slot_size;
+}
+
+struct prog_slot_sh *shm_prog_slot(const struct shm_segment *seg, uint32_t index)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg, h->items_offset, h->item_count, h->item_slot_size, index);
+}
+
+struct cred_slot_sh *shm_cred_slot(const struct shm_segment *seg, uint32_t index)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg, h->keys_offset, h->key_count, h->key_slot_size, index);
+}
+
+struct shm_worker_sh *shm_worker_slot(const struct shm_segment *seg, uint32_t index)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg, h->workers_offset, h->worker_count, h->worker_slot_size, index);
+}
+
+/* The creator is gone: kill(pid, 0) says no such process (EPERM = alive). */
+static int shm_pid_gone(int32_t pid)
+{
+    if (pid <= 0)
+        return 1; /* kill(0 or -n, ...) would address process groups */
+    return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * Judge one /dev/shm entry without trusting it: map it read-only, read the
+ * magic, version and creator pid. A segment of another layout version is
+ * never called stale (this build cannot read its creator pid).
+ */
+static void shm_probe(const char *name, int32_t *creator_pid, int *stale)
+{
+    struct stat st;
+    const struct shm_header_sh *h;
+    void *base;
+    int fd;
+
+    *creator_pid = 0;
+    *stale = 0;
+    fd = shm_open(name, O_RDONLY, 0);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return;
+    }
+    base = MAP_FAILED;
+    if ((size_t)st.st_size >= SHM_HEADER_SIZE)
+        base = mmap(NULL, SHM_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    h = base;
+    if (base == MAP_FAILED || atomic_load_explicit(&h->magic, memory_order_acquire) != SHM_MAGIC) {
+        /* No magic: garbage, or a creator between shm_open and publishing. */
+        *stale = time(NULL) - st.st_mtime >= SHM_STALE_GRACE_S;
+    } else if (h->layout_version == SHM_LAYOUT_VERSION) {
+        *creator_pid = h->creator_pid;
+        *stale = shm_pid_gone(h->creator_pid);
+    }
+    if (base != MAP_FAILED)
+        munmap(base, SHM_HEADER_SIZE);
+}
+
+int shm_segment_list(shm_list_fn fn, void *arg)
+{
+    const char *bare = SHM_NAME_PREFIX + 1; /* "agentos-" */
+    struct dirent *de;
+    char name[300];
+    int count = 0;
+    DIR *d;
+
+    d = opendir(SHM_DEV_DIR);
+    if (!d)
+        return -errno;
+    while ((de = readdir(d)) != NULL) {
+        int32_t pid;
+        int stale;
+
+        if (strncmp(de->d_name, bare, strlen(bare)) != 0)
+            continue;
+        snprintf(name, sizeof(name), "/%s", de->d_name);
+        shm_probe(name, &pid, &stale);
+        if (fn)
+            fn(name, pid, stale, arg);
+        count++;
+    }
+    closedir(d);
+    return count;
+}
+
+static void shm_remove_if_stale(const char *name, int32_t creator_pid, int stale, void *arg)
+{
+    int *removed = arg;
+
+    (void)creator_pid;
+    if (stale && shm_unlink(name) == 0)
+        (*removed)++;
+}
+
+int shm_segment_remove_stale(void)
+{
+    int removed = 0;
+    int rc = shm_segment_list(shm_remove_if_stale, &removed);
+
+    return rc < 0 ? rc : removed;
+}
