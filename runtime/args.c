@@ -90,7 +90,7 @@ static int take_long(int argc, char **argv, int *i, const char *inline_val, long
                      long *out, char *err, size_t errlen)
 {
     const char *name = argv[*i];
-    const char *v;
+    const char *v = NULL;
     int rc = take_value(argc, argv, i, inline_val, &v, err, errlen);
     if (rc)
         return rc;
@@ -114,7 +114,7 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char 
     memcpy(name, arg, nlen);
     name[nlen] = '\0';
     const char *iv = eq ? eq + 1 : NULL;
-    long v;
+    long v = 0;
     int rc = 0;
 
     if (!strcmp(name, "--all"))

@@ -1,0 +1,741 @@
+/*
+ * coord.c - the coordinator: one run from start to exit status.
+ *
+ * Shape (nginx's master process): set everything up, create the run's
+ * segment, pre-fork N workers, then loop in ppoll() with the signals blocked
+ * everywhere else, so a signal handler only sets a flag and the loop acts on
+ * it. The loop copies worker console lines to stdout, reaps workers, notices
+ * items that finished (their claim word turned DONE) and moves the progress
+ * bar, and keeps enough workers alive while items wait.
+ *
+ * Crash policy (PostgreSQL's postmaster): the coordinator never takes a lock
+ * a worker could die holding, except a credential slot's robust mutex, which
+ * repairs itself. A worker that dies without finishing its item has its keys
+ * returned (cred_release_dead), and its item is put back once (claim FREE)
+ * to be resumed from its checkpoint by a fresh worker; a second death fails
+ * the item. Other items are not disturbed.
+ *
+ * Shutdown protocol (SIGINT/SIGTERM): run state -> SHUTTING_DOWN, the console
+ * line, SIGTERM to every worker (their handler sets a stop flag; an HTTP
+ * transfer in flight is abandoned, the node's last checkpoint stands), wait
+ * up to COORD_SHUTDOWN_NS, then SIGKILL what is left. Exit 130. A second
+ * SIGINT kills the workers at once; checkpoints are SQLite transactions, so
+ * they stay valid either way.
+ */
+#include "runtime/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/ckpt.h"
+#include "runtime/console.h"
+#include "runtime/pool.h"
+#include "runtime/summary.h"
+#include "runtime/util.h"
+#include "shm/cred.h"
+#include "shm/prog.h"
+
+#define COORD_SHUTDOWN_NS (4500 * UTIL_NS_PER_MS)
+#define COORD_TICK_MS 100
+#define COORD_MAX_RETRIES 1   /* a dead worker's item is retried once */
+#define COORD_MAX_SPAWN_FAILS 5
+
+static volatile sig_atomic_t sig_int_count;
+static volatile sig_atomic_t sig_chld;
+static volatile sig_atomic_t sig_hup;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGINT || sig == SIGTERM)
+        sig_int_count++;
+    else if (sig == SIGCHLD)
+        sig_chld = 1;
+    else if (sig == SIGHUP)
+        sig_hup = 1;
+}
+
+struct coord {
+    struct run_ctx rc;
+    struct coord_console con;
+    struct uring_writer *uw;
+    struct pool_monitor pool;
+    int pipe_rd;
+    int log_fd;
+    pid_t *wpid;        /* per worker slot, 0 = none */
+    unsigned nworkers;  /* slots */
+    unsigned *reported; /* items whose end was counted */
+    unsigned done;
+    int spawn_fails;
+    int shutting_down;
+    int64_t shutdown_deadline;
+    int64_t started_ns;
+    sigset_t orig_mask;
+};
+
+/* ---- set-up ----------------------------------------------------------- */
+
+static int resolve_paths(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    const struct run_opts *o = rc->o;
+    const char *home = o->home ? o->home : getenv("AGENTOS_HOME");
+    if (home && *home) {
+        util_strlcpy(rc->home, home, sizeof(rc->home));
+    } else {
+        const char *h = getenv("HOME");
+        if (!h || !*h) {
+            fprintf(stderr, "agentos-run: neither --home, $AGENTOS_HOME nor $HOME is set\n");
+            return -EINVAL;
+        }
+        snprintf(rc->home, sizeof(rc->home), "%s/.agentos", h);
+    }
+    util_strlcpy(rc->items_dir, o->items_dir ? o->items_dir : rc->wf->items_dir,
+                 sizeof(rc->items_dir));
+    util_strlcpy(rc->out_dir, o->out_dir ? o->out_dir : rc->wf->out_dir, sizeof(rc->out_dir));
+    return 0;
+}
+
+static int env_long(const char *name, long lo, long hi, long *out)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < lo || n > hi) {
+        fprintf(stderr, "agentos-run: %s=\"%.40s\" is not a whole number from %ld to %ld\n", name,
+                v, lo, hi);
+        return -EINVAL;
+    }
+    *out = n;
+    return 1;
+}
+
+/* Find an item by a command-line ID; index or -1. */
+static long find_item(const struct run_ctx *rc, const char *arg)
+{
+    char stem[ITEM_STEM_MAX + 1], id[SHM_ID_MAX], err[256];
+    if (item_stem_from_arg(rc->wf->id_prefix, arg, stem, sizeof(stem), err, sizeof(err)) < 0) {
+        fprintf(stderr, "agentos-run: %s\n", err);
+        return -2;
+    }
+    item_make_id(rc->wf->id_prefix, stem, id, sizeof(id));
+    for (size_t i = 0; i < rc->items.n; i++)
+        if (!rc->items.v[i].invalid_name && strcasecmp(rc->items.v[i].id, id) == 0)
+            return (long)i;
+    fprintf(stderr, "agentos-run: no item %s in %s\n", id, rc->items_dir);
+    return -1;
+}
+
+/* Choose the items of this run into rc->sel. 0, or -EINVAL (usage error, printed). */
+static int select_items(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    const struct run_opts *o = rc->o;
+    rc->sel = calloc(rc->items.n + 1, sizeof(*rc->sel));
+    if (!rc->sel)
+        return -ENOMEM;
+    if (o->all) {
+        for (size_t i = 0; i < rc->items.n; i++)
+            if (rc->items.v[i].pending || o->fresh)
+                rc->sel[rc->nsel++] = i;
+        return 0;
+    }
+    for (int k = 0; k < o->nids; k++) {
+        long i = find_item(rc, o->ids[k]);
+        if (i < 0)
+            return -EINVAL;
+        int dup = 0;
+        for (size_t j = 0; j < rc->nsel; j++)
+            dup |= rc->sel[j] == (size_t)i;
+        if (dup)
+            continue;
+        if (!rc->items.v[i].pending && !o->fresh) {
+            printf("[COORDINATOR] %s is up to date (its result matches its input); "
+                   "--fresh runs it again\n",
+                   rc->items.v[i].id);
+            continue;
+        }
+        rc->sel[rc->nsel++] = (size_t)i;
+    }
+    return 0;
+}
+
+static void dry_run(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    printf("%zu item%s would run (%s, --parallel %d):\n", rc->nsel, rc->nsel == 1 ? "" : "s",
+           rc->wf->name, rc->o->parallel);
+    for (size_t k = 0; k < rc->nsel; k++) {
+        const struct item *it = &rc->items.v[rc->sel[k]];
+        if (it->invalid_name) {
+            printf("  %-20s %-40s fails: Invalid item name\n", it->id, "-");
+            continue;
+        }
+        char path[4096], next[64] = "", what[128] = "new";
+        if (rc->workflow_db)
+            util_strlcpy(path, rc->workflow_db, sizeof(path));
+        else
+            ckpt_path(path, sizeof(path), rc->home, rc->wf->name, it->stem);
+        int r = rc->o->fresh ? -ENOENT : ckpt_peek(path, next, sizeof(next));
+        if (r == 0 && next[0])
+            snprintf(what, sizeof(what), "resume at %s", next);
+        else if (r == -EBADMSG)
+            snprintf(what, sizeof(what), "checkpoint unreadable (item would fail)");
+        printf("  %-20s %-40s %s\n", it->id, it->input_path, what);
+    }
+    fflush(stdout);
+}
+
+static int load_credentials(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    char path[4096];
+    if (rc->o->credentials)
+        util_strlcpy(path, rc->o->credentials, sizeof(path));
+    else
+        snprintf(path, sizeof(path), "%s/credentials.json", rc->home);
+    long limit = 0;
+    if (env_long("AGENTOS_CREDENTIAL_LIMIT", 1, 1000000, &limit) < 0)
+        return -EINVAL;
+    char err[512];
+    int r = credfile_load(path, (size_t)limit, &rc->creds, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "agentos-run: %s\n", err);
+        return -EINVAL;
+    }
+    if (rc->creds.insecure_mode)
+        fprintf(stderr,
+                "agentos-run: warning: %s is readable by group or others; chmod 600 it\n", path);
+    rc->simulate_429 = -1;
+    long sim = -1;
+    if (env_long("AGENTOS_SIMULATE_429", 0, 1000000000, &sim) < 0)
+        return -EINVAL;
+    rc->simulate_429 = sim;
+    return 0;
+}
+
+/* Run id "<UTC timestamp>-<pid>" and run folder logs/parallel/<UTC timestamp>[-N]. */
+static int make_run_dir(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char ts[32];
+    strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+    char parent[2100];
+    snprintf(parent, sizeof(parent), "%s/logs/parallel", rc->home);
+    int r = util_mkdir_p(parent, 0700);
+    if (r < 0) {
+        fprintf(stderr, "agentos-run: could not create %s: %s\n", parent, strerror(-r));
+        return r;
+    }
+    for (int n = 1; n < 1000; n++) {
+        if (n == 1)
+            snprintf(rc->run_dir, sizeof(rc->run_dir), "%s/%s", parent, ts);
+        else
+            snprintf(rc->run_dir, sizeof(rc->run_dir), "%s/%s-%d", parent, ts, n);
+        if (mkdir(rc->run_dir, 0700) == 0) {
+            snprintf(rc->run_id, sizeof(rc->run_id), "%s-%ld", ts, (long)getpid());
+            return 0;
+        }
+        if (errno != EEXIST) {
+            r = -errno;
+            fprintf(stderr, "agentos-run: could not create %s: %s\n", rc->run_dir, strerror(-r));
+            return r;
+        }
+    }
+    return -EEXIST;
+}
+
+static void init_slots(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    for (size_t i = 0; i < rc->creds.n; i++) {
+        struct cred_init ci;
+        credfile_to_init(&rc->creds.v[i], &ci);
+        cred_slot_init(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
+    }
+    for (size_t k = 0; k < rc->nsel; k++) {
+        const struct item *it = &rc->items.v[rc->sel[k]];
+        struct prog_item p;
+        memset(&p, 0, sizeof(p));
+        util_strlcpy(p.id, it->id, sizeof(p.id));
+        struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, (uint32_t)k);
+        if (it->invalid_name) {
+            p.state = PROG_FAILED;
+            util_strlcpy(p.reason, "Invalid item name", sizeof(p.reason));
+            prog_write(slot, &p);
+            prog_set_claim(slot, PROG_CLAIM_DONE, 0);
+        } else {
+            p.state = PROG_PENDING;
+            prog_write(slot, &p);
+        }
+    }
+}
+
+static int create_segment(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    shm_segment_remove_stale();
+    struct shm_create_params p = {
+        .run_id = rc->run_id,
+        .workflow = rc->wf->name,
+        .item_count = (uint32_t)rc->nsel,
+        .key_count = (uint32_t)rc->creds.n,
+        .worker_count = (uint32_t)rc->o->parallel,
+        .parallel_max = (uint32_t)rc->o->parallel,
+    };
+    char err[256];
+    int r = shm_segment_create(&rc->seg, &p, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "agentos-run: %s\n", err);
+        return r;
+    }
+    init_slots(c);
+    atomic_store(&rc->seg.hdr->parallelism, (uint32_t)rc->o->parallel);
+    atomic_store(&rc->seg.hdr->run_state, SHM_RUN_RUNNING);
+    return 0;
+}
+
+/* ---- workers ---------------------------------------------------------- */
+
+static void spawn_worker(struct coord *c, unsigned slot)
+{
+    ccon_flush(&c->con);
+    pid_t pid = fork();
+    if (pid < 0) {
+        ccon_coord(&c->con, "could not start a worker: %s", strerror(errno));
+        c->spawn_fails++;
+        return;
+    }
+    if (pid == 0) {
+        close(c->pipe_rd);
+        if (c->log_fd >= 0)
+            close(c->log_fd);
+        _exit(wrk_main(&c->rc, slot));
+    }
+    c->wpid[slot] = pid;
+}
+
+static unsigned alive_workers(const struct coord *c)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < c->nworkers; i++)
+        n += c->wpid[i] != 0;
+    return n;
+}
+
+/* Keep min(parallel, items waiting) workers alive. */
+static void keep_workers(struct coord *c)
+{
+    if (c->shutting_down || c->spawn_fails >= COORD_MAX_SPAWN_FAILS)
+        return;
+    unsigned waiting = 0;
+    for (uint32_t i = 0; i < c->rc.seg.hdr->item_count; i++)
+        waiting += atomic_load(&shm_prog_slot(&c->rc.seg, i)->claim) == PROG_CLAIM_FREE;
+    unsigned alive = alive_workers(c);
+    for (unsigned s = 0; s < c->nworkers && alive < waiting; s++) {
+        if (c->wpid[s] == 0) {
+            spawn_worker(c, s);
+            alive++;
+        }
+    }
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+}
+
+/* A worker died without finishing its item: return its keys, retry or fail the item. */
+static void worker_died(struct coord *c, pid_t pid, int status)
+{
+    struct run_ctx *rc = &c->rc;
+    struct shm_header_sh *h = rc->seg.hdr;
+    char how[64];
+    describe_status(status, how, sizeof(how));
+    cred_release_dead(&rc->seg, pid);
+    for (uint32_t i = 0; i < h->item_count; i++) {
+        struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, i);
+        if (atomic_load(&slot->claim) != PROG_CLAIM_TAKEN || atomic_load(&slot->claim_pid) != pid)
+            continue;
+        struct prog_item p;
+        prog_read(slot, &p);
+        atomic_fetch_sub(&h->in_flight, 1);
+        if (p.state == PROG_WAITING_KEY)
+            atomic_fetch_sub(&h->waiting_for_key, 1);
+        p.worker_pid = 0;
+        p.updated_ns = util_now_mono_ns();
+        if (p.attempts <= COORD_MAX_RETRIES && !c->shutting_down) {
+            p.state = PROG_PENDING;
+            snprintf(p.reason, sizeof(p.reason), "worker %d %s; retrying from checkpoint",
+                     (int)pid, how);
+            prog_write(slot, &p);
+            prog_set_claim(slot, PROG_CLAIM_FREE, 0);
+            ccon_coord(&c->con, "Worker %d %s while running %s; retrying it from its checkpoint",
+                       (int)pid, how, p.id);
+        } else {
+            p.state = c->shutting_down ? PROG_INTERRUPTED : PROG_FAILED;
+            snprintf(p.reason, sizeof(p.reason), "worker died while running it (%s)", how);
+            p.finished_ns = p.updated_ns;
+            prog_write(slot, &p);
+            prog_set_claim(slot, PROG_CLAIM_DONE, 0);
+            if (!c->shutting_down)
+                ccon_coord(&c->con, "Worker %d %s while running %s; %s FAILED: %s", (int)pid, how,
+                           p.id, p.id, p.reason);
+        }
+    }
+}
+
+static void reap(struct coord *c)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        unsigned s;
+        for (s = 0; s < c->nworkers && c->wpid[s] != pid; s++)
+            ;
+        if (s == c->nworkers)
+            continue;
+        c->wpid[s] = 0;
+        struct shm_worker_sh *w = shm_worker_slot(&c->rc.seg, s);
+        atomic_store(&w->pid, 0);
+        atomic_store(&w->item_index, -1);
+        int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (!clean) {
+            if (WIFEXITED(status))
+                c->spawn_fails++;
+            worker_died(c, pid, status);
+        }
+    }
+}
+
+/* ---- progress, signals, the loop -------------------------------------- */
+
+static void count_finished(struct coord *c)
+{
+    struct shm_header_sh *h = c->rc.seg.hdr;
+    for (uint32_t i = 0; i < h->item_count; i++) {
+        if (c->reported[i])
+            continue;
+        if (atomic_load(&shm_prog_slot(&c->rc.seg, i)->claim) != PROG_CLAIM_DONE)
+            continue;
+        struct prog_item p;
+        prog_read(shm_prog_slot(&c->rc.seg, i), &p);
+        if (p.state == PROG_INTERRUPTED)
+            continue; /* not an end: the item resumes in the next run */
+        c->reported[i] = 1;
+        c->done++;
+        atomic_store(&h->items_done, c->done);
+        if (p.state == PROG_FAILED)
+            atomic_fetch_add(&h->items_failed, 1);
+        if (p.state == PROG_FAILED && p.worker_pid == 0 && !strcmp(p.reason, "Invalid item name"))
+            ccon_coord(&c->con, "%s FAILED: Invalid item name", p.id);
+        ccon_progress(&c->con, c->done, h->item_count);
+    }
+}
+
+static int all_claims_done(const struct coord *c)
+{
+    for (uint32_t i = 0; i < c->rc.seg.hdr->item_count; i++)
+        if (atomic_load(&shm_prog_slot(&c->rc.seg, i)->claim) != PROG_CLAIM_DONE)
+            return 0;
+    return 1;
+}
+
+static void signal_workers(struct coord *c, int sig)
+{
+    for (unsigned s = 0; s < c->nworkers; s++)
+        if (c->wpid[s])
+            kill(c->wpid[s], sig);
+}
+
+static void begin_shutdown(struct coord *c)
+{
+    c->shutting_down = 1;
+    c->shutdown_deadline = util_now_mono_ns() + COORD_SHUTDOWN_NS;
+    atomic_store(&c->rc.seg.hdr->run_state, SHM_RUN_SHUTTING_DOWN);
+    ccon_coord(&c->con, "Shutting down... waiting for workers to checkpoint");
+    ccon_flush(&c->con);
+    signal_workers(c, SIGTERM);
+}
+
+static void install_signals(struct coord *c)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGCHLD);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &c->orig_mask);
+}
+
+/* One ppoll round: console lines in, signals handled. */
+static void wait_events(struct coord *c)
+{
+    struct pollfd pfd = {.fd = c->pipe_rd, .events = POLLIN};
+    struct timespec tick = {.tv_sec = 0, .tv_nsec = COORD_TICK_MS * UTIL_NS_PER_MS};
+    sigset_t open_mask = c->orig_mask;
+    sigdelset(&open_mask, SIGINT);
+    sigdelset(&open_mask, SIGTERM);
+    sigdelset(&open_mask, SIGCHLD);
+    sigdelset(&open_mask, SIGHUP);
+    ppoll(&pfd, 1, &tick, &open_mask);
+    ccon_drain(&c->con, c->pipe_rd);
+}
+
+/* The main loop. Returns 1 when interrupted. */
+static int loop(struct coord *c)
+{
+    int handled_int = 0;
+    for (;;) {
+        keep_workers(c);
+        wait_events(c);
+        if (sig_chld) {
+            sig_chld = 0;
+            reap(c);
+        }
+        if (sig_hup) {
+            sig_hup = 0;
+            pool_reload(&c->pool, "SIGHUP");
+        }
+        if (sig_int_count > handled_int) {
+            handled_int = sig_int_count;
+            if (handled_int == 1) {
+                begin_shutdown(c);
+            } else {
+                signal_workers(c, SIGKILL);
+                return 2;
+            }
+        }
+        count_finished(c);
+        if (!c->shutting_down)
+            pool_tick(&c->pool);
+        ccon_flush(&c->con);
+        if (alive_workers(c) == 0 && (c->shutting_down || all_claims_done(c)))
+            break;
+        if (!c->shutting_down && alive_workers(c) == 0 && c->spawn_fails >= COORD_MAX_SPAWN_FAILS) {
+            ccon_coord(&c->con, "workers keep failing to start; stopping the run");
+            break;
+        }
+        if (c->shutting_down && util_now_mono_ns() > c->shutdown_deadline) {
+            signal_workers(c, SIGKILL);
+            c->shutdown_deadline = INT64_MAX;
+        }
+        if (pool_should_exit(&c->pool) && !c->shutting_down) {
+            begin_shutdown(c);
+            return 3;
+        }
+    }
+    return c->shutting_down ? 1 : 0;
+}
+
+/* ---- the run ---------------------------------------------------------- */
+
+static int start_console(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    int r = uring_writer_open(&c->uw, 64);
+    if (r < 0) {
+        fprintf(stderr, "agentos-run: could not set up io_uring: %s\n", strerror(-r));
+        return r;
+    }
+    ccon_init(&c->con, c->uw, STDOUT_FILENO, !rc->o->no_progress && !rc->o->quiet);
+    char path[2200];
+    snprintf(path, sizeof(path), "%s/coordinator.log", rc->run_dir);
+    c->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (c->log_fd >= 0)
+        ccon_set_log(&c->con, c->log_fd);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        fprintf(stderr, "agentos-run: could not create the console pipe: %s\n", strerror(errno));
+        return -errno;
+    }
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    c->pipe_rd = p[0];
+    rc->console_wfd = p[1];
+    return 0;
+}
+
+static int finish(struct coord *c, int how)
+{
+    struct run_ctx *rc = &c->rc;
+    /* Workers are gone: whatever is left in the pipe is theirs. */
+    close(rc->console_wfd);
+    rc->console_wfd = -1;
+    while (!ccon_drain(&c->con, c->pipe_rd))
+        util_sleep_ns(UTIL_NS_PER_MS);
+    int64_t elapsed = util_now_mono_ns() - c->started_ns;
+    struct summary_counts n;
+    summary_count(rc, &n);
+    int status = how == 3 ? 75 : how ? 130 : n.failed ? 1 : 0;
+    if (how != 2) {
+        ccon_finish(&c->con);
+        summary_print(rc, &c->con, elapsed);
+        ccon_coord(&c->con, "Run folder: %s", rc->run_dir);
+    }
+    summary_write_json(rc, elapsed, status);
+    ccon_finish(&c->con);
+    return status;
+}
+
+static void cleanup(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    if (rc->seg.base) {
+        atomic_store(&rc->seg.hdr->run_state, SHM_RUN_DONE);
+        shm_segment_unlink(rc->seg.name);
+        shm_segment_detach(&rc->seg);
+    }
+    pool_free(&c->pool);
+    if (c->uw)
+        uring_writer_close(c->uw);
+    ccon_free(&c->con);
+    if (c->log_fd >= 0)
+        close(c->log_fd);
+    if (c->pipe_rd >= 0)
+        close(c->pipe_rd);
+    free(c->wpid);
+    free(c->reported);
+    free(rc->sel);
+    items_free(&rc->items);
+    credfile_free(&rc->creds);
+}
+
+/* Everything before the first fork. 0, or an exit status to return. */
+static int prepare(struct coord *c)
+{
+    struct run_ctx *rc = &c->rc;
+    if (resolve_paths(c) < 0)
+        return 2;
+    char err[512];
+    if (items_discover(rc->wf->id_prefix, rc->items_dir, rc->out_dir, &rc->items, err,
+                       sizeof(err)) < 0) {
+        fprintf(stderr, "agentos-run: %s\n", err);
+        return 2;
+    }
+    if (select_items(c) < 0)
+        return 2;
+    const char *db = getenv("AGENTOS_WORKFLOW_DB");
+    if (db && *db && rc->nsel == 1)
+        rc->workflow_db = db;
+    else if (db && *db && rc->nsel > 1 && !rc->o->dry_run)
+        fprintf(stderr, "agentos-run: AGENTOS_WORKFLOW_DB is ignored when more than one item "
+                        "runs\n");
+    if (rc->o->dry_run) {
+        dry_run(c);
+        return -1;
+    }
+    if (rc->nsel == 0) {
+        printf("[COORDINATOR] Nothing pending for %s in %s (%zu item%s up to date)\n",
+               rc->wf->name, rc->items_dir, rc->items.n, rc->items.n == 1 ? "" : "s");
+        return -1;
+    }
+    if (load_credentials(c) < 0)
+        return 2;
+    if (make_run_dir(c) < 0)
+        return 2;
+    if (rc->o->fresh)
+        for (size_t k = 0; k < rc->nsel; k++) {
+            const struct item *it = &rc->items.v[rc->sel[k]];
+            char path[4096];
+            if (it->invalid_name)
+                continue;
+            ckpt_path(path, sizeof(path), rc->home, rc->wf->name, it->stem);
+            ckpt_remove(rc->workflow_db ? rc->workflow_db : path);
+        }
+    char ck[2200];
+    snprintf(ck, sizeof(ck), "%s/checkpoints", rc->home);
+    if (util_mkdir_p(ck, 0700) < 0) {
+        fprintf(stderr, "agentos-run: could not create %s: %s\n", ck, strerror(errno));
+        return 2;
+    }
+    if (create_segment(c) < 0)
+        return 2;
+    return 0;
+}
+
+int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *prompts_dir)
+{
+    struct coord c;
+    memset(&c, 0, sizeof(c));
+    c.pipe_rd = -1;
+    c.log_fd = -1;
+    c.rc.wf = wf;
+    c.rc.o = o;
+    c.rc.prompts_dir = prompts_dir;
+    c.rc.console_wfd = -1;
+    c.started_ns = util_now_mono_ns();
+    umask(077);
+    int status = prepare(&c);
+    if (status != 0) {
+        cleanup(&c);
+        return status < 0 ? 0 : status;
+    }
+    if (start_console(&c) < 0) {
+        cleanup(&c);
+        return 2;
+    }
+    c.nworkers = (unsigned)o->parallel;
+    c.wpid = calloc(c.nworkers, sizeof(*c.wpid));
+    c.reported = calloc(c.rc.nsel + 1, sizeof(*c.reported));
+    if (!c.wpid || !c.reported) {
+        cleanup(&c);
+        return 2;
+    }
+    pool_init(&c.pool, &c.rc, &c.con);
+    ccon_coord(&c.con, "Run %s: %zu %s item%s, --parallel %d, %zu key%s", c.rc.run_id, c.rc.nsel,
+               wf->name, c.rc.nsel == 1 ? "" : "s", o->parallel, c.rc.creds.n,
+               c.rc.creds.n == 1 ? "" : "s");
+    install_signals(&c);
+    int how = loop(&c);
+    if (how == 3 || how == 1) {
+        /* let the shutdown finish: workers checkpoint and exit */
+        while (alive_workers(&c) > 0) {
+            wait_events(&c);
+            reap(&c);
+            if (sig_int_count > 1)
+                signal_workers(&c, SIGKILL);
+            if (util_now_mono_ns() > c.shutdown_deadline) {
+                signal_workers(&c, SIGKILL);
+                c.shutdown_deadline = INT64_MAX;
+            }
+        }
+    } else if (how == 2) {
+        while (alive_workers(&c) > 0) {
+            util_sleep_ns(5 * UTIL_NS_PER_MS);
+            reap(&c);
+        }
+    }
+    status = finish(&c, how);
+    sigprocmask(SIG_SETMASK, &c.orig_mask, NULL);
+    cleanup(&c);
+    return status;
+}

@@ -1,0 +1,167 @@
+/*
+ * pool.c - the coordinator's credential-pool monitor (see pool.h).
+ *
+ * The coordinator reads key slots under their robust mutexes, one at a time
+ * and briefly, and never holds one across anything that can block.
+ */
+#include "runtime/pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "runtime/util.h"
+#include "shm/cred.h"
+
+struct pool_view {
+    uint32_t keys, disabled, limited, serving_slots;
+};
+
+static void look(struct pool_monitor *pm, struct pool_view *v)
+{
+    struct shm_segment *seg = &pm->rc->seg;
+    int64_t now = util_now_mono_ns();
+    memset(v, 0, sizeof(*v));
+    v->keys = seg->hdr->key_count;
+    for (uint32_t i = 0; i < v->keys; i++) {
+        struct cred_slot_sh *s = shm_cred_slot(seg, i);
+        if (cred_lock(s) < 0)
+            continue;
+        if (s->state == CRED_DISABLED)
+            v->disabled++;
+        else if (s->rate_limited_until_ns > now)
+            v->limited++;
+        else
+            v->serving_slots += s->concurrency ? s->concurrency : 1;
+        cred_unlock(s);
+    }
+}
+
+static void stat_creds(struct pool_monitor *pm, struct timespec *out)
+{
+    struct stat st;
+    memset(out, 0, sizeof(*out));
+    if (stat(pm->cred_path, &st) == 0)
+        *out = st.st_mtim;
+}
+
+void pool_init(struct pool_monitor *pm, struct run_ctx *rc, struct coord_console *con)
+{
+    memset(pm, 0, sizeof(*pm));
+    pm->rc = rc;
+    pm->con = con;
+    pm->last_parallelism = (uint32_t)rc->o->parallel;
+    if (rc->o->credentials)
+        util_strlcpy(pm->cred_path, rc->o->credentials, sizeof(pm->cred_path));
+    else
+        snprintf(pm->cred_path, sizeof(pm->cred_path), "%s/credentials.json", rc->home);
+    stat_creds(pm, &pm->cred_mtime);
+}
+
+static void set_parallelism(struct pool_monitor *pm, const struct pool_view *v)
+{
+    struct shm_header_sh *h = pm->rc->seg.hdr;
+    uint32_t want = h->parallel_max;
+    if (v->serving_slots < want)
+        want = v->serving_slots;
+    if (want < 1)
+        want = 1;
+    if (want == pm->last_parallelism)
+        return;
+    atomic_store(&h->parallelism, want);
+    ccon_coord(pm->con, "%u of %u key%s can serve now; running %u workflow%s at a time (was %u)",
+               v->keys - v->disabled - v->limited, v->keys, v->keys == 1 ? "" : "s", want,
+               want == 1 ? "" : "s", pm->last_parallelism);
+    pm->last_parallelism = want;
+}
+
+static void watch_waiting(struct pool_monitor *pm, const struct pool_view *v)
+{
+    uint32_t waiting = atomic_load(&pm->rc->seg.hdr->waiting_for_key);
+    if (waiting > 0 && pm->last_waiting == 0 && !pm->paused)
+        ccon_coord(pm->con, "All %u keys %s; %u workflow%s waiting for a key", v->keys,
+                   v->limited ? "busy or rate-limited" : "busy", waiting,
+                   waiting == 1 ? "" : "s");
+    pm->last_waiting = waiting;
+}
+
+static void watch_pause(struct pool_monitor *pm, const struct pool_view *v)
+{
+    struct shm_header_sh *h = pm->rc->seg.hdr;
+    int exhausted = v->keys == 0 || v->disabled == v->keys;
+    if (exhausted && !pm->paused) {
+        pm->paused = 1;
+        pm->paused_since_ns = util_now_mono_ns();
+        atomic_store(&h->run_state, SHM_RUN_PAUSED);
+        ccon_coord(pm->con, "Credential pool exhausted. Pausing all workflows...");
+        ccon_coord(pm->con, "Edit %s or send SIGHUP to reload it%s", pm->cred_path,
+                   pm->rc->o->pause_timeout >= 0 ? "; --pause-timeout is running" : "");
+    } else if (!exhausted && pm->paused) {
+        pm->paused = 0;
+        atomic_store(&h->run_state, SHM_RUN_RUNNING);
+        ccon_coord(pm->con, "Credential pool has usable keys again; resuming");
+    }
+    if (pm->paused && pm->rc->o->pause_timeout >= 0 &&
+        util_now_mono_ns() - pm->paused_since_ns >= pm->rc->o->pause_timeout * UTIL_NS_PER_SEC &&
+        !pm->expired) {
+        pm->expired = 1;
+        ccon_coord(pm->con, "Paused for %lds (--pause-timeout); checkpointing and exiting",
+                   pm->rc->o->pause_timeout);
+    }
+}
+
+void pool_tick(struct pool_monitor *pm)
+{
+    struct timespec mt;
+    stat_creds(pm, &mt);
+    if (mt.tv_sec != pm->cred_mtime.tv_sec || mt.tv_nsec != pm->cred_mtime.tv_nsec)
+        pool_reload(pm, "edited file");
+    struct pool_view v;
+    look(pm, &v);
+    set_parallelism(pm, &v);
+    watch_waiting(pm, &v);
+    watch_pause(pm, &v);
+}
+
+void pool_reload(struct pool_monitor *pm, const char *why)
+{
+    struct run_ctx *rc = pm->rc;
+    stat_creds(pm, &pm->cred_mtime);
+    struct cred_file cf;
+    char err[512];
+    if (credfile_load(pm->cred_path, rc->creds.n, &cf, err, sizeof(err)) < 0) {
+        ccon_coord(pm->con, "Credentials not reloaded (%s): %s", why, err);
+        return;
+    }
+    /* The segment's key table has a fixed size: a reload keeps the keys' places. */
+    if (cf.n != rc->creds.n) {
+        ccon_coord(pm->con,
+                   "Credentials not reloaded (%s): the file now has %zu keys, the run has %zu; "
+                   "restart the run to change the number of keys",
+                   why, cf.n, rc->creds.n);
+        credfile_free(&cf);
+        return;
+    }
+    size_t n = cf.n;
+    for (size_t i = 0; i < n; i++) {
+        struct cred_init ci;
+        credfile_to_init(&cf.v[i], &ci);
+        cred_slot_reload(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
+    }
+    /* Workers re-read the file when the generation changes (new secrets). */
+    credfile_free(&rc->creds);
+    rc->creds = cf;
+    atomic_fetch_add(&rc->seg.hdr->pool_generation, 1);
+    ccon_coord(pm->con, "Credentials reloaded (%s): %zu key%s", why, n, n == 1 ? "" : "s");
+}
+
+int pool_should_exit(const struct pool_monitor *pm)
+{
+    return pm->expired;
+}
+
+void pool_free(struct pool_monitor *pm)
+{
+    (void)pm;
+}

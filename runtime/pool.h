@@ -1,0 +1,49 @@
+/*
+ * pool.h - the coordinator's view of the credential pool.
+ *
+ * Every tick the coordinator looks at the key slots and decides three things:
+ *   - parallelism: items in flight never exceed the request slots of the keys
+ *     that can serve now (not disabled, not rate-limited) and never drop below
+ *     one. The header's `parallelism` is the admission limit workers obey; a
+ *     console line marks each change.
+ *   - waiting: when workers start waiting for a key, one line says so.
+ *   - pause: when no key can come back (all disabled), the run pauses
+ *     ("Credential pool exhausted. Pausing all workflows..."); SIGHUP or an
+ *     edited credentials file reloads the pool; --pause-timeout ends the wait
+ *     (the coordinator then shuts down and exits 75).
+ */
+#ifndef AGENTOS_RUNTIME_POOL_H
+#define AGENTOS_RUNTIME_POOL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "runtime/console.h"
+#include "runtime/run.h"
+
+struct pool_monitor {
+    struct run_ctx *rc;
+    struct coord_console *con;
+    uint32_t last_parallelism;
+    uint32_t last_waiting;
+    int paused;
+    int64_t paused_since_ns;
+    int expired;              /* --pause-timeout passed */
+    struct timespec cred_mtime; /* credentials file, to notice edits */
+    char cred_path[4096];
+};
+
+void pool_init(struct pool_monitor *pm, struct run_ctx *rc, struct coord_console *con);
+
+/* Look at the pool and adjust parallelism / pause state. */
+void pool_tick(struct pool_monitor *pm);
+
+/* Reload the credentials file into the slots (why: "SIGHUP", "edited file"). */
+void pool_reload(struct pool_monitor *pm, const char *why);
+
+/* 1 when the pause outlasted --pause-timeout: the run must checkpoint and exit 75. */
+int pool_should_exit(const struct pool_monitor *pm);
+
+void pool_free(struct pool_monitor *pm);
+
+#endif

@@ -1,0 +1,400 @@
+/*
+ * worker.c - the body of one pre-forked worker process.
+ *
+ * A worker takes items from the progress table (CAS on a slot's claim word,
+ * after taking an admission ticket that keeps the items in flight within the
+ * run's current parallelism), runs the item's nodes from the workflow table,
+ * and checkpoints after every node in one SQLite transaction. It stops at the
+ * next safe point when SIGTERM arrives (the coordinator's shutdown, or its
+ * death through PR_SET_PDEATHSIG): an HTTP request in flight is abandoned,
+ * the last checkpoint stays, and the item is marked interrupted.
+ *
+ * Safe points: between nodes, and inside llm_complete (which polls the stop
+ * flag while waiting and aborts transfers). A node is never half-saved: the
+ * checkpoint transaction commits or the previous save stands.
+ */
+#include "runtime/run.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "runtime/ckpt.h"
+#include "runtime/http.h"
+#include "runtime/llm.h"
+#include "runtime/log.h"
+#include "runtime/util.h"
+#include "shm/prog.h"
+
+static volatile sig_atomic_t wrk_stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    wrk_stop = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    /* Ctrl+C reaches the whole process group; the coordinator decides. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Per-item working set of a worker. */
+struct wrk_item {
+    struct run_ctx *rc;
+    struct prog_slot_sh *slot;
+    struct prog_item p;  /* local copy; published with prog_write */
+    struct log_sink *log;
+    struct llm_client *llm;
+    int64_t node_started_ns;
+};
+
+static void publish(struct wrk_item *w)
+{
+    w->p.updated_ns = util_now_mono_ns();
+    w->p.requests = w->llm->requests;
+    w->p.http_429 = w->llm->http_429;
+    prog_write(w->slot, &w->p);
+}
+
+static void on_wait(void *arg, int waiting)
+{
+    struct wrk_item *w = arg;
+    struct shm_header_sh *h = w->rc->seg.hdr;
+    if (waiting && w->p.state != PROG_WAITING_KEY) {
+        w->p.state = PROG_WAITING_KEY;
+        atomic_fetch_add(&h->waiting_for_key, 1);
+        publish(w);
+    } else if (!waiting && w->p.state == PROG_WAITING_KEY) {
+        w->p.state = PROG_RUNNING;
+        atomic_fetch_sub(&h->waiting_for_key, 1);
+        publish(w);
+    }
+}
+
+static int fail_item(struct wrk_item *w, const char *node, const char *reason)
+{
+    log_printf(w->log, "FAILED: %s", reason);
+    struct audit_fields f = AUDIT_FIELDS_INIT;
+    f.node = node;
+    f.error = reason;
+    log_audit(w->log, "item_failed", &f);
+    w->p.state = PROG_FAILED;
+    util_strlcpy(w->p.reason, reason, sizeof(w->p.reason));
+    return -1;
+}
+
+/*
+ * Load the item's checkpoint into (next node index, state). 0; or, after failing
+ * the item, -1 (unreadable) or -2 (corrupt: the caller quarantines it).
+ */
+static int resume_point(struct wrk_item *w, struct ckpt *c, const char *path, int *node,
+                        cJSON **state)
+{
+    const struct wf_desc *wf = w->rc->wf;
+    char *next = NULL, *json = NULL;
+    int finished = 0;
+    int rc = ckpt_load(c, &next, &json, &finished);
+    *node = 0;
+    *state = NULL;
+    if (rc == -ENOENT) {
+        *state = cJSON_CreateObject();
+        return 0;
+    }
+    char reason[256];
+    if (rc < 0) {
+        snprintf(reason, sizeof(reason), "checkpoint %s could not be read: %s", path,
+                 strerror(-rc));
+        free(next);
+        free(json);
+        return fail_item(w, NULL, reason);
+    }
+    *state = cJSON_Parse(json);
+    *node = finished ? (int)wf->node_count : (next ? wf_node_index(wf, next) : -1);
+    if (!*state || !cJSON_IsObject(*state) || *node < 0) {
+        snprintf(reason, sizeof(reason), "checkpoint %s is corrupt: %s; kept as %s.corrupt", path,
+                 *state ? "it names an unknown node" : "its state is not a JSON object", path);
+        cJSON_Delete(*state);
+        *state = NULL;
+        free(next);
+        free(json);
+        fail_item(w, NULL, reason);
+        return -2; /* caller closes and quarantines */
+    }
+    if (!finished)
+        log_printf(w->log, "Resuming at %s from checkpoint", next);
+    free(next);
+    free(json);
+    return 0;
+}
+
+static void set_node(struct wrk_item *w, const char *name)
+{
+    util_strlcpy(w->p.node, name, sizeof(w->p.node));
+    publish(w);
+    log_printf(w->log, ">>> Executing: %s", name);
+    struct audit_fields f = AUDIT_FIELDS_INIT;
+    f.node = name;
+    log_audit(w->log, "node_start", &f);
+    log_flush(w->log);
+    w->node_started_ns = util_now_mono_ns();
+}
+
+/*
+ * Run nodes from `node` until the item finishes, fails or is stopped.
+ * Returns 1 finished, 0 stopped, -1 failed (reason set).
+ */
+static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, int node)
+{
+    const struct wf_desc *wf = w->rc->wf;
+    while (node < (int)wf->node_count) {
+        const struct wf_node *n = &wf->nodes[node];
+        if (wrk_stop)
+            return 0;
+        set_node(w, n->name);
+        it->next = NULL;
+        it->reason[0] = '\0';
+        int rc = n->run(it);
+        if (rc == -ECANCELED || (rc < 0 && wrk_stop))
+            return 0;
+        if (rc < 0)
+            return fail_item(w, n->name, it->reason[0] ? it->reason : strerror(-rc));
+        int64_t took = util_now_mono_ns() - w->node_started_ns;
+        if (took > w->rc->o->timeout_per_step * UTIL_NS_PER_SEC) {
+            char reason[160];
+            snprintf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds",
+                     n->name, (long long)(took / UTIL_NS_PER_SEC), w->rc->o->timeout_per_step);
+            return fail_item(w, n->name, reason);
+        }
+        char *json = cJSON_PrintUnformatted(it->state);
+        char err[256] = "";
+        rc = json ? ckpt_save(*cp, n->name, it->next, json, err, sizeof(err)) : -ENOMEM;
+        free(json);
+        if (rc < 0)
+            return fail_item(w, n->name, err[0] ? err : "could not save checkpoint: out of memory");
+        struct audit_fields f = AUDIT_FIELDS_INIT;
+        f.node = n->name;
+        f.latency_ms = (long)(took / UTIL_NS_PER_MS);
+        log_audit(w->log, "node_done", &f);
+        if (!it->next)
+            return 1;
+        node = wf_node_index(wf, it->next);
+        if (node < 0) {
+            char reason[160];
+            snprintf(reason, sizeof(reason), "node %s named an unknown next node \"%s\"", n->name,
+                     it->next);
+            return fail_item(w, n->name, reason);
+        }
+    }
+    return 1;
+}
+
+static const char *outcome_word(int outcome)
+{
+    return outcome == WF_OUTCOME_APPROVED ? "approved" : "needs revision";
+}
+
+static void process_item(struct wrk_item *w, const struct item *src)
+{
+    struct run_ctx *rc = w->rc;
+    char path[4096];
+    if (rc->workflow_db)
+        util_strlcpy(path, rc->workflow_db, sizeof(path));
+    else
+        ckpt_path(path, sizeof(path), rc->home, rc->wf->name, src->stem);
+
+    struct wf_item it;
+    memset(&it, 0, sizeof(it));
+    it.wf = rc->wf;
+    it.id = src->id;
+    it.stem = src->stem;
+    it.input_path = src->input_path;
+    it.out_path = src->out_path;
+    it.home = rc->home;
+    it.prompts_dir = rc->prompts_dir;
+    util_strlcpy(it.source_sha256, src->sha256, sizeof(it.source_sha256));
+    it.max_reviews = rc->o->max_reviews;
+    it.llm = w->llm;
+    it.log = w->log;
+
+    struct ckpt *c = NULL;
+    int stale = 0;
+    char err[512] = "";
+    int r = ckpt_open(path, rc->wf->name, src->id, src->sha256, &c, &stale, err, sizeof(err));
+    if (r == -EBADMSG) {
+        char reason[600];
+        snprintf(reason, sizeof(reason), "%s; kept as %s.corrupt", err, path);
+        ckpt_quarantine(path);
+        fail_item(w, NULL, reason);
+        return;
+    }
+    if (r < 0) {
+        fail_item(w, NULL, err[0] ? err : strerror(-r));
+        return;
+    }
+    if (stale)
+        log_printf(w->log, "Input changed since the last checkpoint; starting anew");
+    int node = 0;
+    int rp = resume_point(w, c, path, &node, &it.state);
+    if (rp < 0) {
+        ckpt_close(c);
+        if (rp == -2)
+            ckpt_quarantine(path);
+        return;
+    }
+    int res = run_nodes(w, &it, &c, node);
+    if (res == 1) {
+        ckpt_close(c);
+        ckpt_remove(path);
+        w->p.state = it.outcome == WF_OUTCOME_APPROVED ? PROG_APPROVED : PROG_NEEDS_REVISION;
+        w->p.rounds = (uint32_t)it.rounds;
+        log_printf(w->log, "Completed: %s after %d review round%s", outcome_word(it.outcome),
+                   it.rounds, it.rounds == 1 ? "" : "s");
+        struct audit_fields f = AUDIT_FIELDS_INIT;
+        log_audit(w->log, "item_done", &f);
+    } else {
+        ckpt_close(c);
+        if (res == 0) {
+            w->p.state = PROG_INTERRUPTED;
+            util_strlcpy(w->p.reason, "interrupted; checkpoint kept", sizeof(w->p.reason));
+            struct audit_fields f = AUDIT_FIELDS_INIT;
+            f.node = w->p.node;
+            log_audit(w->log, "item_interrupted", &f);
+        }
+    }
+    cJSON *rounds = cJSON_GetObjectItemCaseSensitive(it.state, "rounds");
+    if (res != 1 && cJSON_IsNumber(rounds))
+        w->p.rounds = (uint32_t)rounds->valuedouble;
+    cJSON_Delete(it.state);
+}
+
+/* Take an admission ticket: in_flight < parallelism. 1 taken, 0 stopping. */
+static int admit(struct shm_header_sh *h)
+{
+    for (;;) {
+        if (wrk_stop || atomic_load(&h->run_state) == SHM_RUN_SHUTTING_DOWN)
+            return 0;
+        uint32_t cur = atomic_load(&h->in_flight);
+        uint32_t cap = atomic_load(&h->parallelism);
+        if (cur < (cap ? cap : 1)) {
+            if (atomic_compare_exchange_weak(&h->in_flight, &cur, cur + 1))
+                return 1;
+            continue;
+        }
+        util_sleep_ns(20 * UTIL_NS_PER_MS);
+    }
+}
+
+static int claim_next(struct run_ctx *rc, int32_t pid)
+{
+    for (uint32_t i = 0; i < rc->seg.hdr->item_count; i++)
+        if (prog_claim(shm_prog_slot(&rc->seg, i), pid))
+            return (int)i;
+    return -1;
+}
+
+static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sink *log,
+                    struct llm_client *llm, int idx)
+{
+    struct wrk_item w;
+    memset(&w, 0, sizeof(w));
+    w.rc = rc;
+    w.slot = shm_prog_slot(&rc->seg, (uint32_t)idx);
+    w.log = log;
+    w.llm = llm;
+    prog_read(w.slot, &w.p);
+    const struct item *src = &rc->items.v[rc->sel[idx]];
+    atomic_store(&me->item_index, idx);
+    llm->requests = llm->http_429 = 0;
+    llm->on_wait_arg = &w;
+    w.p.state = PROG_RUNNING;
+    w.p.worker_pid = llm->pid;
+    w.p.attempts++;
+    w.p.reason[0] = '\0';
+    w.p.started_ns = util_now_mono_ns();
+    publish(&w);
+
+    int lrc = log_open_item(log, rc->run_dir, src->id);
+    if (lrc < 0) {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "could not open log files in %s: %s", rc->run_dir,
+                 strerror(-lrc));
+        fail_item(&w, NULL, reason);
+    } else {
+        struct audit_fields f = AUDIT_FIELDS_INIT;
+        log_audit(log, "item_start", &f);
+        process_item(&w, src);
+    }
+    w.p.finished_ns = util_now_mono_ns();
+    publish(&w);
+    log_close_item(log);
+    log_flush(log);
+    prog_set_claim(w.slot, PROG_CLAIM_DONE, llm->pid);
+    atomic_store(&me->item_index, -1);
+    atomic_fetch_add(&me->items_processed, 1);
+    atomic_store(&me->rss_kib, util_rss_kib());
+}
+
+int wrk_main(struct run_ctx *rc, unsigned worker_index)
+{
+    install_signals();
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != rc->seg.hdr->creator_pid)
+        return 0; /* the coordinator died before we got here */
+    int32_t pid = (int32_t)getpid();
+    struct shm_worker_sh *me = shm_worker_slot(&rc->seg, worker_index);
+    atomic_store(&me->pid, pid);
+    atomic_store(&me->rss_kib, util_rss_kib());
+
+    struct uring_writer *uw = NULL;
+    if (uring_writer_open(&uw, 64) < 0)
+        return 3;
+    uring_writer_set_fd_flags(uw, rc->console_wfd, UW_FD_ATOMIC_LINES);
+    struct log_sink log;
+    log_sink_init(&log, uw, rc->console_wfd, rc->run_id, NULL);
+    log.quiet = rc->o->quiet;
+    http_global_init();
+
+    struct llm_client llm;
+    memset(&llm, 0, sizeof(llm));
+    llm.seg = &rc->seg;
+    llm.creds = &rc->creds;
+    llm.pid = pid;
+    llm.timeout_s = rc->o->timeout_per_step;
+    llm.stop = &wrk_stop;
+    llm.log = &log;
+    llm.simulate_429_after = rc->simulate_429;
+    llm.on_wait = on_wait;
+
+    struct shm_header_sh *h = rc->seg.hdr;
+    while (admit(h)) {
+        int idx = claim_next(rc, pid);
+        if (idx < 0) {
+            atomic_fetch_sub(&h->in_flight, 1);
+            break;
+        }
+        run_one(rc, me, &log, &llm, idx);
+        atomic_fetch_sub(&h->in_flight, 1);
+    }
+    uring_writer_close(uw);
+    atomic_store(&me->pid, 0);
+    return 0;
+}

@@ -1,0 +1,113 @@
+# Shared helpers for integration tests (sourced). Each test starts the real
+# binaries against a real agentos-mockllm on loopback, in a scratch workspace
+# that is removed at exit, and prints TAP lines ("ok - ..." / "not ok - ...").
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) BIN="$BUILD/bin" ;; *) BIN="$ROOT/$BUILD/bin" ;; esac
+export PATH="$BIN:$PATH"
+export AGENTOS_PROMPTS_DIR="$ROOT/workflows/prompts"
+unset AGENTOS_CREDENTIAL_LIMIT AGENTOS_SIMULATE_429 AGENTOS_WORKFLOW_DB
+
+T_FAILS=0
+T_COUNT=0
+WS=$(mktemp -d /tmp/agentos-it.XXXXXX)
+export AGENTOS_HOME="$WS/home"
+mkdir -p "$AGENTOS_HOME"
+MOCK_PID=""
+MOCK_PORT=""
+
+cleanup() {
+    [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+    [ -n "${KEEP_WS:-}" ] && { echo "# workspace kept: $WS"; return; }
+    rm -rf "$WS"
+}
+trap cleanup EXIT
+
+ok() { T_COUNT=$((T_COUNT + 1)); echo "ok - $*"; }
+not_ok() { T_COUNT=$((T_COUNT + 1)); T_FAILS=$((T_FAILS + 1)); echo "not ok - $*"; }
+# check DESCRIPTION COMMAND...: ok if the command succeeds.
+check() {
+    local d=$1; shift
+    if "$@" >/dev/null 2>&1; then ok "$d"; else not_ok "$d"; fi
+}
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+}
+# check_le DESCRIPTION A B: ok if A <= B (integers)
+check_le() {
+    if [ "$2" -le "$3" ] 2>/dev/null; then ok "$1"; else not_ok "$1 ($2 > $3)"; fi
+}
+diag() { sed 's/^/# /' "$@"; }
+
+# start_mock [flags...]: start agentos-mockllm on a free port; sets MOCK_PORT.
+start_mock() {
+    local pf="$WS/mock.port"
+    rm -f "$pf"
+    agentos-mockllm --port 0 --port-file "$pf" "$@" >"$WS/mock.out" 2>&1 &
+    MOCK_PID=$!
+    for _ in $(seq 1 100); do
+        [ -s "$pf" ] && break
+        sleep 0.05
+    done
+    MOCK_PORT=$(cat "$pf" 2>/dev/null)
+    if [ -z "$MOCK_PORT" ]; then
+        echo "not ok - mock server did not start"; diag "$WS/mock.out"; exit 1
+    fi
+}
+stop_mock() {
+    [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+    MOCK_PID=""
+}
+mock_stats() { curl -s --max-time 5 "http://127.0.0.1:$MOCK_PORT/stats"; }
+mock_stat() { mock_stats | jq -r ".$1"; }
+mock_reset() { curl -s --max-time 5 -X POST "http://127.0.0.1:$MOCK_PORT/stats/reset" >/dev/null; }
+
+# write_credentials N [provider] [extra-json-fields]: N keys against the mock.
+write_credentials() {
+    local n=$1 provider=${2:-openai} extra=${3:-} i sep="" url
+    if [ "$provider" = openai ]; then url="http://127.0.0.1:$MOCK_PORT/v1"; else url="http://127.0.0.1:$MOCK_PORT"; fi
+    {
+        echo '{"credentials": ['
+        for i in $(seq 1 "$n"); do
+            echo "$sep{\"id\": \"key-$i\", \"provider\": \"$provider\", \"model\": \"mock-model\", \"base_url\": \"$url\", \"api_key\": \"test-key-$i\"$extra}"
+            sep=","
+        done
+        echo ']}'
+    } >"$AGENTOS_HOME/credentials.json"
+    chmod 600 "$AGENTOS_HOME/credentials.json"
+}
+
+# make_specs DIR N: N approvable specs named 01..N.md
+make_specs() {
+    local dir=$1 n=$2 i
+    mkdir -p "$dir"
+    for i in $(seq 1 "$n"); do
+        i=$(printf '%02d' "$i")
+        printf '# Spec %s\n\nDesign a component number %s.\n' "$i" "$i" >"$dir/$i.md"
+    done
+}
+
+# every_line_prefixed FILE: every line starts with [SOMETHING]
+every_line_prefixed() {
+    ! grep -vE '^\[[A-Za-z0-9_.-]+\] ' "$1" | grep -q .
+}
+
+# audit_valid RUN_DIR: every line of every audit file parses as JSON
+audit_valid() {
+    local f
+    for f in "$1"/workflow-audit-*.jsonl; do
+        [ -f "$f" ] || return 1
+        jq -R -e 'fromjson | has("ts") and has("run") and has("item") and has("event")' "$f" \
+            | grep -qv '^true$' && { echo "bad line in $f"; return 1; }
+    done
+    return 0
+}
+
+latest_run_dir() { ls -1d "$AGENTOS_HOME"/logs/parallel/*/ 2>/dev/null | sort | tail -1 | sed 's:/$::'; }
+
+finish() {
+    echo "1..$T_COUNT"
+    [ "$T_FAILS" -eq 0 ]
+}

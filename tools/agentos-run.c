@@ -1,0 +1,141 @@
+/*
+ * agentos-run - run a batch of workflow items in parallel.
+ *
+ * One program, three names: `agentos-run WORKFLOW ...`, and `lld-workflow` /
+ * `issue-workflow` (links to it) which imply the workflow from argv[0]. This
+ * file only wires things together: it parses the command line, picks the
+ * built-in workflow from the table in workflows/, finds the prompt
+ * templates, and hands over to the coordinator.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/args.h"
+#include "runtime/run.h"
+#include "workflows/workflows.h"
+
+#define AGENTOS_VERSION "0.1.0"
+
+static void usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s%s [--all | ID...] [options]\n"
+            "       agentos-run workstream FILE.json [options]\n"
+            "\n"
+            "Run workflow items (design specs, issue briefs) through their LLM review\n"
+            "loop, several at once, checkpointing every item after every node.\n"
+            "\n"
+            "Selection:\n"
+            "  --all                 every pending item (result missing or made from other input)\n"
+            "  ID...                 just these items: 42 or LLD-42\n"
+            "\n"
+            "Options:\n"
+            "  --parallel [N]        run N items at once (bare: 3; above 10 is capped to 10;\n"
+            "                        without the flag: 1, one after the other)\n"
+            "  --dry-run             list what would run (ID, input, new or resume at NODE);\n"
+            "                        sends no request, writes no file\n"
+            "  --items DIR           input folder (lld: lld/pending, issue: issues/pending)\n"
+            "  --out DIR             result folder (lld: lld/done, issue: issues/done)\n"
+            "  --home DIR            state folder (default $AGENTOS_HOME, else ~/.agentos)\n"
+            "  --credentials FILE    API keys (default <home>/credentials.json)\n"
+            "  --max-reviews K       review rounds before \"needs revision\" (default 3)\n"
+            "  --timeout-per-step S  a node running longer fails its item (default 300)\n"
+            "  --pause-timeout S     how long to wait when every key is disabled before\n"
+            "                        checkpointing and exiting 75 (default: until reloaded)\n"
+            "  --fresh               delete the selected items' checkpoints and start anew\n"
+            "  --no-progress         no progress bar or progress lines\n"
+            "  --quiet               only failures and coordinator lines\n"
+            "  -h, --help            this text\n"
+            "  --version             print the version\n"
+            "\n"
+            "Examples:\n"
+            "  lld-workflow --all --parallel 3          every pending spec, 3 at a time\n"
+            "  lld-workflow --all --parallel            the same (bare --parallel is 3)\n"
+            "  lld-workflow 42 43 --parallel 2          two specs, both at once\n"
+            "  lld-workflow --all --dry-run             what would run, and where each resumes\n"
+            "  issue-workflow --all --parallel 10 --max-reviews 2\n"
+            "  agentos-run lld --all --items specs/ --out designs/ --parallel 5\n"
+            "\n"
+            "Exit status: 0 all processed (approved or needs revision), 1 an item failed,\n"
+            "2 usage or configuration error, 75 paused past --pause-timeout,\n"
+            "130 interrupted (checkpoints kept; run again to resume).\n"
+            "Environment: AGENTOS_HOME, AGENTOS_CREDENTIAL_LIMIT=N, AGENTOS_SIMULATE_429=N,\n"
+            "AGENTOS_WORKFLOW_DB=PATH (one item), AGENTOS_PROMPTS_DIR=DIR.\n",
+            prog, strcmp(prog, "agentos-run") ? "" : " WORKFLOW");
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Built-in prompt templates: $AGENTOS_PROMPTS_DIR, the source tree, or the installed copy. */
+static const char *find_prompts_dir(void)
+{
+    static char buf[PATH_MAX + 64];
+    const char *env = getenv("AGENTOS_PROMPTS_DIR");
+    if (env && *env)
+        return env;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        const char *rel[] = {"/../../workflows/prompts", "/../share/agentos/prompts"};
+        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+            snprintf(buf, sizeof(buf), "%s%s", exe, rel[i]);
+            if (is_dir(buf))
+                return buf;
+        }
+    }
+    return "workflows/prompts";
+}
+
+int main(int argc, char **argv)
+{
+    const char *base = strrchr(argv[0], '/');
+    base = base ? base + 1 : argv[0];
+    const char *implied = args_workflow_from_argv0(argv[0]);
+    struct run_opts o;
+    char err[512], warn[256];
+    if (args_parse(argc, argv, implied, &o, err, sizeof(err), warn, sizeof(warn)) < 0) {
+        fprintf(stderr, "%s: %s\n", base, err);
+        fprintf(stderr, "Try '%s --help' for more information.\n", base);
+        args_free(&o);
+        return 2;
+    }
+    if (o.help) {
+        usage(stdout, base);
+        args_free(&o);
+        return 0;
+    }
+    if (o.version) {
+        printf("agentos %s\n", AGENTOS_VERSION);
+        args_free(&o);
+        return 0;
+    }
+    if (warn[0])
+        fprintf(stderr, "%s: warning: %s\n", base, warn);
+    if (!strcmp(o.workflow, "workstream")) {
+        fprintf(stderr, "%s: workstream runs are not available in this version\n", base);
+        args_free(&o);
+        return 2;
+    }
+    const struct wf_desc *wf = wf_find(o.workflow);
+    if (!wf) {
+        fprintf(stderr, "%s: unknown workflow \"%s\" (built in: lld, issue)\n", base, o.workflow);
+        args_free(&o);
+        return 2;
+    }
+    int status = coord_run(wf, &o, find_prompts_dir());
+    args_free(&o);
+    return status;
+}
