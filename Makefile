@@ -20,7 +20,7 @@ LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lcrypto -lrt -pthread
 MHD_LIBS = -lmicrohttpd
 
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
-           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl
+           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc
 
 LIB_SRCS  = $(sort $(wildcard shm/*.c runtime/*.c workflows/*.c))
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
