@@ -1,0 +1,363 @@
+/*
+ * credfile.c - loading and validating credentials.json (see credfile.h).
+ *
+ * The file is parsed with cJSON and every field is checked before anything is
+ * kept, so a bad file is one clear error naming the file, the entry and the
+ * field, never a half-loaded pool. Secrets are copied into process memory only;
+ * the raw text and the cJSON tree also hold them, so both are wiped before
+ * they are freed. No error message ever quotes a secret: messages name fields
+ * and environment variables, never their values.
+ */
+#include "runtime/credfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "runtime/util.h"
+
+#define CREDFILE_GEMINI_URL "https://generativelanguage.googleapis.com"
+#define CREDFILE_RPM_MAX 100000
+
+/* Where an error is: the file name and the entry being checked. */
+struct credfile_ctx {
+    const char *name;
+    size_t index;
+    char *err;
+    size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4))) static int
+credfile_fail(struct credfile_ctx *x, const char *field, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (field)
+        snprintf(x->err, x->errlen, "%s: credentials[%zu].%s: %s", x->name, x->index, field, what);
+    else
+        snprintf(x->err, x->errlen, "%s: credentials[%zu]: %s", x->name, x->index, what);
+    return -EINVAL;
+}
+
+static int credfile_has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+/*
+ * A string field: absent -> *out = NULL and 0 (unless required); present but
+ * not a non-empty string of at most max-1 bytes without control characters ->
+ * error.
+ */
+static int credfile_string(struct credfile_ctx *x, const cJSON *obj, const char *field, size_t max,
+                           int required, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v)) {
+        if (required)
+            return credfile_fail(x, field, "missing");
+        return 0;
+    }
+    if (!cJSON_IsString(v) || !v->valuestring)
+        return credfile_fail(x, field, "must be a string");
+    size_t n = strlen(v->valuestring);
+    if (n == 0)
+        return credfile_fail(x, field, "must not be empty");
+    if (n >= max)
+        return credfile_fail(x, field, "longer than %zu characters", max - 1);
+    if (credfile_has_control(v->valuestring))
+        return credfile_fail(x, field, "contains a control character");
+    *out = v->valuestring;
+    return 0;
+}
+
+/* An integer field in [lo, hi]; absent -> *out = dflt. */
+static int credfile_int(struct credfile_ctx *x, const cJSON *obj, const char *field, long lo,
+                        long hi, uint32_t dflt, uint32_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+    *out = dflt;
+    if (!v)
+        return 0;
+    /* range first: casting an out-of-range double to an integer is undefined */
+    double d = cJSON_IsNumber(v) ? v->valuedouble : (double)lo - 1;
+    if (!(d >= (double)lo && d <= (double)hi) || d != (double)(long)d)
+        return credfile_fail(x, field, "must be an integer from %ld to %ld", lo, hi);
+    *out = (uint32_t)d;
+    return 0;
+}
+
+static int credfile_roles(struct credfile_ctx *x, const cJSON *obj, uint32_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "roles");
+    *out = CRED_ROLE_DRAFT | CRED_ROLE_REVIEW;
+    if (!v)
+        return 0;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+        return credfile_fail(x, "roles", "must be a non-empty array of \"draft\"/\"review\"");
+    uint32_t roles = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, v)
+    {
+        if (cJSON_IsString(r) && strcmp(r->valuestring, "draft") == 0)
+            roles |= CRED_ROLE_DRAFT;
+        else if (cJSON_IsString(r) && strcmp(r->valuestring, "review") == 0)
+            roles |= CRED_ROLE_REVIEW;
+        else
+            return credfile_fail(x, "roles", "entries must be \"draft\" or \"review\"");
+    }
+    *out = roles;
+    return 0;
+}
+
+/* Model names go into the Gemini URL path, so only URL-safe characters are allowed there. */
+static int credfile_model_url_safe(const char *m)
+{
+    return strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+           strlen(m);
+}
+
+static int credfile_base_url(struct credfile_ctx *x, const cJSON *obj, struct credential *c)
+{
+    const char *url;
+    int rc = credfile_string(x, obj, "base_url", 2048, c->provider == PROVIDER_OPENAI, &url);
+    if (rc)
+        return rc;
+    if (!url)
+        url = CREDFILE_GEMINI_URL;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return credfile_fail(x, "base_url", "must start with http:// or https://");
+    /* '@' would carry user:password in the URL, which curl may print in errors */
+    if (strpbrk(url, " ?#@"))
+        return credfile_fail(x, "base_url", "must not contain spaces, '?', '#' or '@'");
+    c->base_url = strdup(url);
+    if (!c->base_url)
+        return -ENOMEM;
+    size_t n = strlen(c->base_url);
+    while (n > 0 && c->base_url[n - 1] == '/')
+        c->base_url[--n] = '\0';
+    if (!strstr(c->base_url, "://") || strstr(c->base_url, "://")[3] == '\0')
+        return credfile_fail(x, "base_url", "has no host");
+    return 0;
+}
+
+static int credfile_secret(struct credfile_ctx *x, const cJSON *obj, struct credential *c)
+{
+    const char *key, *env;
+    int rc = credfile_string(x, obj, "api_key", 8192, 0, &key);
+    if (rc)
+        return rc;
+    if ((rc = credfile_string(x, obj, "api_key_env", 256, 0, &env)))
+        return rc;
+    if (key && env)
+        return credfile_fail(x, NULL, "give api_key or api_key_env, not both");
+    if (!key && !env)
+        return credfile_fail(x, NULL, "missing api_key or api_key_env");
+    if (env) {
+        key = getenv(env);
+        if (!key || !*key)
+            return credfile_fail(x, "api_key_env", "environment variable %s is not set", env);
+        /* a line break would split the header it goes into */
+        if (credfile_has_control(key))
+            return credfile_fail(x, "api_key_env",
+                                 "environment variable %s contains a control character", env);
+    }
+    c->secret = strdup(key);
+    return c->secret ? 0 : -ENOMEM;
+}
+
+static int credfile_entry(struct credfile_ctx *x, const cJSON *obj, struct credential *c)
+{
+    const char *s;
+    int rc;
+    if (!cJSON_IsObject(obj))
+        return credfile_fail(x, NULL, "must be an object");
+    if ((rc = credfile_string(x, obj, "id", SHM_KEY_ID_MAX, 1, &s)))
+        return rc;
+    util_strlcpy(c->id, s, sizeof(c->id));
+
+    if ((rc = credfile_string(x, obj, "provider", SHM_PROVIDER_MAX, 1, &s)))
+        return rc;
+    if (strcmp(s, "openai") == 0)
+        c->provider = PROVIDER_OPENAI;
+    else if (strcmp(s, "gemini") == 0)
+        c->provider = PROVIDER_GEMINI;
+    else
+        return credfile_fail(x, "provider", "unknown provider \"%s\" (use openai or gemini)", s);
+    util_strlcpy(c->provider_name, s, sizeof(c->provider_name));
+
+    if ((rc = credfile_string(x, obj, "model", SHM_MODEL_MAX, 1, &s)))
+        return rc;
+    if (c->provider == PROVIDER_GEMINI && !credfile_model_url_safe(s))
+        return credfile_fail(x, "model", "may only contain A-Z a-z 0-9 . _ -");
+    util_strlcpy(c->model, s, sizeof(c->model));
+
+    if ((rc = credfile_base_url(x, obj, c)))
+        return rc;
+    if ((rc = credfile_secret(x, obj, c)))
+        return rc;
+    if ((rc = credfile_roles(x, obj, &c->roles)))
+        return rc;
+    if ((rc = credfile_int(x, obj, "rpm", 0, CREDFILE_RPM_MAX, 0, &c->rpm)))
+        return rc;
+    return credfile_int(x, obj, "concurrency", 1, SHM_KEY_HOLDERS_MAX, 1, &c->concurrency);
+}
+
+/* Wipe every string of the tree: api_key values live in it. */
+static void credfile_wipe_json(cJSON *node)
+{
+    for (; node; node = node->next) {
+        if (node->valuestring)
+            explicit_bzero(node->valuestring, strlen(node->valuestring));
+        credfile_wipe_json(node->child);
+    }
+}
+
+/* 1-based line of offset pos in text, for JSON syntax errors (the text itself is never quoted). */
+static unsigned credfile_line_of(const char *text, size_t len, size_t pos)
+{
+    unsigned line = 1;
+    for (size_t i = 0; i < pos && i < len; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+static int credfile_entries(struct credfile_ctx *x, const cJSON *arr, size_t limit,
+                            struct cred_file *out)
+{
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    if (limit > 0 && limit < n)
+        n = limit; /* AGENTOS_CREDENTIAL_LIMIT: the rest is not even looked at */
+    out->v = calloc(n, sizeof(*out->v));
+    if (!out->v)
+        return -ENOMEM;
+    const cJSON *obj = arr->child;
+    for (size_t i = 0; i < n; i++, obj = obj->next) {
+        x->index = i;
+        out->n = i + 1; /* so credfile_free sees a partly filled entry */
+        int rc = credfile_entry(x, obj, &out->v[i]);
+        if (rc == -ENOMEM)
+            snprintf(x->err, x->errlen, "%s: out of memory", x->name);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(out->v[j].id, out->v[i].id) == 0)
+                return credfile_fail(x, "id", "duplicate id \"%s\" (also credentials[%zu])",
+                                     out->v[i].id, j);
+    }
+    return 0;
+}
+
+int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
+                   struct cred_file *out, char *err, size_t errlen)
+{
+    struct credfile_ctx x = {.name = name, .err = err, .errlen = errlen};
+    memset(out, 0, sizeof(*out));
+    if (len > CREDFILE_MAX_BYTES) {
+        snprintf(err, errlen, "%s: larger than %d bytes", name, CREDFILE_MAX_BYTES);
+        return -EFBIG;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        size_t pos = end && end >= text ? (size_t)(end - text) : 0;
+        snprintf(err, errlen, "%s: not valid JSON (error near line %u)", name,
+                 credfile_line_of(text, len, pos));
+        return -EINVAL;
+    }
+    int rc = -EINVAL;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "credentials");
+    if (!cJSON_IsObject(root))
+        snprintf(err, errlen, "%s: top level must be an object with \"credentials\"", name);
+    else if (!arr)
+        snprintf(err, errlen, "%s: missing \"credentials\"", name);
+    else if (!cJSON_IsArray(arr))
+        snprintf(err, errlen, "%s: credentials: must be an array", name);
+    else if (cJSON_GetArraySize(arr) == 0)
+        snprintf(err, errlen, "%s: credentials: must list at least one key", name);
+    else if (cJSON_GetArraySize(arr) > SHM_MAX_KEYS)
+        snprintf(err, errlen, "%s: credentials: more than %d keys", name, SHM_MAX_KEYS);
+    else
+        rc = credfile_entries(&x, arr, limit, out);
+    credfile_wipe_json(root);
+    cJSON_Delete(root);
+    if (rc)
+        credfile_free(out);
+    return rc;
+}
+
+int credfile_load(const char *path, size_t limit, struct cred_file *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "could not read credentials file \"%s\": %s", path, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    close(fd);
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return -EINVAL;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    int rc = util_read_file(path, CREDFILE_MAX_BYTES, &text, &len);
+    if (rc == -EFBIG) {
+        snprintf(err, errlen, "%s: larger than %d bytes", path, CREDFILE_MAX_BYTES);
+        return rc;
+    }
+    if (rc) {
+        snprintf(err, errlen, "could not read credentials file \"%s\": %s", path, strerror(-rc));
+        return rc;
+    }
+    rc = credfile_parse(path, text, len, limit, out, err, errlen);
+    explicit_bzero(text, len);
+    free(text);
+    if (rc == 0)
+        out->insecure_mode = (st.st_mode & (S_IRWXG | S_IRWXO)) != 0;
+    return rc;
+}
+
+void credfile_free(struct cred_file *cf)
+{
+    if (!cf)
+        return;
+    for (size_t i = 0; i < cf->n && cf->v; i++) {
+        if (cf->v[i].secret) {
+            explicit_bzero(cf->v[i].secret, strlen(cf->v[i].secret));
+            free(cf->v[i].secret);
+        }
+        free(cf->v[i].base_url);
+    }
+    free(cf->v);
+    memset(cf, 0, sizeof(*cf));
+}
+
+void credfile_to_init(const struct credential *c, struct cred_init *ci)
+{
+    memset(ci, 0, sizeof(*ci));
+    ci->id = c->id;
+    ci->provider = c->provider_name;
+    ci->model = c->model;
+    ci->roles = c->roles;
+    ci->concurrency = c->concurrency;
+    ci->rpm = c->rpm;
+}

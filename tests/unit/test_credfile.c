@@ -1,0 +1,380 @@
+/*
+ * test_credfile.c - credentials.json loading: the SPEC example, every kind of
+ * error (each naming file, entry and field), the key limit, insecure mode
+ * detection, and that no error ever quotes a secret.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime/credfile.h"
+
+#define SECRET "SECRET-MARKER-123"
+
+static const char spec_example[] =
+    "{\"credentials\": [\n"
+    "  {\"id\": \"key-1\", \"provider\": \"gemini\", \"model\": \"gemini-2.5-pro\",\n"
+    "   \"api_key_env\": \"TEST_CREDFILE_KEY_1\", \"rpm\": 60},\n"
+    "  {\"id\": \"local\", \"provider\": \"openai\", \"base_url\": \"http://127.0.0.1:11434/v1\",\n"
+    "   \"model\": \"llama3.1\", \"api_key\": \"x\", \"roles\": [\"draft\"]}\n"
+    "]}\n";
+
+static int setup(void **state)
+{
+    (void)state;
+    setenv("TEST_CREDFILE_KEY_1", SECRET, 1);
+    unsetenv("TEST_CREDFILE_UNSET");
+    return 0;
+}
+
+static int parse(const char *text, size_t limit, struct cred_file *cf, char *err, size_t errlen)
+{
+    return credfile_parse("credentials.json", text, strlen(text), limit, cf, err, errlen);
+}
+
+static void test_spec_example(void **state)
+{
+    (void)state;
+    struct cred_file cf;
+    char err[512] = "";
+    assert_int_equal(parse(spec_example, 0, &cf, err, sizeof(err)), 0);
+    assert_int_equal(cf.n, 2);
+    const struct credential *g = &cf.v[0], *o = &cf.v[1];
+    assert_string_equal(g->id, "key-1");
+    assert_int_equal(g->provider, PROVIDER_GEMINI);
+    assert_string_equal(g->provider_name, "gemini");
+    assert_string_equal(g->model, "gemini-2.5-pro");
+    assert_string_equal(g->base_url, "https://generativelanguage.googleapis.com");
+    assert_string_equal(g->secret, SECRET);
+    assert_int_equal(g->roles, CRED_ROLE_DRAFT | CRED_ROLE_REVIEW);
+    assert_int_equal(g->rpm, 60);
+    assert_int_equal(g->concurrency, 1);
+    assert_string_equal(o->id, "local");
+    assert_int_equal(o->provider, PROVIDER_OPENAI);
+    assert_string_equal(o->base_url, "http://127.0.0.1:11434/v1");
+    assert_string_equal(o->secret, "x");
+    assert_int_equal(o->roles, CRED_ROLE_DRAFT);
+    assert_int_equal(o->rpm, 0);
+
+    struct cred_init ci;
+    credfile_to_init(o, &ci);
+    assert_string_equal(ci.id, "local");
+    assert_string_equal(ci.provider, "openai");
+    assert_string_equal(ci.model, "llama3.1");
+    assert_int_equal(ci.roles, CRED_ROLE_DRAFT);
+    assert_int_equal(ci.concurrency, 1);
+    credfile_free(&cf);
+    assert_null(cf.v);
+    assert_int_equal(cf.n, 0);
+}
+
+static void test_fields_and_trim(void **state)
+{
+    (void)state;
+    const char *text = "{\"credentials\":[{\"id\":\"a\",\"provider\":\"openai\",\"model\":\"m\","
+                       "\"base_url\":\"https://api.example.com/v1///\",\"api_key\":\"" SECRET
+                       "\",\"roles\":[\"review\",\"review\"],\"rpm\":100000,\"concurrency\":8,"
+                       "\"unknown_field\":{\"x\":[1,2]},\"comment\":\"ignored\"}]}";
+    struct cred_file cf;
+    char err[512] = "";
+    assert_int_equal(parse(text, 0, &cf, err, sizeof(err)), 0);
+    assert_string_equal(cf.v[0].base_url, "https://api.example.com/v1");
+    assert_int_equal(cf.v[0].roles, CRED_ROLE_REVIEW);
+    assert_int_equal(cf.v[0].rpm, 100000);
+    assert_int_equal(cf.v[0].concurrency, 8);
+    credfile_free(&cf);
+}
+
+/* Expect parse failure with exactly this message. */
+static void expect_error(const char *text, const char *want)
+{
+    struct cred_file cf;
+    char err[512] = "";
+    int rc = parse(text, 0, &cf, err, sizeof(err));
+    if (rc == 0)
+        fail_msg("accepted: %s", text);
+    assert_int_equal(rc, -EINVAL);
+    if (strcmp(err, want) != 0)
+        fail_msg("got \"%s\", want \"%s\"", err, want);
+    assert_null(strstr(err, SECRET));
+    assert_null(strchr(err, '\n'));
+    assert_null(cf.v);
+}
+
+#define ENTRY_HEAD "{\"credentials\":[{\"id\":\"k\",\"api_key\":\"" SECRET "\","
+#define OPENAI ENTRY_HEAD "\"provider\":\"openai\",\"base_url\":\"http://h/v1\","
+#define GEMINI ENTRY_HEAD "\"provider\":\"gemini\","
+
+static void test_structure_errors(void **state)
+{
+    (void)state;
+    expect_error("", "credentials.json: not valid JSON (error near line 1)");
+    expect_error("{\n\"credentials\": [\n{\"api_key\": \"" SECRET "\",,}]}",
+                 "credentials.json: not valid JSON (error near line 3)");
+    expect_error("[1,2]", "credentials.json: top level must be an object with \"credentials\"");
+    expect_error("\"x\"", "credentials.json: top level must be an object with \"credentials\"");
+    expect_error("{}", "credentials.json: missing \"credentials\"");
+    expect_error("{\"credentials\":{}}", "credentials.json: credentials: must be an array");
+    expect_error("{\"credentials\":[]}",
+                 "credentials.json: credentials: must list at least one key");
+    expect_error("{\"credentials\":[1]}", "credentials.json: credentials[0]: must be an object");
+}
+
+static void test_field_errors(void **state)
+{
+    (void)state;
+    expect_error("{\"credentials\":[{\"provider\":\"openai\"}]}",
+                 "credentials.json: credentials[0].id: missing");
+    expect_error("{\"credentials\":[{\"id\":7}]}",
+                 "credentials.json: credentials[0].id: must be a string");
+    expect_error("{\"credentials\":[{\"id\":\"\"}]}",
+                 "credentials.json: credentials[0].id: must not be empty");
+    expect_error("{\"credentials\":[{\"id\":\"0123456789012345678901234567890123456789012345678"
+                 "\"}]}",
+                 "credentials.json: credentials[0].id: longer than 47 characters");
+    expect_error("{\"credentials\":[{\"id\":\"a\\nb\"}]}",
+                 "credentials.json: credentials[0].id: contains a control character");
+    expect_error(ENTRY_HEAD "\"model\":\"m\"}]}",
+                 "credentials.json: credentials[0].provider: missing");
+    expect_error(ENTRY_HEAD "\"provider\":\"foo\",\"model\":\"m\"}]}",
+                 "credentials.json: credentials[0].provider: unknown provider \"foo\" (use openai "
+                 "or gemini)");
+    expect_error(ENTRY_HEAD "\"provider\":[\"openai\"]}]}",
+                 "credentials.json: credentials[0].provider: must be a string");
+    expect_error(OPENAI "\"x\":1}]}", "credentials.json: credentials[0].model: missing");
+    expect_error(OPENAI "\"model\":1}]}",
+                 "credentials.json: credentials[0].model: must be a string");
+    expect_error(GEMINI "\"model\":\"a/b?c\"}]}",
+                 "credentials.json: credentials[0].model: may only contain A-Z a-z 0-9 . _ -");
+    expect_error(ENTRY_HEAD "\"provider\":\"openai\",\"model\":\"m\"}]}",
+                 "credentials.json: credentials[0].base_url: missing");
+    expect_error(ENTRY_HEAD "\"provider\":\"openai\",\"model\":\"m\",\"base_url\":true}]}",
+                 "credentials.json: credentials[0].base_url: must be a string");
+    expect_error(ENTRY_HEAD "\"provider\":\"openai\",\"model\":\"m\",\"base_url\":\"ftp://h\"}]}",
+                 "credentials.json: credentials[0].base_url: must start with http:// or https://");
+    expect_error(ENTRY_HEAD "\"provider\":\"openai\",\"model\":\"m\",\"base_url\":"
+                            "\"http://u:" SECRET "@h/v1\"}]}",
+                 "credentials.json: credentials[0].base_url: must not contain spaces, '?', '#' or "
+                 "'@'");
+    expect_error(ENTRY_HEAD "\"provider\":\"openai\",\"model\":\"m\",\"base_url\":\"https:///\"}]}",
+                 "credentials.json: credentials[0].base_url: has no host");
+    expect_error(OPENAI "\"model\":\"m\",\"roles\":\"draft\"}]}",
+                 "credentials.json: credentials[0].roles: must be a non-empty array of "
+                 "\"draft\"/\"review\"");
+    expect_error(OPENAI "\"model\":\"m\",\"roles\":[]}]}",
+                 "credentials.json: credentials[0].roles: must be a non-empty array of "
+                 "\"draft\"/\"review\"");
+    expect_error(OPENAI "\"model\":\"m\",\"roles\":[\"draft\",\"write\"]}]}",
+                 "credentials.json: credentials[0].roles: entries must be \"draft\" or "
+                 "\"review\"");
+}
+
+static void test_number_errors(void **state)
+{
+    (void)state;
+    const char *rpm_msg =
+        "credentials.json: credentials[0].rpm: must be an integer from 0 to 100000";
+    const char *conc_msg =
+        "credentials.json: credentials[0].concurrency: must be an integer from 1 to 8";
+    expect_error(OPENAI "\"model\":\"m\",\"rpm\":-1}]}", rpm_msg);
+    expect_error(OPENAI "\"model\":\"m\",\"rpm\":100001}]}", rpm_msg);
+    expect_error(OPENAI "\"model\":\"m\",\"rpm\":1.5}]}", rpm_msg);
+    expect_error(OPENAI "\"model\":\"m\",\"rpm\":\"60\"}]}", rpm_msg);
+    expect_error(OPENAI "\"model\":\"m\",\"rpm\":1e300}]}", rpm_msg);
+    expect_error(OPENAI "\"model\":\"m\",\"concurrency\":0}]}", conc_msg);
+    expect_error(OPENAI "\"model\":\"m\",\"concurrency\":100}]}", conc_msg);
+    expect_error(OPENAI "\"model\":\"m\",\"concurrency\":null}]}", conc_msg);
+}
+
+static void test_secret_errors(void **state)
+{
+    (void)state;
+    expect_error("{\"credentials\":[{\"id\":\"k\",\"provider\":\"gemini\",\"model\":\"m\"}]}",
+                 "credentials.json: credentials[0]: missing api_key or api_key_env");
+    expect_error(GEMINI "\"model\":\"m\",\"api_key_env\":\"TEST_CREDFILE_KEY_1\"}]}",
+                 "credentials.json: credentials[0]: give api_key or api_key_env, not both");
+    expect_error("{\"credentials\":[{\"id\":\"k\",\"provider\":\"gemini\",\"model\":\"m\","
+                 "\"api_key_env\":\"TEST_CREDFILE_UNSET\"}]}",
+                 "credentials.json: credentials[0].api_key_env: environment variable "
+                 "TEST_CREDFILE_UNSET is not set");
+    setenv("TEST_CREDFILE_EMPTY", "", 1);
+    expect_error("{\"credentials\":[{\"id\":\"k\",\"provider\":\"gemini\",\"model\":\"m\","
+                 "\"api_key_env\":\"TEST_CREDFILE_EMPTY\"}]}",
+                 "credentials.json: credentials[0].api_key_env: environment variable "
+                 "TEST_CREDFILE_EMPTY is not set");
+    setenv("TEST_CREDFILE_CRLF", SECRET "\r\nX-Evil: 1", 1);
+    expect_error("{\"credentials\":[{\"id\":\"k\",\"provider\":\"gemini\",\"model\":\"m\","
+                 "\"api_key_env\":\"TEST_CREDFILE_CRLF\"}]}",
+                 "credentials.json: credentials[0].api_key_env: environment variable "
+                 "TEST_CREDFILE_CRLF contains a control character");
+    expect_error("{\"credentials\":[{\"id\":\"k\",\"provider\":\"gemini\",\"model\":\"m\","
+                 "\"api_key\":5}]}",
+                 "credentials.json: credentials[0].api_key: must be a string");
+}
+
+static void test_duplicate_and_index(void **state)
+{
+    (void)state;
+    expect_error(
+        "{\"credentials\":["
+        "{\"id\":\"a\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key\":\"" SECRET "\"},"
+        "{\"id\":\"b\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key\":\"" SECRET "\"},"
+        "{\"id\":\"a\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key\":\"" SECRET "\"}]}",
+        "credentials.json: credentials[2].id: duplicate id \"a\" (also credentials[0])");
+    expect_error(
+        "{\"credentials\":["
+        "{\"id\":\"a\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key\":\"" SECRET "\"},"
+        "{\"id\":\"b\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key\":\"" SECRET "\"},"
+        "{\"id\":\"c\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key\":\"" SECRET
+        "\",\"rpm\":-3}]}",
+        "credentials.json: credentials[2].rpm: must be an integer from 0 to 100000");
+}
+
+static void test_limit(void **state)
+{
+    (void)state;
+    const char *text = "{\"credentials\":["
+                       "{\"id\":\"a\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key\":\"1\"},"
+                       "{\"id\":\"b\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key\":\"2\"},"
+                       "{\"id\":\"c\",\"provider\":\"gemini\",\"model\":\"m\",\"api_key_env\":"
+                       "\"TEST_CREDFILE_UNSET\"}"
+                       "]}";
+    struct cred_file cf;
+    char err[512] = "";
+    assert_int_equal(parse(text, 2, &cf, err, sizeof(err)), 0);
+    assert_int_equal(cf.n, 2);
+    assert_string_equal(cf.v[1].id, "b");
+    credfile_free(&cf);
+    assert_int_equal(parse(text, 1, &cf, err, sizeof(err)), 0);
+    assert_int_equal(cf.n, 1);
+    credfile_free(&cf);
+    /* without a limit (or a limit past the end) the unset variable of "c" is an error */
+    assert_int_equal(parse(text, 0, &cf, err, sizeof(err)), -EINVAL);
+    assert_int_equal(parse(text, 9, &cf, err, sizeof(err)), -EINVAL);
+}
+
+static void test_size_limit(void **state)
+{
+    (void)state;
+    size_t n = CREDFILE_MAX_BYTES + 10;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, ' ', n);
+    memcpy(big, spec_example, strlen(spec_example));
+    big[n] = '\0';
+    struct cred_file cf;
+    char err[512] = "";
+    assert_int_equal(credfile_parse("credentials.json", big, n, 0, &cf, err, sizeof(err)), -EFBIG);
+    assert_non_null(strstr(err, "credentials.json: larger than"));
+    free(big);
+}
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_load_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_credfile.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], big[256];
+    snprintf(path, sizeof(path), "%s/credentials.json", dir);
+    snprintf(big, sizeof(big), "%s/big.json", dir);
+    struct cred_file cf;
+    char err[512] = "";
+
+    write_text(path, spec_example, 0600);
+    assert_int_equal(credfile_load(path, 0, &cf, err, sizeof(err)), 0);
+    assert_int_equal(cf.n, 2);
+    assert_int_equal(cf.insecure_mode, 0);
+    credfile_free(&cf);
+
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(credfile_load(path, 0, &cf, err, sizeof(err)), 0);
+    assert_int_equal(cf.insecure_mode, 1);
+    credfile_free(&cf);
+    assert_int_equal(chmod(path, 0620), 0);
+    assert_int_equal(credfile_load(path, 0, &cf, err, sizeof(err)), 0);
+    assert_int_equal(cf.insecure_mode, 1);
+    credfile_free(&cf);
+
+    /* errors name the path given */
+    write_text(path, "{\"credentials\":[{\"id\":\"k\",\"provider\":\"x\"}]}", 0600);
+    assert_int_equal(credfile_load(path, 0, &cf, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "credentials[0].provider: unknown provider \"x\""));
+
+    FILE *f = fopen(big, "w");
+    assert_non_null(f);
+    for (int i = 0; i < CREDFILE_MAX_BYTES / 8 + 1; i++)
+        fputs("        ", f);
+    fclose(f);
+    assert_int_equal(credfile_load(big, 0, &cf, err, sizeof(err)), -EFBIG);
+
+    char missing[300];
+    snprintf(missing, sizeof(missing), "%s/nope.json", dir);
+    assert_int_equal(credfile_load(missing, 0, &cf, err, sizeof(err)), -ENOENT);
+    assert_non_null(strstr(err, "No such file"));
+    assert_int_equal(credfile_load(dir, 0, &cf, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
+
+    unlink(path);
+    unlink(big);
+    rmdir(dir);
+}
+
+/* Mangle the SPEC example byte by byte: never a crash, never the secret in a message. */
+static void test_no_secret_in_errors(void **state)
+{
+    (void)state;
+    const char *text = "{\"credentials\":[{\"id\":\"k\",\"provider\":\"gemini\",\"model\":\"m\","
+                       "\"api_key\":\"" SECRET "\",\"rpm\":5,\"roles\":[\"draft\"]}]}";
+    size_t n = strlen(text);
+    char *buf = malloc(n + 1);
+    assert_non_null(buf);
+    const char subst[] = {'"', '}', ']', '1', 'x', ',', '\n', '\\'};
+    for (size_t i = 0; i < n; i++) {
+        for (size_t s = 0; s < sizeof(subst); s++) {
+            memcpy(buf, text, n + 1);
+            buf[i] = subst[s];
+            struct cred_file cf;
+            char err[512] = "";
+            if (credfile_parse("c.json", buf, n, 0, &cf, err, sizeof(err)) == 0) {
+                credfile_free(&cf);
+                continue;
+            }
+            if (strstr(err, "SECRET") || strstr(err, "MARKER"))
+                fail_msg("secret in error: %s", err);
+            assert_true(strncmp(err, "c.json: ", 8) == 0);
+        }
+    }
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_example),        cmocka_unit_test(test_fields_and_trim),
+        cmocka_unit_test(test_structure_errors),    cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_number_errors),       cmocka_unit_test(test_secret_errors),
+        cmocka_unit_test(test_duplicate_and_index), cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_size_limit),          cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_no_secret_in_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
