@@ -265,7 +265,7 @@ static void init_slots(struct coord *c)
     struct run_ctx *rc = &c->rc;
     for (size_t i = 0; i < rc->creds.n; i++) {
         struct cred_init ci;
-        credfile_to_init(&rc->creds.v[i], &ci);
+        pool_cred_init(&rc->seg, &rc->creds.v[i], &ci);
         cred_slot_init(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
     }
     for (size_t k = 0; k < rc->nsel; k++) {
@@ -290,6 +290,11 @@ static int create_segment(struct coord *c)
 {
     struct run_ctx *rc = &c->rc;
     shm_segment_remove_stale();
+    const char *urls[SHM_MAX_KEYS];
+    const char *nodes[SHM_MAX_NODES];
+    size_t nn = rc->wf->node_count < SHM_MAX_NODES ? rc->wf->node_count : SHM_MAX_NODES;
+    for (size_t i = 0; i < nn; i++)
+        nodes[i] = rc->wf->nodes[i].name;
     struct shm_create_params p = {
         .run_id = rc->run_id,
         .workflow = rc->wf->name,
@@ -297,6 +302,10 @@ static int create_segment(struct coord *c)
         .key_count = (uint32_t)rc->creds.n,
         .worker_count = (uint32_t)rc->o->parallel,
         .parallel_max = (uint32_t)rc->o->parallel,
+        .endpoint_count = pool_endpoints(&rc->creds, urls),
+        .endpoint_urls = urls,
+        .node_count = (uint32_t)nn,
+        .node_names = nodes,
     };
     char err[256];
     int r = shm_segment_create(&rc->seg, &p, err, sizeof(err));

@@ -144,9 +144,19 @@ void pool_reload(struct pool_monitor *pm, const char *why)
         return;
     }
     size_t n = cf.n;
+    struct cred_init ci;
     for (size_t i = 0; i < n; i++) {
-        struct cred_init ci;
-        credfile_to_init(&cf.v[i], &ci);
+        if (pool_cred_init(&rc->seg, &cf.v[i], &ci) < 0) {
+            ccon_coord(pm->con,
+                       "Credentials not reloaded (%s): key %s has a new base_url; restart the "
+                       "run to change endpoints",
+                       why, cf.v[i].id);
+            credfile_free(&cf);
+            return;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        pool_cred_init(&rc->seg, &cf.v[i], &ci);
         cred_slot_reload(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
     }
     /* Workers re-read the file when the generation changes (new secrets). */
@@ -164,4 +174,38 @@ int pool_should_exit(const struct pool_monitor *pm)
 void pool_free(struct pool_monitor *pm)
 {
     (void)pm;
+}
+
+uint32_t pool_endpoints(const struct cred_file *cf, const char **urls)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < cf->n; i++) {
+        uint32_t j;
+        for (j = 0; j < n && strcmp(urls[j], cf->v[i].base_url) != 0; j++)
+            ;
+        if (j == n)
+            urls[n++] = cf->v[i].base_url;
+    }
+    return n;
+}
+
+int pool_endpoint_index(const struct shm_segment *seg, const char *url)
+{
+    char cut[SHM_ENDPOINT_MAX];
+    util_strlcpy(cut, url, sizeof(cut));
+    for (uint32_t i = 0; i < seg->hdr->endpoint_count; i++)
+        if (strcmp(shm_endpoint_slot(seg, i)->url, cut) == 0)
+            return (int)i;
+    return -1;
+}
+
+int pool_cred_init(const struct shm_segment *seg, const struct credential *c,
+                   struct cred_init *ci)
+{
+    credfile_to_init(c, ci);
+    int e = pool_endpoint_index(seg, c->base_url);
+    if (e < 0)
+        return -ENOENT;
+    ci->endpoint = (uint32_t)e;
+    return 0;
 }

@@ -46,4 +46,15 @@ int pool_should_exit(const struct pool_monitor *pm);
 
 void pool_free(struct pool_monitor *pm);
 
+/* Distinct base URLs of cf into urls[] (pointers into cf; urls has room for cf->n). */
+uint32_t pool_endpoints(const struct cred_file *cf, const char **urls);
+
+/* Index of url's endpoint slot in the segment, or -1. */
+int pool_endpoint_index(const struct shm_segment *seg, const char *url);
+
+/* The shared-slot configuration of credential i (with its endpoint index). -ENOENT if its
+ * endpoint is not in the segment. */
+int pool_cred_init(const struct shm_segment *seg, const struct credential *c,
+                   struct cred_init *ci);
+
 #endif

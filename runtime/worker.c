@@ -90,6 +90,21 @@ static void on_wait(void *arg, int waiting)
     }
 }
 
+/* Count one finished node execution in the segment's per-node stats. */
+static void count_node(struct wrk_item *w, const char *name, int64_t took_ns, int failed)
+{
+    int i = wf_node_index(w->rc->wf, name);
+    struct node_stat_sh *n = i < 0 ? NULL : shm_node_slot(&w->rc->seg, (uint32_t)i);
+    if (!n)
+        return;
+    uint64_t ms = took_ns > 0 ? (uint64_t)(took_ns / UTIL_NS_PER_MS) : 0;
+    atomic_fetch_add_explicit(&n->runs, 1, memory_order_relaxed);
+    if (failed)
+        atomic_fetch_add_explicit(&n->failures, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n->duration_ms_sum, ms, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n->duration_hist[shm_hist_bucket(ms)], 1, memory_order_relaxed);
+}
+
 static int fail_item(struct wrk_item *w, const char *node, const char *reason)
 {
     log_printf(w->log, "FAILED: %s", reason);
@@ -173,11 +188,12 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
         it->next = NULL;
         it->reason[0] = '\0';
         int rc = n->run(it);
+        int64_t took = util_now_mono_ns() - w->node_started_ns;
         if (rc == -ECANCELED || (rc < 0 && wrk_stop))
             return 0;
+        count_node(w, n->name, took, rc < 0);
         if (rc < 0)
             return fail_item(w, n->name, it->reason[0] ? it->reason : strerror(-rc));
-        int64_t took = util_now_mono_ns() - w->node_started_ns;
         if (took > w->rc->o->timeout_per_step * UTIL_NS_PER_SEC) {
             char reason[160];
             snprintf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds",

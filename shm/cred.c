@@ -74,6 +74,7 @@ static void cred_apply_config(struct cred_slot_sh *slot, const struct cred_init 
     slot->roles = ci->roles ? ci->roles : CRED_ROLE_ALL;
     slot->concurrency = conc > SHM_KEY_HOLDERS_MAX ? SHM_KEY_HOLDERS_MAX : conc;
     slot->rpm = ci->rpm;
+    slot->endpoint = ci->endpoint;
     util_strlcpy(slot->id, ci->id ? ci->id : "", sizeof(slot->id));
     util_strlcpy(slot->provider, ci->provider ? ci->provider : "", sizeof(slot->provider));
     util_strlcpy(slot->model, ci->model ? ci->model : "", sizeof(slot->model));
@@ -394,6 +395,9 @@ int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred
     cred_settle_locked(slot);
     cred_unlock(slot);
     atomic_fetch_add_explicit(&slot->latency_ms_sum, latency_ms, memory_order_relaxed);
+    if (outcome != CRED_ABANDONED)
+        atomic_fetch_add_explicit(&slot->latency_hist[shm_hist_bucket(latency_ms)], 1,
+                                  memory_order_relaxed);
     return 0;
 }
 

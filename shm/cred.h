@@ -31,6 +31,7 @@ struct cred_init {
     uint32_t roles;       /* CRED_ROLE_* bits; 0 means both */
     uint32_t concurrency; /* 0 means 1; capped to SHM_KEY_HOLDERS_MAX */
     uint32_t rpm;         /* 0 = unpaced */
+    uint32_t endpoint;    /* index of the key's endpoint slot (circuit breaker) */
 };
 
 /*

@@ -38,25 +38,33 @@ static size_t shm_align(size_t n)
     return (n + SHM_CACHELINE - 1) & ~(size_t)(SHM_CACHELINE - 1);
 }
 
-/* Offsets of the three regions for these counts, and the total size. */
-static size_t shm_layout(uint32_t items, uint32_t keys, uint32_t workers, size_t *items_off,
-                         size_t *keys_off, size_t *workers_off)
+/* Region offsets, in layout order. */
+struct shm_offsets {
+    size_t items, keys, workers, endpoints, nodes;
+};
+
+/* Offsets of the regions for these counts, and the total size. */
+static size_t shm_layout(const struct shm_create_params *p, struct shm_offsets *o)
 {
     size_t off = shm_align(SHM_HEADER_SIZE);
 
-    *items_off = off;
-    off = shm_align(off + (size_t)items * sizeof(struct prog_slot_sh));
-    *keys_off = off;
-    off = shm_align(off + (size_t)keys * sizeof(struct cred_slot_sh));
-    *workers_off = off;
-    return shm_align(off + (size_t)workers * sizeof(struct shm_worker_sh));
+    o->items = off;
+    off = shm_align(off + (size_t)p->item_count * sizeof(struct prog_slot_sh));
+    o->keys = off;
+    off = shm_align(off + (size_t)p->key_count * sizeof(struct cred_slot_sh));
+    o->workers = off;
+    off = shm_align(off + (size_t)p->worker_count * sizeof(struct shm_worker_sh));
+    o->endpoints = off;
+    off = shm_align(off + (size_t)p->endpoint_count * sizeof(struct endpoint_sh));
+    o->nodes = off;
+    return shm_align(off + (size_t)p->node_count * sizeof(struct node_stat_sh));
 }
 
-size_t shm_segment_size(uint32_t items, uint32_t keys, uint32_t workers)
+size_t shm_segment_size(const struct shm_create_params *p)
 {
-    size_t a, b, c;
+    struct shm_offsets o;
 
-    return shm_layout(items, keys, workers, &a, &b, &c);
+    return shm_layout(p, &o);
 }
 
 static int shm_run_id_ok(const char *id)
@@ -102,6 +110,12 @@ static int shm_create_params_ok(const struct shm_create_params *p, char *err, si
                  SHM_WORKFLOW_MAX, p->workflow, SHM_WORKFLOW_MAX - 1);
         return -EINVAL;
     }
+    if (p->endpoint_count > SHM_MAX_KEYS || p->node_count > SHM_MAX_NODES ||
+        (p->endpoint_count && !p->endpoint_urls) || (p->node_count && !p->node_names)) {
+        snprintf(err, errlen, "segment counts %u endpoints, %u nodes exceed %d/%d or lack names",
+                 p->endpoint_count, p->node_count, SHM_MAX_KEYS, SHM_MAX_NODES);
+        return -EINVAL;
+    }
     if (p->item_count > SHM_MAX_ITEMS || p->key_count > SHM_MAX_KEYS ||
         p->worker_count > SHM_MAX_WORKERS) {
         snprintf(err, errlen, "segment counts %u items, %u keys, %u workers exceed %d/%d/%d",
@@ -117,15 +131,21 @@ static int shm_init_regions(struct shm_segment *seg, const struct shm_create_par
                             size_t errlen)
 {
     struct shm_header_sh *h = seg->hdr;
-    size_t io, ko, wo;
+    struct shm_offsets o;
     int rc;
 
-    h->total_size = shm_layout(p->item_count, p->key_count, p->worker_count, &io, &ko, &wo);
+    h->total_size = shm_layout(p, &o);
     h->layout_version = SHM_LAYOUT_VERSION;
     h->header_size = SHM_HEADER_SIZE;
-    h->items_offset = io;
-    h->keys_offset = ko;
-    h->workers_offset = wo;
+    h->items_offset = o.items;
+    h->keys_offset = o.keys;
+    h->workers_offset = o.workers;
+    h->endpoints_offset = o.endpoints;
+    h->nodes_offset = o.nodes;
+    h->endpoint_count = p->endpoint_count;
+    h->endpoint_slot_size = sizeof(struct endpoint_sh);
+    h->node_count = p->node_count;
+    h->node_slot_size = sizeof(struct node_stat_sh);
     h->item_count = p->item_count;
     h->item_slot_size = sizeof(struct prog_slot_sh);
     h->key_count = p->key_count;
@@ -152,6 +172,12 @@ static int shm_init_regions(struct shm_segment *seg, const struct shm_create_par
     }
     for (uint32_t i = 0; i < p->worker_count; i++)
         atomic_store_explicit(&shm_worker_slot(seg, i)->item_index, -1, memory_order_relaxed);
+    for (uint32_t i = 0; i < p->endpoint_count; i++)
+        util_strlcpy(shm_endpoint_slot(seg, i)->url, p->endpoint_urls[i] ? p->endpoint_urls[i] : "",
+                     SHM_ENDPOINT_MAX);
+    for (uint32_t i = 0; i < p->node_count; i++)
+        util_strlcpy(shm_node_slot(seg, i)->name, p->node_names[i] ? p->node_names[i] : "",
+                     SHM_NODE_MAX);
     return 0;
 }
 
@@ -167,7 +193,7 @@ int shm_segment_create(struct shm_segment *seg, const struct shm_create_params *
     if (rc < 0)
         return rc;
     snprintf(seg->name, sizeof(seg->name), "%s%s", SHM_NAME_PREFIX, p->run_id);
-    size = shm_segment_size(p->item_count, p->key_count, p->worker_count);
+    size = shm_segment_size(p);
 
     fd = shm_open(seg->name, O_RDWR | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
@@ -238,7 +264,9 @@ static int shm_check_header(const struct shm_segment *seg, size_t st_size, char 
     }
     if (h->header_size != SHM_HEADER_SIZE || h->item_slot_size != sizeof(struct prog_slot_sh) ||
         h->key_slot_size != sizeof(struct cred_slot_sh) ||
-        h->worker_slot_size != sizeof(struct shm_worker_sh)) {
+        h->worker_slot_size != sizeof(struct shm_worker_sh) ||
+        h->endpoint_slot_size != sizeof(struct endpoint_sh) ||
+        h->node_slot_size != sizeof(struct node_stat_sh)) {
         snprintf(err, errlen,
                  "segment %s has header/slot sizes %u/%u/%u/%u, this build uses "
                  "%d/%zu/%zu/%zu",
@@ -255,6 +283,11 @@ static int shm_check_header(const struct shm_segment *seg, size_t st_size, char 
         !shm_region_ok(h->keys_offset, h->key_count, h->key_slot_size, h->header_size,
                        h->total_size) ||
         !shm_region_ok(h->workers_offset, h->worker_count, h->worker_slot_size, h->header_size,
+                       h->total_size) ||
+        h->endpoint_count > SHM_MAX_KEYS || h->node_count > SHM_MAX_NODES ||
+        !shm_region_ok(h->endpoints_offset, h->endpoint_count, h->endpoint_slot_size,
+                       h->header_size, h->total_size) ||
+        !shm_region_ok(h->nodes_offset, h->node_count, h->node_slot_size, h->header_size,
                        h->total_size)) {
         snprintf(err, errlen, "segment %s has regions outside its %zu bytes", seg->name, st_size);
         return -EPROTO;
@@ -382,6 +415,20 @@ struct shm_worker_sh *shm_worker_slot(const struct shm_segment *seg, uint32_t in
     const struct shm_header_sh *h = seg->hdr;
 
     return shm_slot(seg, h->workers_offset, h->worker_count, h->worker_slot_size, index);
+}
+
+struct endpoint_sh *shm_endpoint_slot(const struct shm_segment *seg, uint32_t index)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg, h->endpoints_offset, h->endpoint_count, h->endpoint_slot_size, index);
+}
+
+struct node_stat_sh *shm_node_slot(const struct shm_segment *seg, uint32_t index)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg, h->nodes_offset, h->node_count, h->node_slot_size, index);
 }
 
 /* The creator is gone: kill(pid, 0) says no such process (EPERM = alive). */

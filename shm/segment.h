@@ -31,10 +31,14 @@ struct shm_create_params {
     uint32_t key_count;
     uint32_t worker_count;
     uint32_t parallel_max;
+    uint32_t endpoint_count;         /* distinct provider endpoints */
+    const char *const *endpoint_urls; /* endpoint_count base URLs (no secrets) */
+    uint32_t node_count;             /* nodes of the workflow */
+    const char *const *node_names;   /* node_count names */
 };
 
 /* Size in bytes of a segment with these counts. */
-size_t shm_segment_size(uint32_t items, uint32_t keys, uint32_t workers);
+size_t shm_segment_size(const struct shm_create_params *p);
 
 /*
  * Create and initialise a new segment (O_EXCL, mode 0600): zeroed regions,
@@ -64,6 +68,8 @@ int shm_segment_unlink(const char *name);
 struct prog_slot_sh *shm_prog_slot(const struct shm_segment *seg, uint32_t index);
 struct cred_slot_sh *shm_cred_slot(const struct shm_segment *seg, uint32_t index);
 struct shm_worker_sh *shm_worker_slot(const struct shm_segment *seg, uint32_t index);
+struct endpoint_sh *shm_endpoint_slot(const struct shm_segment *seg, uint32_t index);
+struct node_stat_sh *shm_node_slot(const struct shm_segment *seg, uint32_t index);
 
 /*
  * Callback for shm_segment_list: name is "/agentos-...", creator_pid from the

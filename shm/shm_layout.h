@@ -13,6 +13,8 @@
  *   header.items_offset      struct prog_slot_sh[item_count]
  *   header.keys_offset       struct cred_slot_sh[key_count]
  *   header.workers_offset    struct shm_worker_sh[worker_count]
+ *   header.endpoints_offset  struct endpoint_sh[endpoint_count]   (circuit breakers)
+ *   header.nodes_offset      struct node_stat_sh[node_count]      (per-node counters)
  *
  * Ownership ("_sh" = the shared half of a structure, as in nginx):
  *   - header: written by the coordinator; run_state/parallelism are atomics
@@ -22,6 +24,9 @@
  *   - cred slots: guarded by a process-shared robust mutex (see cred.h).
  *   - worker slots: written by the worker itself (pid, item, rss) with
  *     relaxed atomics; the coordinator resets a dead worker's slot.
+ *   - endpoint slots: one per distinct provider endpoint (base_url); the
+ *     circuit breaker's state, all atomics, changed by any worker.
+ *   - node stats: one per node of the workflow; atomic counters.
  */
 #ifndef AGENTOS_SHM_LAYOUT_H
 #define AGENTOS_SHM_LAYOUT_H
@@ -50,6 +55,24 @@
 #define SHM_MAX_ITEMS 100000
 #define SHM_MAX_KEYS 256
 #define SHM_MAX_WORKERS 10
+#define SHM_MAX_NODES 32
+#define SHM_ENDPOINT_MAX 96 /* base_url, cut; never holds a secret */
+
+/*
+ * Latency histograms: bucket i counts observations <= SHM_HIST_BOUNDS_MS[i]
+ * (non-cumulative); the last bucket is everything above (+Inf).
+ */
+#define SHM_HIST_BUCKETS 12
+#define SHM_HIST_BOUNDS_MS_INIT {50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000}
+
+static inline unsigned shm_hist_bucket(uint64_t ms)
+{
+    static const uint64_t bounds[SHM_HIST_BUCKETS - 1] = SHM_HIST_BOUNDS_MS_INIT;
+    unsigned i = 0;
+    while (i < SHM_HIST_BUCKETS - 1 && ms > bounds[i])
+        i++;
+    return i;
+}
 
 /* Run state, in shm_header_sh.run_state. */
 enum shm_run_state {
@@ -74,6 +97,12 @@ struct shm_header_sh {
     uint32_t key_slot_size;   /* sizeof(struct cred_slot_sh) */
     uint32_t worker_count;
     uint32_t worker_slot_size; /* sizeof(struct shm_worker_sh) */
+    uint64_t endpoints_offset;
+    uint64_t nodes_offset;
+    uint32_t endpoint_count;
+    uint32_t endpoint_slot_size; /* sizeof(struct endpoint_sh) */
+    uint32_t node_count;
+    uint32_t node_slot_size;     /* sizeof(struct node_stat_sh) */
     int32_t creator_pid;      /* coordinator; a dead creator = stale segment */
     uint32_t parallel_max;    /* --parallel N */
     int64_t started_realtime_ns; /* CLOCK_REALTIME at creation */
@@ -164,6 +193,7 @@ struct cred_slot_sh {
     int64_t reserved_since_ns;                 /* CLOCK_MONOTONIC of the latest reserve */
     int64_t rate_limited_until_ns;             /* CLOCK_MONOTONIC; 0 = not limited */
     int64_t rate_limited_until_realtime_ns;    /* same instant, for display */
+    uint32_t endpoint;                         /* index into the endpoint slots */
     uint32_t rpm;                              /* 0 = unpaced */
     uint32_t backoff_exp;                      /* consecutive 429s without a hint */
     double tokens;                             /* token bucket (requests), rpm > 0 */
@@ -176,6 +206,7 @@ struct cred_slot_sh {
     _Atomic uint64_t http_429;
     _Atomic uint64_t errors;
     _Atomic uint64_t latency_ms_sum;
+    _Atomic uint64_t latency_hist[SHM_HIST_BUCKETS]; /* see shm_hist_bucket */
 };
 
 /* One pre-forked worker, written by that worker. */
@@ -187,10 +218,40 @@ struct shm_worker_sh {
     _Atomic int64_t heartbeat_ns; /* CLOCK_MONOTONIC */
 };
 
+/* Circuit breaker state, in endpoint_sh.state. */
+enum breaker_state {
+    BREAKER_CLOSED = 0,    /* requests flow */
+    BREAKER_OPEN = 1,      /* no request until open_until_ns */
+    BREAKER_HALF_OPEN = 2, /* one probe request (probe_pid) decides */
+};
+
+/* One provider endpoint (distinct base_url) and its circuit breaker. */
+struct endpoint_sh {
+    alignas(SHM_CACHELINE) char url[SHM_ENDPOINT_MAX]; /* constant after creation */
+    _Atomic uint32_t state;                 /* enum breaker_state */
+    _Atomic uint32_t consecutive_failures;  /* connect errors, timeouts, 5xx in a row */
+    _Atomic int64_t open_until_ns;          /* CLOCK_MONOTONIC */
+    _Atomic int32_t probe_pid;              /* the half-open probe's worker */
+    _Atomic uint64_t trips;                 /* times the breaker opened */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t failures;
+};
+
+/* Counters of one workflow node, across all items of the run. */
+struct node_stat_sh {
+    alignas(SHM_CACHELINE) char name[SHM_NODE_MAX]; /* constant after creation */
+    _Atomic uint64_t runs;            /* node executions finished (ok or failed) */
+    _Atomic uint64_t failures;
+    _Atomic uint64_t duration_ms_sum;
+    _Atomic uint64_t duration_hist[SHM_HIST_BUCKETS];
+};
+
 _Static_assert(sizeof(struct shm_header_sh) <= SHM_HEADER_SIZE, "header fits its region");
 _Static_assert(sizeof(struct prog_slot_sh) % SHM_CACHELINE == 0, "prog slot is whole lines");
 _Static_assert(sizeof(struct cred_slot_sh) % SHM_CACHELINE == 0, "cred slot is whole lines");
 _Static_assert(sizeof(struct shm_worker_sh) % SHM_CACHELINE == 0, "worker slot is whole lines");
+_Static_assert(sizeof(struct endpoint_sh) % SHM_CACHELINE == 0, "endpoint slot is whole lines");
+_Static_assert(sizeof(struct node_stat_sh) % SHM_CACHELINE == 0, "node slot is whole lines");
 _Static_assert(sizeof(struct prog_item) <= sizeof(((struct prog_slot_sh *)0)->data),
                "prog item fits the slot payload");
 

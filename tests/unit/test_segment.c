@@ -63,7 +63,8 @@ static void test_create_layout(void **state)
     assert_int_equal(atomic_load(&h->magic), SHM_MAGIC);
     assert_int_equal(h->layout_version, SHM_LAYOUT_VERSION);
     assert_int_equal(h->header_size, SHM_HEADER_SIZE);
-    assert_int_equal(h->total_size, shm_segment_size(10, 3, 4));
+    struct shm_create_params sizes = {.item_count = 10, .key_count = 3, .worker_count = 4};
+    assert_int_equal(h->total_size, shm_segment_size(&sizes));
     assert_int_equal(seg.size, h->total_size);
     assert_int_equal(h->items_offset % SHM_CACHELINE, 0);
     assert_int_equal(h->keys_offset % SHM_CACHELINE, 0);
