@@ -25,6 +25,7 @@
  * identity in `meta` must all pass, else -EBADMSG with a one-line reason.
  */
 #include "runtime/ckpt.h"
+#include "shm/crashpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -512,6 +513,8 @@ int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, cons
     int rc = ckpt_exec(c, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK)
         rc = ckpt_save_steps(c, done_node, next_node, state_json);
+    if (rc == SQLITE_OK)
+        crash_point("ckpt_txn"); /* crash tests: die with the transaction open */
     if (rc == SQLITE_OK)
         rc = ckpt_exec(c, "COMMIT");
     if (rc != SQLITE_OK) {

@@ -74,6 +74,7 @@ struct coord {
     pid_t *wpid;        /* per worker slot, 0 = none */
     unsigned nworkers;  /* slots */
     unsigned *reported; /* items whose end was counted */
+    unsigned *deaths;   /* workers that died running each item (ours, not the slot's) */
     unsigned done;
     int spawn_fails;
     int shutting_down;
@@ -372,7 +373,13 @@ static void describe_status(int status, char *buf, size_t len)
         snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
 }
 
-/* A worker died without finishing its item: return its keys, retry or fail the item. */
+/*
+ * A worker died without finishing its item: return its keys, then retry the
+ * item once or fail it. The dead worker may have been half-way through
+ * writing the item's progress slot, so the slot is rebuilt from what the
+ * coordinator itself knows (the item list and its own death count), never
+ * trusted.
+ */
 static void worker_died(struct coord *c, pid_t pid, int status)
 {
     struct run_ctx *rc = &c->rc;
@@ -384,14 +391,19 @@ static void worker_died(struct coord *c, pid_t pid, int status)
         struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, i);
         if (atomic_load(&slot->claim) != PROG_CLAIM_TAKEN || atomic_load(&slot->claim_pid) != pid)
             continue;
-        struct prog_item p;
-        prog_read(slot, &p);
+        struct prog_item p, old;
+        memset(&p, 0, sizeof(p));
+        int readable = prog_read(slot, &old) == 0;
+        util_strlcpy(p.id, rc->items.v[rc->sel[i]].id, sizeof(p.id));
         atomic_fetch_sub(&h->in_flight, 1);
-        if (p.state == PROG_WAITING_KEY)
+        if (readable && old.state == PROG_WAITING_KEY)
             atomic_fetch_sub(&h->waiting_for_key, 1);
-        p.worker_pid = 0;
+        c->deaths[i]++;
+        p.attempts = c->deaths[i];
+        p.rounds = readable ? old.rounds : 0;
+        p.started_ns = readable ? old.started_ns : 0;
         p.updated_ns = util_now_mono_ns();
-        if (p.attempts <= COORD_MAX_RETRIES && !c->shutting_down) {
+        if (c->deaths[i] <= COORD_MAX_RETRIES && !c->shutting_down) {
             p.state = PROG_PENDING;
             snprintf(p.reason, sizeof(p.reason), "worker %d %s; retrying from checkpoint",
                      (int)pid, how);
@@ -605,6 +617,10 @@ static int finish(struct coord *c, int how)
     struct summary_counts n;
     summary_count(rc, &n);
     int status = how == 3 ? 75 : how ? 130 : n.failed ? 1 : 0;
+    unsigned stuck = summary_keys_reserved(rc);
+    if (stuck)
+        ccon_coord(&c->con, "BUG: %u key request slot%s still reserved after every worker exited",
+                   stuck, stuck == 1 ? "" : "s");
     if (how != 2) {
         ccon_finish(&c->con);
         summary_print(rc, &c->con, elapsed);
@@ -633,6 +649,7 @@ static void cleanup(struct coord *c)
         close(c->pipe_rd);
     free(c->wpid);
     free(c->reported);
+    free(c->deaths);
     free(rc->sel);
     items_free(&rc->items);
     credfile_free(&rc->creds);
@@ -715,7 +732,8 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
     c.nworkers = (unsigned)o->parallel;
     c.wpid = calloc(c.nworkers, sizeof(*c.wpid));
     c.reported = calloc(c.rc.nsel + 1, sizeof(*c.reported));
-    if (!c.wpid || !c.reported) {
+    c.deaths = calloc(c.rc.nsel + 1, sizeof(*c.deaths));
+    if (!c.wpid || !c.reported || !c.deaths) {
         cleanup(&c);
         return 2;
     }

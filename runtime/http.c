@@ -13,6 +13,7 @@
  * somehow contained the key is replaced by curl's generic text.
  */
 #include "runtime/http.h"
+#include "shm/crashpoint.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -329,6 +330,7 @@ static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct cred
 int http_post_llm(const struct credential *c, const char *prompt, long timeout_s,
                   volatile sig_atomic_t *abort_flag, struct http_reply *out)
 {
+    crash_point("http_request"); /* crash tests: die holding a reserved key */
     memset(out, 0, sizeof(*out));
     if (abort_flag && *abort_flag) {
         snprintf(out->error, sizeof(out->error), "cancelled");

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "runtime/util.h"
+#include "shm/cred.h"
 #include "shm/prog.h"
 
 const char *summary_outcome(uint32_t state)
@@ -105,6 +106,19 @@ static cJSON *item_json(const struct prog_item *p)
     return o;
 }
 
+unsigned summary_keys_reserved(const struct run_ctx *rc)
+{
+    unsigned n = 0;
+    for (uint32_t i = 0; i < rc->seg.hdr->key_count; i++) {
+        struct cred_slot_sh *s = shm_cred_slot(&rc->seg, i);
+        if (cred_lock(s) < 0)
+            continue;
+        n += s->in_use;
+        cred_unlock(s);
+    }
+    return n;
+}
+
 int summary_write_json(const struct run_ctx *rc, int64_t elapsed_ns, int exit_status)
 {
     struct summary_counts n;
@@ -123,6 +137,7 @@ int summary_write_json(const struct run_ctx *rc, int64_t elapsed_ns, int exit_st
     cJSON_AddNumberToObject(counts, "not_started", n.not_started);
     cJSON_AddNumberToObject(root, "requests", (double)atomic_load(&rc->seg.hdr->requests_total));
     cJSON_AddNumberToObject(root, "http_429", (double)atomic_load(&rc->seg.hdr->http_429_total));
+    cJSON_AddNumberToObject(root, "keys_left_reserved", summary_keys_reserved(rc));
     cJSON *items = cJSON_AddArrayToObject(root, "items");
     for (uint32_t i = 0; i < rc->seg.hdr->item_count; i++) {
         struct prog_item p;

@@ -28,6 +28,7 @@
 #include "runtime/llm.h"
 #include "runtime/log.h"
 #include "runtime/util.h"
+#include "shm/crashpoint.h"
 #include "shm/prog.h"
 
 static volatile sig_atomic_t wrk_stop;
@@ -49,9 +50,10 @@ static void install_signals(void)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    /* A dead coordinator closes the console pipe: see EPIPE, not SIGPIPE. */
+    sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGPIPE, &sa, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -200,6 +202,7 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
                      n->name, (long long)(took / UTIL_NS_PER_SEC), w->rc->o->timeout_per_step);
             return fail_item(w, n->name, reason);
         }
+        crash_point("node_done"); /* crash tests: the node ran, its checkpoint is not saved */
         char *json = cJSON_PrintUnformatted(it->state);
         char err[256] = "";
         rc = json ? ckpt_save(*cp, n->name, it->next, json, err, sizeof(err)) : -ENOMEM;
@@ -210,6 +213,13 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
         f.node = n->name;
         f.latency_ms = (long)(took / UTIL_NS_PER_MS);
         log_audit(w->log, "node_done", &f);
+        rc = log_flush(w->log);
+        if (rc < 0 && rc != -EPIPE) { /* EPIPE: the coordinator is gone; we are stopping */
+            char reason[200];
+            snprintf(reason, sizeof(reason), "could not write the logs of %s in %s: %s",
+                     w->p.id, w->rc->run_dir, strerror(-rc));
+            return fail_item(w, n->name, reason);
+        }
         if (!it->next)
             return 1;
         node = wf_node_index(wf, it->next);
@@ -372,6 +382,7 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
 int wrk_main(struct run_ctx *rc, unsigned worker_index)
 {
     install_signals();
+    crash_point_arm();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != rc->seg.hdr->creator_pid)
         return 0; /* the coordinator died before we got here */

@@ -22,6 +22,7 @@
  * writer at a time (see prog.h), so the writer never waits and never fails.
  */
 #include "shm/prog.h"
+#include "shm/crashpoint.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -46,8 +47,11 @@ void prog_write(struct prog_slot_sh *slot, const struct prog_item *item)
     s = (atomic_load_explicit(&slot->seq, memory_order_relaxed) + 1u) & ~1u;
     atomic_store_explicit(&slot->seq, s + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    for (size_t i = 0; i < PROG_WORDS; i++)
+    for (size_t i = 0; i < PROG_WORDS; i++) {
+        if (i == PROG_WORDS / 2)
+            crash_point("prog_write"); /* crash tests: die with the slot half written */
         __atomic_store_n(&slot->data[i], words[i], __ATOMIC_RELAXED);
+    }
     atomic_store_explicit(&slot->seq, s + 2, memory_order_release);
 }
 
