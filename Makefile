@@ -5,6 +5,8 @@
 #   make test       deps + build + every unit and integration test; ends "N passed, M failed"
 #   make asan       the same tests under ASan+UBSan (build-asan/)
 #   make tsan       the concurrency unit tests under TSan (build-tsan/)
+#   make stress     hundreds of runs killed at random moments; prints what was lost
+#   make fuzz       the libFuzzer targets, each for a bounded time
 #   make install PREFIX=/usr/local
 #   make clean
 
@@ -20,7 +22,7 @@ LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lcrypto -lrt -pthread
 MHD_LIBS = -lmicrohttpd
 
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
-           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc
+           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc clang
 
 LIB_SRCS  = $(sort $(wildcard shm/*.c runtime/*.c workflows/*.c))
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -31,7 +33,7 @@ LINKS     = $(BUILD)/bin/lld-workflow $(BUILD)/bin/issue-workflow
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo test unit integration asan tsan install clean format
+.PHONY: all deps demo test unit integration asan tsan stress fuzz install clean format
 
 all: $(TOOL_BINS) $(LINKS) $(UNIT_BINS)
 
@@ -101,6 +103,16 @@ asan: deps
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SANITIZE="-fsanitize=thread" all
 	@BUILD=build-tsan TSAN_OPTIONS=halt_on_error=1 tests/run.sh unit
+
+# Hundreds of runs killed (-9) at random moments, each resumed; prints what was
+# lost (must be 0). STRESS_RUNS=N to change the count.
+stress: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/stress.sh
+
+# libFuzzer targets (clang), each for FUZZ_SECONDS (default 20).
+fuzz: deps
+	@BUILD=$(BUILD) tests/fuzz/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentos/prompts

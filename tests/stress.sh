@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Crash stress: many runs, each killed (-9) at a random moment: a random
+# worker, or the coordinator. After each kill the batch is run again until it
+# completes. Prints, over all runs: items lost, finished nodes requested again,
+# keys left reserved, audit lines that do not parse, segments left behind.
+# All must be 0. STRESS_RUNS (default 200) sets the number of killed runs.
+#
+#   tests/stress.sh            (make stress)
+#   STRESS_RUNS=6 tests/stress.sh   (the short version inside make test)
+source "$(dirname "$0")/integration/lib.sh"
+RUNS=${STRESS_RUNS:-200}
+start_mock --latency-ms 40 --latency-jitter-ms 80
+write_credentials 2 openai ', "concurrency": 2'
+lost=0 repeated=0 reserved=0 badaudit=0 segleft=0 kills_w=0 kills_c=0 unfinished=0
+coords=""
+
+for r in $(seq 1 "$RUNS"); do
+    dir="$WS/r$r"
+    mkdir -p "$dir"
+    cd "$dir"
+    export AGENTOS_HOME="$dir/home"
+    mkdir -p "$AGENTOS_HOME"
+    cp "$WS/home/credentials.json" "$AGENTOS_HOME/"
+    n=$((3 + RANDOM % 5))
+    make_specs lld/pending "$n"
+    for f in lld/pending/*.md; do echo "Stress run $r." >>"$f"; done # unique prompts per run
+    par=$((1 + RANDOM % 4))
+    lld-workflow --all --parallel "$par" --no-progress >"$dir/run0.txt" 2>&1 &
+    coord=$!
+    coords="$coords $coord"
+    sleep "0.$((RANDOM % 9))$((RANDOM % 10))"
+    if [ $((RANDOM % 4)) -eq 0 ]; then
+        kill -9 "$coord" 2>/dev/null && kills_c=$((kills_c + 1))
+    else
+        victims=($(pgrep -P "$coord"))
+        if [ ${#victims[@]} -gt 0 ]; then
+            kill -9 "${victims[$((RANDOM % ${#victims[@]}))]}" 2>/dev/null && kills_w=$((kills_w + 1))
+        fi
+    fi
+    wait "$coord" 2>/dev/null
+    for attempt in 1 2 3; do
+        timeout 120 lld-workflow --all --parallel "$par" --no-progress >"$dir/run$attempt.txt" 2>&1 &
+        c2=$!
+        coords="$coords $c2"
+        wait "$c2"
+        rc=$?
+        [ $rc -eq 0 ] && break
+    done
+    [ $rc -eq 0 ] || { unfinished=$((unfinished + 1)); echo "# run $r did not complete: rc $rc ($dir)"; }
+    ok_items=$(grep -l '^status: approved$' lld/done/*.md 2>/dev/null | wc -l)
+    lost=$((lost + n - ok_items))
+    # a finished node is one whose node_done was logged after its checkpoint committed
+    dup=$(cat "$AGENTOS_HOME"/logs/parallel/*/workflow-audit-*.jsonl 2>/dev/null |
+        jq -R -r 'fromjson? | select(.event == "node_done") | "\(.item) \(.node)"' | sort | uniq -d | wc -l)
+    repeated=$((repeated + dup))
+    for s in "$AGENTOS_HOME"/logs/parallel/*/summary.json; do
+        [ -f "$s" ] && reserved=$((reserved + $(jq '.keys_left_reserved // 0' "$s")))
+    done
+    for f in "$AGENTOS_HOME"/logs/parallel/*/workflow-audit-*.jsonl; do
+        [ -f "$f" ] || continue
+        badaudit=$((badaudit + $(jq -R 'fromjson? // "BAD" | select(. == "BAD")' "$f" 2>/dev/null | wc -l)))
+    done
+    cd "$WS"
+    [ -z "${KEEP_WS:-}" ] && [ $rc -eq 0 ] && rm -rf "$dir"
+done
+for c in $coords; do
+    ls /dev/shm | grep -qE -- "^agentos-.*-$c\$" && segleft=$((segleft + 1))
+done
+
+echo "# stress: $RUNS killed runs ($kills_w workers, $kills_c coordinators killed), delivered repeats of in-flight nodes: $(mock_stat delivered_repeats)"
+echo "# items lost $lost, finished nodes repeated $repeated, keys left reserved $reserved, bad audit lines $badaudit, segments left $segleft, batches not completed $unfinished"
+check_eq "stress: items lost" 0 "$lost"
+check_eq "stress: finished nodes requested again" 0 "$repeated"
+check_eq "stress: keys left reserved" 0 "$reserved"
+check_eq "stress: audit lines that do not parse" 0 "$badaudit"
+check_eq "stress: segments left behind" 0 "$segleft"
+check_eq "stress: batches that did not complete after the kill" 0 "$unfinished"
+finish
