@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -397,12 +398,21 @@ static void test_stall_times_out(void **state)
 
 static volatile sig_atomic_t abort_flag;
 
-static void *set_abort_later(void *arg)
+/* In agentos the flag is set by a signal handler (SIGTERM); do the same here. */
+static void on_alarm(int sig)
 {
-    (void)arg;
-    usleep(300000);
+    (void)sig;
     abort_flag = 1;
-    return NULL;
+}
+
+static void set_abort_in_300ms(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {.it_value = {.tv_sec = 0, .tv_usec = 300000}};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static void test_abort_flag(void **state)
@@ -416,12 +426,10 @@ static void test_abort_flag(void **state)
     abort_flag = 1;
     assert_int_equal(http_post_llm(&c, "p", 30, &abort_flag, &out), -ECANCELED);
     abort_flag = 0;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, set_abort_later, NULL), 0);
+    set_abort_in_300ms();
     int64_t t0 = util_now_mono_ns();
     assert_int_equal(http_post_llm(&c, "p", 30, &abort_flag, &out), -ECANCELED);
     int64_t ms = (util_now_mono_ns() - t0) / UTIL_NS_PER_MS;
-    pthread_join(t, NULL);
     assert_true(ms >= 250 && ms < 3000);
     assert_null(out.body);
     abort_flag = 0;
