@@ -22,7 +22,7 @@ LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lcrypto -lrt -pthread
 MHD_LIBS = -lmicrohttpd
 
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
-           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc clang
+           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc prometheus
 
 LIB_SRCS  = $(sort $(wildcard shm/*.c runtime/*.c workflows/*.c))
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -111,7 +111,8 @@ stress: deps
 	@BUILD=$(BUILD) tests/stress.sh
 
 # libFuzzer targets (clang), each for FUZZ_SECONDS (default 20).
-fuzz: deps
+fuzz:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="clang libclang-rt-14-dev"
 	@BUILD=$(BUILD) tests/fuzz/run.sh
 
 install: all

@@ -62,6 +62,7 @@ static void install_signals(void)
 /* Per-item working set of a worker. */
 struct wrk_item {
     struct run_ctx *rc;
+    struct shm_worker_sh *me; /* this worker's slot: heartbeat, RSS */
     struct prog_slot_sh *slot;
     struct prog_item p;  /* local copy; published with prog_write */
     struct log_sink *log;
@@ -72,6 +73,7 @@ struct wrk_item {
 static void publish(struct wrk_item *w)
 {
     w->p.updated_ns = util_now_mono_ns();
+    atomic_store_explicit(&w->me->heartbeat_ns, w->p.updated_ns, memory_order_relaxed);
     w->p.requests = w->llm->requests;
     w->p.http_429 = w->llm->http_429;
     prog_write(w->slot, &w->p);
@@ -172,6 +174,7 @@ static void set_node(struct wrk_item *w, const char *name)
     f.node = name;
     log_audit(w->log, "node_start", &f);
     log_flush(w->log);
+    atomic_store_explicit(&w->me->rss_kib, util_rss_kib(), memory_order_relaxed);
     w->node_started_ns = util_now_mono_ns();
 }
 
@@ -329,6 +332,33 @@ static int admit(struct shm_header_sh *h)
     }
 }
 
+/*
+ * llm_client hook: after the coordinator reloaded the credentials file (the
+ * pool generation moved), read it again the same way, so requests carry the
+ * new secrets; the key table has a fixed size, so only the same key count is
+ * taken. 0 or -errno (the old credentials stay).
+ */
+static int refresh_creds(void *arg)
+{
+    struct run_ctx *rc = arg;
+    char path[4096], err[512];
+    struct cred_file cf;
+    if (rc->o->credentials)
+        util_strlcpy(path, rc->o->credentials, sizeof(path));
+    else
+        snprintf(path, sizeof(path), "%s/credentials.json", rc->home);
+    int r = credfile_load(path, rc->creds.n, &cf, err, sizeof(err));
+    if (r < 0)
+        return r;
+    if (cf.n != rc->creds.n) {
+        credfile_free(&cf);
+        return -EINVAL;
+    }
+    credfile_free(&rc->creds);
+    rc->creds = cf;
+    return 0;
+}
+
 static int claim_next(struct run_ctx *rc, int32_t pid)
 {
     for (uint32_t i = 0; i < rc->seg.hdr->item_count; i++)
@@ -343,6 +373,7 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
     struct wrk_item w;
     memset(&w, 0, sizeof(w));
     w.rc = rc;
+    w.me = me;
     w.slot = shm_prog_slot(&rc->seg, (uint32_t)idx);
     w.log = log;
     w.llm = llm;
@@ -390,6 +421,7 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     struct shm_worker_sh *me = shm_worker_slot(&rc->seg, worker_index);
     atomic_store(&me->pid, pid);
     atomic_store(&me->rss_kib, util_rss_kib());
+    atomic_store(&me->heartbeat_ns, util_now_mono_ns());
 
     struct uring_writer *uw = NULL;
     if (uring_writer_open(&uw, 64) < 0)
@@ -410,6 +442,10 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     llm.log = &log;
     llm.simulate_429_after = rc->simulate_429;
     llm.on_wait = on_wait;
+    llm.refresh_creds = refresh_creds;
+    llm.refresh_arg = rc;
+    /* A reload may land between our fork and now: re-read once before the first request. */
+    llm.generation = UINT64_MAX;
 
     struct shm_header_sh *h = rc->seg.hdr;
     while (admit(h)) {

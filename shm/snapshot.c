@@ -1,0 +1,278 @@
+/*
+ * snapshot.c - copy one run's segment without locks or writes.
+ *
+ * The reader's side of every protocol in shm_layout.h: progress slots through
+ * the seqlock (prog_read), everything else with relaxed atomic loads. The
+ * mutex-guarded fields of a key slot are plain fields the writers change
+ * under the slot mutex; loading them with __atomic_load_n keeps this reader
+ * free of data races without taking the mutex (a reader that took it could
+ * be stuck behind, or have to repair, a worker that died holding it). The
+ * price is a best-effort view of each key, documented in snapshot.h. Strings
+ * copied from the segment are always cut to their field and NUL-terminated:
+ * a torn or hostile segment cannot make the inspector read past a slot.
+ */
+#include "shm/snapshot.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shm/prog.h"
+
+#define SNAP_RETRY_PASSES 8
+#define SNAP_RETRY_SLEEP_NS 1000000L /* 1 ms, doubling, at most 8 ms: ~50 ms in all */
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ALOAD(p) atomic_load_explicit((p), memory_order_relaxed)
+
+static int64_t snap_clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Copy a bounded string field byte by byte (relaxed loads), NUL-terminated. */
+static void snap_copy_str(char *dst, const char *src, size_t size)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < size; i++) {
+        char c = LOAD(&src[i]);
+        if (c == '\0')
+            break;
+        dst[i] = c;
+    }
+    dst[i] = '\0';
+}
+
+static void snap_header(const struct shm_segment *seg, struct snap *s)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    snap_copy_str(s->segment, seg->name, sizeof(s->segment));
+    snap_copy_str(s->run_id, h->run_id, sizeof(s->run_id));
+    snap_copy_str(s->workflow, h->workflow, sizeof(s->workflow));
+    s->creator_pid = h->creator_pid;
+    s->stale = s->creator_pid <= 0 || (kill(s->creator_pid, 0) < 0 && errno == ESRCH);
+    s->layout_version = h->layout_version;
+    s->parallel_max = h->parallel_max;
+    s->started_realtime_ns = h->started_realtime_ns;
+    s->run_state = ALOAD(&h->run_state);
+    s->parallelism = ALOAD(&h->parallelism);
+    s->in_flight = ALOAD(&h->in_flight);
+    s->waiting_for_key = ALOAD(&h->waiting_for_key);
+    s->pool_generation = ALOAD(&h->pool_generation);
+    s->requests_total = ALOAD(&h->requests_total);
+    s->http_429_total = ALOAD(&h->http_429_total);
+    s->items_done = ALOAD(&h->items_done);
+    s->items_failed = ALOAD(&h->items_failed);
+    s->item_count = h->item_count;
+    s->key_count = h->key_count;
+    s->worker_count = h->worker_count;
+    s->endpoint_count = h->endpoint_count;
+    s->node_count = h->node_count;
+}
+
+/* Copy slot i; 1 if the copy is whole. */
+static int snap_item(const struct shm_segment *seg, uint32_t i, struct snap_item *it)
+{
+    if (prog_read(shm_prog_slot(seg, i), &it->p) != 0)
+        return 0;
+    /* The writer's strings are its own; never trust a NUL. */
+    it->p.id[sizeof(it->p.id) - 1] = '\0';
+    it->p.node[sizeof(it->p.node) - 1] = '\0';
+    it->p.reason[sizeof(it->p.reason) - 1] = '\0';
+    it->readable = 1;
+    return 1;
+}
+
+/*
+ * prog_read gives up when a writer sat between its two bumps for all its
+ * retries: on a busy machine a writer preempted mid-copy does that. Such
+ * slots get a few more tries after a short sleep, which lets the writer run;
+ * only a writer killed mid-write leaves a slot unreadable for good.
+ */
+static void snap_items(const struct shm_segment *seg, struct snap *s)
+{
+    uint32_t missing = 0;
+
+    for (uint32_t i = 0; i < s->item_count; i++)
+        missing += !snap_item(seg, i, &s->items[i]);
+    for (int pass = 0; missing && pass < SNAP_RETRY_PASSES; pass++) {
+        long ns = SNAP_RETRY_SLEEP_NS << (pass < 3 ? pass : 3);
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+        for (uint32_t i = 0; i < s->item_count; i++)
+            if (!s->items[i].readable)
+                missing -= snap_item(seg, i, &s->items[i]);
+    }
+    for (uint32_t i = 0; i < s->item_count; i++) {
+        struct snap_item *it = &s->items[i];
+        it->claim = atomic_load_explicit(&shm_prog_slot(seg, i)->claim, memory_order_acquire);
+        if (it->readable && it->p.state < SNAP_STATE_UNREADABLE)
+            s->by_state[it->p.state]++;
+        else
+            s->by_state[SNAP_STATE_UNREADABLE]++;
+    }
+}
+
+/* The bucket as a reserver would see it now: refilled at rpm/60 per second. */
+static double snap_tokens_now(const struct snap_key *k, int64_t updated_ns, int64_t now_ns)
+{
+    double cap = k->rpm / 60.0 < 1.0 ? 1.0 : k->rpm / 60.0;
+    double t = k->tokens;
+
+    if (k->rpm == 0)
+        return 0.0;
+    if (updated_ns > 0 && now_ns > updated_ns)
+        t += (double)(now_ns - updated_ns) / 1e9 * k->rpm / 60.0;
+    if (!(t >= 0.0))
+        t = 0.0;
+    return t > cap ? cap : t;
+}
+
+static void snap_key(const struct cred_slot_sh *c, struct snap_key *k, int64_t now_ns)
+{
+    int64_t updated_ns;
+
+    snap_copy_str(k->id, c->id, sizeof(k->id));
+    snap_copy_str(k->provider, c->provider, sizeof(k->provider));
+    snap_copy_str(k->model, c->model, sizeof(k->model));
+    snap_copy_str(k->disabled_reason, c->disabled_reason, sizeof(k->disabled_reason));
+    k->state = LOAD(&c->state);
+    k->roles = LOAD(&c->roles);
+    k->concurrency = LOAD(&c->concurrency);
+    k->in_use = LOAD(&c->in_use);
+    k->endpoint = LOAD(&c->endpoint);
+    k->rpm = LOAD(&c->rpm);
+    for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
+        k->holders[i] = LOAD(&c->holders[i]);
+    k->rate_limited_until_ns = LOAD(&c->rate_limited_until_ns);
+    k->rate_limited_until_realtime_ns = LOAD(&c->rate_limited_until_realtime_ns);
+    __atomic_load(&c->tokens, &k->tokens, __ATOMIC_RELAXED);
+    updated_ns = LOAD(&c->tokens_updated_ns);
+    k->tokens = snap_tokens_now(k, updated_ns, now_ns);
+    k->requests = ALOAD(&c->requests);
+    k->http_429 = ALOAD(&c->http_429);
+    k->errors = ALOAD(&c->errors);
+    k->latency_ms_sum = ALOAD(&c->latency_ms_sum);
+    for (int i = 0; i < SHM_HIST_BUCKETS; i++)
+        k->latency_hist[i] = ALOAD(&c->latency_hist[i]);
+}
+
+static void snap_worker(const struct shm_worker_sh *w, struct snap_worker *o)
+{
+    o->pid = ALOAD(&w->pid);
+    o->item_index = ALOAD(&w->item_index);
+    o->rss_kib = ALOAD(&w->rss_kib);
+    o->items_processed = ALOAD(&w->items_processed);
+    o->heartbeat_ns = ALOAD(&w->heartbeat_ns);
+}
+
+static void snap_endpoint(const struct endpoint_sh *e, struct snap_endpoint *o)
+{
+    snap_copy_str(o->url, e->url, sizeof(o->url));
+    o->state = ALOAD(&e->state);
+    o->consecutive_failures = ALOAD(&e->consecutive_failures);
+    o->open_until_ns = ALOAD(&e->open_until_ns);
+    o->probe_pid = ALOAD(&e->probe_pid);
+    o->trips = ALOAD(&e->trips);
+    o->requests = ALOAD(&e->requests);
+    o->failures = ALOAD(&e->failures);
+}
+
+static void snap_node(const struct node_stat_sh *n, struct snap_node *o)
+{
+    snap_copy_str(o->name, n->name, sizeof(o->name));
+    o->runs = ALOAD(&n->runs);
+    o->failures = ALOAD(&n->failures);
+    o->duration_ms_sum = ALOAD(&n->duration_ms_sum);
+    for (int i = 0; i < SHM_HIST_BUCKETS; i++)
+        o->duration_hist[i] = ALOAD(&n->duration_hist[i]);
+}
+
+static int snap_alloc(struct snap *s)
+{
+    /* calloc(0) may return NULL: ask for at least one element. */
+    s->items = calloc(s->item_count ? s->item_count : 1, sizeof(*s->items));
+    s->keys = calloc(s->key_count ? s->key_count : 1, sizeof(*s->keys));
+    s->workers = calloc(s->worker_count ? s->worker_count : 1, sizeof(*s->workers));
+    s->endpoints = calloc(s->endpoint_count ? s->endpoint_count : 1, sizeof(*s->endpoints));
+    s->nodes = calloc(s->node_count ? s->node_count : 1, sizeof(*s->nodes));
+    if (!s->items || !s->keys || !s->workers || !s->endpoints || !s->nodes) {
+        snap_free(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int snap_take(const struct shm_segment *seg, struct snap *s)
+{
+    memset(s, 0, sizeof(*s));
+    snap_header(seg, s);
+    if (snap_alloc(s) < 0)
+        return -ENOMEM;
+    s->taken_mono_ns = snap_clock_ns(CLOCK_MONOTONIC);
+    s->taken_real_ns = snap_clock_ns(CLOCK_REALTIME);
+    snap_items(seg, s);
+    for (uint32_t i = 0; i < s->key_count; i++)
+        snap_key(shm_cred_slot(seg, i), &s->keys[i], s->taken_mono_ns);
+    for (uint32_t i = 0; i < s->worker_count; i++)
+        snap_worker(shm_worker_slot(seg, i), &s->workers[i]);
+    for (uint32_t i = 0; i < s->endpoint_count; i++)
+        snap_endpoint(shm_endpoint_slot(seg, i), &s->endpoints[i]);
+    for (uint32_t i = 0; i < s->node_count; i++)
+        snap_node(shm_node_slot(seg, i), &s->nodes[i]);
+    return 0;
+}
+
+void snap_free(struct snap *s)
+{
+    free(s->items);
+    free(s->keys);
+    free(s->workers);
+    free(s->endpoints);
+    free(s->nodes);
+    s->items = NULL;
+    s->keys = NULL;
+    s->workers = NULL;
+    s->endpoints = NULL;
+    s->nodes = NULL;
+    s->item_count = s->key_count = s->worker_count = s->endpoint_count = s->node_count = 0;
+}
+
+const char *snap_run_state_name(uint32_t run_state)
+{
+    static const char *const names[] = {
+        [SHM_RUN_STARTING] = "starting", [SHM_RUN_RUNNING] = "running",
+        [SHM_RUN_PAUSED] = "paused",     [SHM_RUN_SHUTTING_DOWN] = "shutting down",
+        [SHM_RUN_DONE] = "done",
+    };
+
+    return run_state < sizeof(names) / sizeof(names[0]) ? names[run_state] : "unknown";
+}
+
+const char *snap_state_name(unsigned i)
+{
+    return i == SNAP_STATE_UNREADABLE ? "unreadable" : prog_state_name(i);
+}
+
+int snap_state_final(uint32_t state)
+{
+    return state == PROG_APPROVED || state == PROG_NEEDS_REVISION || state == PROG_FAILED;
+}
+
+double snap_item_elapsed_s(const struct snap *s, const struct snap_item *it)
+{
+    int64_t end;
+
+    if (!it->readable || it->p.started_ns <= 0)
+        return 0.0;
+    /* finished_ns of an earlier attempt is older than this attempt's start. */
+    end = it->p.finished_ns > it->p.started_ns ? it->p.finished_ns : s->taken_mono_ns;
+    return end > it->p.started_ns ? (double)(end - it->p.started_ns) / 1e9 : 0.0;
+}
