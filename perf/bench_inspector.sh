@@ -4,6 +4,8 @@
 # operator can do). Prints both wall times and their ratio (target ~1.0).
 # A third run hammers with `true` spawned just as often, so that on a small
 # machine the cost of sharing CPUs can be told from any cost of the segment.
+# A fourth keeps ONE inspector process refreshing every 10 ms (--watch 0.01):
+# the segment is read continuously without the cost of starting processes.
 #
 #   perf/bench_inspector.sh [ITEMS] [LATENCY_MS]     (default 24 items, 300 ms)
 set -u
@@ -57,6 +59,8 @@ run_batch() {
         : >"$WS/snaps"
         if [ "$1" = 1 ]; then
             (while agentos-shmstat "$run" --json >/dev/null 2>&1; do echo >>"$WS/snaps"; done) &
+        elif [ "$1" = 3 ]; then
+            agentos-shmstat "$run" --watch 0.01 >"$WS/snaps" 2>/dev/null &
         else
             (while kill -0 "$pid" 2>/dev/null; do /bin/true; echo >>"$WS/snaps"; done) &
         fi
@@ -68,6 +72,7 @@ run_batch() {
         kill "$HAMMER" 2>/dev/null
         wait "$HAMMER" 2>/dev/null
         HAMMER=""
+        sleep 0.2
         snaps=$(wc -l <"$WS/snaps")
         echo "$(echo "$t1 - $t0" | bc -l) $snaps"
     else
@@ -79,11 +84,15 @@ run_batch() {
 alone=$(run_batch 0)
 read -r hammered snaps <<<"$(run_batch 1)"
 read -r spawned spawns <<<"$(run_batch 2)"
+read -r watched lines <<<"$(run_batch 3)"
 printf 'inspector bench: %d items, --parallel 3, %d ms latency\n' "$N" "$LAT"
 printf '  alone:                 %.2f s\n' "$alone"
 printf '  with shmstat --json:   %.2f s (%d snapshots, %.0f/s)\n' "$hammered" "$snaps" \
     "$(echo "$snaps / $hammered" | bc -l)"
 printf '  with /bin/true loop:   %.2f s (%d spawns)\n' "$spawned" "$spawns"
+printf '  with one --watch 0.01: %.2f s (%d lines drawn)\n' "$watched" "$lines"
+printf '  ratio watch/alone:     %.3f (target ~1.0: reading the segment costs the run nothing)\n' \
+    "$(echo "$watched / $alone" | bc -l)"
 printf '  ratio shmstat/alone:   %.3f (target ~1.0)\n' "$(echo "$hammered / $alone" | bc -l)"
 printf '  ratio shmstat/true:    %.3f (the segment'"'"'s share of the cost)\n' \
     "$(echo "$hammered / $spawned" | bc -l)"

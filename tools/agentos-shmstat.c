@@ -142,8 +142,8 @@ static int shmstat_parse(int argc, char **argv, struct shmstat_opts *o)
         if (rc)
             return rc;
     }
-    if (o->watch && (o->interval_s < 0.1 || o->interval_s > 3600))
-        return shmstat_usage_error("--watch: the interval must be 0.1 to 3600 seconds", NULL);
+    if (o->watch && (o->interval_s < 0.01 || o->interval_s > 3600))
+        return shmstat_usage_error("--watch: the interval must be 0.01 to 3600 seconds", NULL);
     if (o->watch && o->mode != MODE_TABLE)
         return shmstat_usage_error("--watch shows the tables; it cannot be combined with --json, "
                                    "--prometheus or --listen",
