@@ -15,15 +15,10 @@
 
 #include <stdarg.h>
 
-__attribute__((format(printf, 3, 4))) static int set_err(char *err, size_t errlen,
-                                                         const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
+#include "runtime/util.h"
+
+/* util_errf, returning -EINVAL: every parse error is a usage error. */
+#define set_err(err, errlen, ...) (util_errf((err), (errlen), __VA_ARGS__), -EINVAL)
 
 /* Parse a whole decimal long in [lo, hi]. */
 static int parse_long(const char *s, long lo, long hi, long *out)

@@ -107,16 +107,6 @@ static int ckpt_errno(int rc)
     }
 }
 
-__attribute__((format(printf, 3, 4))) static void ckpt_err(char *err, size_t errlen,
-                                                           const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void ckpt_finalize_all(struct ckpt *c)
 {
@@ -206,7 +196,7 @@ static int ckpt_quick_check(struct ckpt *c, char *err, size_t errlen)
         char line[160];
         util_strlcpy(line, why, sizeof(line));
         line[strcspn(line, "\r\n")] = '\0';
-        ckpt_err(err, errlen, "checkpoint %s is corrupt: %s", c->path, line);
+        util_errf(err, errlen, "checkpoint %s is corrupt: %s", c->path, line);
     }
     sqlite3_finalize(s);
     return ok ? 0 : -EBADMSG;
@@ -219,14 +209,14 @@ static int ckpt_check_meta(struct ckpt *c, const char *key, const char *want, ch
     char *have = ckpt_meta_get(c, key);
     int rc = 0;
     if (!have) {
-        ckpt_err(err, errlen, "checkpoint %s is corrupt: no %s recorded", c->path, key);
+        util_errf(err, errlen, "checkpoint %s is corrupt: no %s recorded", c->path, key);
         rc = -EBADMSG;
     } else if (strcmp(have, want) != 0) {
         if (strcmp(key, "format") == 0)
-            ckpt_err(err, errlen, "checkpoint %s is corrupt: unknown format \"%.40s\"", c->path,
+            util_errf(err, errlen, "checkpoint %s is corrupt: unknown format \"%.40s\"", c->path,
                      have);
         else
-            ckpt_err(err, errlen, "checkpoint %s belongs to %s \"%.80s\", not \"%s\"", c->path, key,
+            util_errf(err, errlen, "checkpoint %s belongs to %s \"%.80s\", not \"%s\"", c->path, key,
                      have, want);
         rc = -EBADMSG;
     }
@@ -254,7 +244,7 @@ static int ckpt_init_new(struct ckpt *c, const char *workflow, const char *item_
     if (rc == SQLITE_OK)
         rc = ckpt_exec(c, "COMMIT");
     if (rc != SQLITE_OK) {
-        ckpt_err(err, errlen, "could not create checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
+        util_errf(err, errlen, "could not create checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
         ckpt_exec(c, "ROLLBACK");
         return ckpt_errno(rc);
     }
@@ -289,7 +279,7 @@ static int ckpt_verify_existing(struct ckpt *c, const char *workflow, const char
         return ckpt_init_new(c, workflow, item_id, sha, err, errlen);
     int rc = ckpt_prepare_all(c);
     if (rc != SQLITE_OK) {
-        ckpt_err(err, errlen, "checkpoint %s is corrupt: schema missing (%s)", c->path,
+        util_errf(err, errlen, "checkpoint %s is corrupt: schema missing (%s)", c->path,
                  sqlite3_errmsg(c->db));
         return (rc & 0xff) == SQLITE_ERROR ? -EBADMSG : ckpt_errno(rc);
     }
@@ -310,7 +300,7 @@ static int ckpt_verify_existing(struct ckpt *c, const char *workflow, const char
     if (rc == SQLITE_OK)
         rc = ckpt_exec(c, "COMMIT");
     if (rc != SQLITE_OK) {
-        ckpt_err(err, errlen, "could not reset checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
+        util_errf(err, errlen, "could not reset checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
         ckpt_exec(c, "ROLLBACK");
         return ckpt_errno(rc);
     }
@@ -336,12 +326,12 @@ static int ckpt_create_file(const char *path, int *is_new, char *err, size_t err
 {
     char dir[4096];
     if (util_strlcpy(dir, path, sizeof(dir)) >= sizeof(dir)) {
-        ckpt_err(err, errlen, "checkpoint path is too long");
+        util_errf(err, errlen, "checkpoint path is too long");
         return -ENAMETOOLONG;
     }
     int e = util_mkdir_p(dirname(dir), 0700);
     if (e) {
-        ckpt_err(err, errlen, "could not create checkpoint folder for %s: %s", path, strerror(-e));
+        util_errf(err, errlen, "could not create checkpoint folder for %s: %s", path, strerror(-e));
         return e;
     }
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -355,10 +345,10 @@ static int ckpt_create_file(const char *path, int *is_new, char *err, size_t err
     if (fd < 0 || fstat(fd, &st) != 0) {
         e = -errno;
         if (e == -EISDIR) {
-            ckpt_err(err, errlen, "checkpoint %s is corrupt: %s", path, "not a regular file");
+            util_errf(err, errlen, "checkpoint %s is corrupt: %s", path, "not a regular file");
             e = -EBADMSG;
         } else {
-            ckpt_err(err, errlen, "could not open checkpoint %s: %s", path, strerror(-e));
+            util_errf(err, errlen, "could not open checkpoint %s: %s", path, strerror(-e));
         }
         if (fd >= 0)
             close(fd);
@@ -366,13 +356,13 @@ static int ckpt_create_file(const char *path, int *is_new, char *err, size_t err
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        ckpt_err(err, errlen, "checkpoint %s is corrupt: %s", path, "not a regular file");
+        util_errf(err, errlen, "checkpoint %s is corrupt: %s", path, "not a regular file");
         return -EBADMSG;
     }
     if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) {
         e = -errno;
         close(fd);
-        ckpt_err(err, errlen, "could not set mode 0600 on checkpoint %s: %s", path, strerror(-e));
+        util_errf(err, errlen, "could not set mode 0600 on checkpoint %s: %s", path, strerror(-e));
         return e;
     }
     *is_new = st.st_size == 0;
@@ -404,7 +394,7 @@ int ckpt_open(const char *path, const char *workflow, const char *item_id,
     *was_stale = 0;
     *out = NULL;
     if (!path || !*path || !workflow || !*workflow || !item_id || !*item_id || !source_sha256) {
-        ckpt_err(err, errlen, "invalid checkpoint arguments");
+        util_errf(err, errlen, "invalid checkpoint arguments");
         return -EINVAL;
     }
     int is_new = 0;
@@ -414,7 +404,7 @@ int ckpt_open(const char *path, const char *workflow, const char *item_id,
     struct ckpt *c = calloc(1, sizeof(*c));
     if (!c || !(c->path = strdup(path))) {
         free(c);
-        ckpt_err(err, errlen, "could not open checkpoint %s: %s", path, strerror(ENOMEM));
+        util_errf(err, errlen, "could not open checkpoint %s: %s", path, strerror(ENOMEM));
         return -ENOMEM;
     }
     int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE, NULL);
@@ -424,9 +414,9 @@ int ckpt_open(const char *path, const char *workflow, const char *item_id,
         int bad = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
         const char *why = c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
         if (bad)
-            ckpt_err(err, errlen, "checkpoint %s is corrupt: %s", path, why);
+            util_errf(err, errlen, "checkpoint %s is corrupt: %s", path, why);
         else
-            ckpt_err(err, errlen, "could not open checkpoint %s: %s", path, why);
+            util_errf(err, errlen, "could not open checkpoint %s: %s", path, why);
         ckpt_close(c);
         return ckpt_errno(rc);
     }
@@ -507,7 +497,7 @@ int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, cons
               char *err, size_t errlen)
 {
     if (!c || !done_node || !state_json) {
-        ckpt_err(err, errlen, "invalid checkpoint save arguments");
+        util_errf(err, errlen, "invalid checkpoint save arguments");
         return -EINVAL;
     }
     int rc = ckpt_exec(c, "BEGIN IMMEDIATE");
@@ -518,7 +508,7 @@ int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, cons
     if (rc == SQLITE_OK)
         rc = ckpt_exec(c, "COMMIT");
     if (rc != SQLITE_OK) {
-        ckpt_err(err, errlen, "could not save checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
+        util_errf(err, errlen, "could not save checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
         if (!sqlite3_get_autocommit(c->db))
             ckpt_exec(c, "ROLLBACK");
         int e = ckpt_errno(rc);

@@ -29,16 +29,6 @@
 
 #define ITEMS_STEM_RULE "IDs are 1-64 characters of A-Z a-z 0-9 _ -"
 
-__attribute__((format(printf, 3, 4))) static void items_err(char *err, size_t errlen,
-                                                            const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Copy s for display: printable ASCII kept, anything else '?', cut to outlen-1. */
 static void items_sanitize(char *out, size_t outlen, const char *s)
@@ -93,7 +83,7 @@ int item_stem_from_arg(const char *prefix, const char *arg, char *stem, size_t s
     if (!item_stem_valid(s) || strlen(s) >= stemlen) {
         char shown[80];
         items_sanitize(shown, sizeof(shown), arg);
-        items_err(err, errlen, "invalid item ID \"%s\": " ITEMS_STEM_RULE, shown);
+        util_errf(err, errlen, "invalid item ID \"%s\": " ITEMS_STEM_RULE, shown);
         return -EINVAL;
     }
     util_strlcpy(stem, s, stemlen);
@@ -222,18 +212,18 @@ int items_discover(const char *prefix, const char *items_dir, const char *out_di
     out->v = NULL;
     out->n = 0;
     if (!prefix || !*prefix || !items_dir || !*items_dir || !out_dir || !*out_dir) {
-        items_err(err, errlen, "items: missing prefix or folder");
+        util_errf(err, errlen, "items: missing prefix or folder");
         return -EINVAL;
     }
     DIR *d = opendir(items_dir);
     if (!d) {
         int e = -errno;
         if (e == -ENOENT)
-            items_err(err, errlen, "items folder \"%s\" does not exist", items_dir);
+            util_errf(err, errlen, "items folder \"%s\" does not exist", items_dir);
         else if (e == -ENOTDIR)
-            items_err(err, errlen, "items folder \"%s\" is not a folder", items_dir);
+            util_errf(err, errlen, "items folder \"%s\" is not a folder", items_dir);
         else
-            items_err(err, errlen, "could not open items folder \"%s\": %s", items_dir,
+            util_errf(err, errlen, "could not open items folder \"%s\": %s", items_dir,
                       strerror(-e));
         return e;
     }
@@ -249,7 +239,7 @@ int items_discover(const char *prefix, const char *items_dir, const char *out_di
     }
     items_free_names(names, n);
     if (e) {
-        items_err(err, errlen, "could not list items folder \"%s\": %s", items_dir, strerror(-e));
+        util_errf(err, errlen, "could not list items folder \"%s\": %s", items_dir, strerror(-e));
         items_free(out);
     }
     return e;

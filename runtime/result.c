@@ -25,16 +25,6 @@
 #define RESULT_READ_MAX (64 * 1024)
 #define RESULT_FM_LINES 64
 
-__attribute__((format(printf, 3, 4))) static void result_err(char *err, size_t errlen,
-                                                             const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int result_is_sha(const char *s)
 {
@@ -71,7 +61,7 @@ int result_write(const char *out_path, const struct result_meta *m, const char *
 {
     const char *bad = !out_path || !*out_path ? "no output path" : result_check_meta(m);
     if (bad) {
-        result_err(err, errlen, "result %s: %s", out_path ? out_path : "(none)", bad);
+        util_errf(err, errlen, "result %s: %s", out_path ? out_path : "(none)", bad);
         return -EINVAL;
     }
     if (!body)
@@ -83,17 +73,17 @@ int result_write(const char *out_path, const struct result_meta *m, const char *
                       "item: %s\n---\n\n%s%s",
                       m->status, m->rounds, m->source_sha256, m->workflow, m->item_id, body, nl);
     if (!text) {
-        result_err(err, errlen, "could not write result %s: %s", out_path, strerror(ENOMEM));
+        util_errf(err, errlen, "could not write result %s: %s", out_path, strerror(ENOMEM));
         return -ENOMEM;
     }
     char *dir = strdup(out_path);
     int e = dir ? util_mkdir_p(dirname(dir), 0700) : -ENOMEM;
     free(dir);
     if (e) {
-        result_err(err, errlen, "could not create the folder of result %s: %s", out_path,
+        util_errf(err, errlen, "could not create the folder of result %s: %s", out_path,
                    strerror(-e));
     } else if ((e = util_write_file_atomic(out_path, text, strlen(text))) != 0) {
-        result_err(err, errlen, "could not write result %s: %s", out_path, strerror(-e));
+        util_errf(err, errlen, "could not write result %s: %s", out_path, strerror(-e));
     }
     free(text);
     return e;

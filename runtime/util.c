@@ -181,6 +181,16 @@ size_t util_strlcpy(char *dst, const char *src, size_t size)
     return n;
 }
 
+void util_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
 char *util_asprintf(const char *fmt, ...)
 {
     va_list ap;
