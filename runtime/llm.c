@@ -3,7 +3,9 @@
  *
  * Invariant: a key reserved through cred_reserve is released exactly once on
  * every path out of llm_try (success, any failure, cancellation), so a worker
- * never sits on a request slot it is not using. The only state carried from one
+ * never sits on a request slot it is not using, and the key's endpoint breaker
+ * hears of every reservation's end (a half-open probe that sent nothing hands
+ * its turn on, so no endpoint waits on a probe that never comes). The only state carried from one
  * try to the next lives in struct llm_call: attempts spent (429s and disabled
  * keys spend none), consecutive hint-less 429s, and whether the item is shown
  * as waiting for a key.
@@ -26,6 +28,7 @@
 #include "runtime/http.h"
 #include "runtime/retry.h"
 #include "runtime/util.h"
+#include "shm/breaker.h"
 #include "shm/cred.h"
 
 #define LLM_WAIT_MAX_MS 200    /* longest single wait for a key before asking again */
@@ -173,6 +176,30 @@ static int64_t llm_429_delay(struct llm_call *call, int idx, const struct http_r
     return retry_backoff_ms(exp, llm_random());
 }
 
+/* Tell the key's endpoint breaker how the request went; say so if it opened. */
+static void llm_breaker(struct llm_client *c, int idx, enum breaker_outcome outcome)
+{
+    int ep = cred_key_endpoint(c->seg, (uint32_t)idx);
+    int64_t cooldown = 0;
+    uint32_t n = 0;
+    if (ep < 0 ||
+        !breaker_report(c->seg, (uint32_t)ep, c->pid, outcome, util_now_mono_ns(), &cooldown, &n))
+        return;
+    if (c->log)
+        log_coordinator(c->log,
+                        "Endpoint %s failing (%u errors in a row); no requests to it for %llds",
+                        shm_endpoint_slot(c->seg, (uint32_t)ep)->url, n,
+                        (long long)(cooldown / UTIL_NS_PER_SEC));
+}
+
+/* 5xx says the endpoint is in trouble; a 429 is about the key; anything else: it answered. */
+static enum breaker_outcome llm_breaker_outcome(long status)
+{
+    if (status >= 500)
+        return BREAKER_FAILURE;
+    return status == 429 ? BREAKER_NEUTRAL : BREAKER_SUCCESS;
+}
+
 static void llm_log_reply(struct llm_client *c, const struct http_reply *r, const char *text,
                           const char *secret)
 {
@@ -229,6 +256,7 @@ static enum llm_step llm_classify(struct llm_call *call, int idx, struct http_re
         util_strlcpy(call->last_error, err, sizeof(call->last_error));
         step = LLM_STEP_FAILED;
     }
+    llm_breaker(c, idx, llm_breaker_outcome(r->status));
     llm_count_request(c, r->status == 429);
     llm_audit(call, "llm_request", cr->id, r->status, r->latency_ms,
               step == LLM_STEP_DONE ? NULL : err);
@@ -243,6 +271,7 @@ static enum llm_step llm_try(struct llm_call *call, int idx, char **reply)
     if (c->simulate_429_after >= 0 &&
         atomic_fetch_add(&c->seg->hdr->simulate_429_used, 1) >= (uint64_t)c->simulate_429_after) {
         llm_rate_limited(call, idx, LLM_SIMULATED_DELAY_MS, 0);
+        llm_breaker(c, idx, BREAKER_NEUTRAL);
         llm_count_request(c, 1);
         llm_audit(call, "http_429", c->creds->v[idx].id, 429, -1, "simulated 429");
         return LLM_STEP_AGAIN;
@@ -268,15 +297,29 @@ static enum llm_step llm_try(struct llm_call *call, int idx, char **reply)
     uint32_t lat = (uint32_t)r.latency_ms;
     if (rc == -ECANCELED) {
         cred_release(c->seg, (uint32_t)idx, c->pid, CRED_ABANDONED, 0, NULL, lat);
+        llm_breaker(c, idx, BREAKER_NEUTRAL);
         llm_audit(call, "llm_request", cr->id, -1, r.latency_ms, "cancelled");
         return LLM_STEP_CANCELLED;
     }
     cred_release(c->seg, (uint32_t)idx, c->pid, CRED_FAILED, 0, NULL, lat);
+    llm_breaker(c, idx, BREAKER_FAILURE);
     llm_count_request(c, 0);
     util_strlcpy(call->last_error, r.error[0] ? r.error : strerror(-rc), sizeof(call->last_error));
     llm_audit(call, "llm_request", cr->id, r.status, r.latency_ms, call->last_error);
     llm_log_reply(c, &r, NULL, cr->secret);
     return LLM_STEP_FAILED;
+}
+
+/* Pick up reloaded credentials; 1 if the generation moved since creds were loaded. */
+static int llm_refresh(struct llm_client *c)
+{
+    uint64_t g = atomic_load(&c->seg->hdr->pool_generation);
+    if (g == c->generation)
+        return 0;
+    c->generation = g;
+    if (c->refresh_creds)
+        c->refresh_creds(c->refresh_arg); /* on failure the old secrets stay: best we have */
+    return 1;
 }
 
 /*
@@ -290,16 +333,28 @@ static int llm_reserve(struct llm_call *call)
     for (;;) {
         if (llm_stopping(c))
             return -ECANCELED;
+        llm_refresh(c);
         struct cred_wait w;
         memset(&w, 0, sizeof(w));
         int64_t now = util_now_mono_ns();
         int idx = cred_reserve(c->seg, call->role, c->pid, now, &w);
+        /*
+         * The coordinator bumps the generation before it reloads the slots, so
+         * a key that came back in a reload is seen together with the new
+         * generation: give it back and take one again with the new secrets.
+         */
+        if (idx >= 0 && llm_refresh(c)) {
+            cred_release(c->seg, (uint32_t)idx, c->pid, CRED_ABANDONED, 0, NULL, 0);
+            llm_breaker(c, idx, BREAKER_NEUTRAL);
+            continue;
+        }
         if (idx >= 0) {
             llm_set_waiting(call, 0);
             if ((size_t)idx < c->creds->n)
                 return idx;
             /* a slot with no loaded credential (pool reloaded under us): never use it */
             cred_release(c->seg, (uint32_t)idx, c->pid, CRED_ABANDONED, 0, NULL, 0);
+            llm_breaker(c, idx, BREAKER_NEUTRAL);
             return -ENOKEY;
         }
         if (idx != -EAGAIN && idx != -ENOKEY)

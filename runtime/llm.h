@@ -11,6 +11,16 @@
  *   - 401/403 (and a Gemini per-day quota): disable the key, retry on another.
  *   - connect errors, timeouts, 5xx, unreadable 2xx bodies: up to 5 attempts
  *     with backoff, then -EIO with "LLM request failed after 5 attempts: HTTP 503".
+ *   - circuit breaker (shm/breaker.h): connect errors, timeouts and 5xx count
+ *     against the key's endpoint, any other reply but a 429 for it; when a
+ *     report opens the breaker the client prints "[COORDINATOR] Endpoint <url>
+ *     failing (5 errors in a row); no requests to it for 5s". While it is
+ *     open the endpoint's keys are skipped (the item waits, no attempt spent).
+ *   - reload: when the segment's pool_generation moves (the coordinator
+ *     reloaded the credentials file), refresh_creds is called before the next
+ *     reservation so requests carry the new secrets; a reservation that raced
+ *     with a reload is given back and taken again with the new secrets.
+ *     While every key is disabled the client keeps waiting for that reload.
  *   - while no key is eligible the item waits (progress state waiting-key),
  *     checking the run state so shutdown is never held up.
  *   - AGENTOS_SIMULATE_429=N: every request after the first N of the run gets a
@@ -35,13 +45,21 @@ struct llm_client {
     struct shm_segment *seg;
     const struct cred_file *creds; /* index-aligned with the segment's key slots */
     int32_t pid;
-    long timeout_s;                    /* per request (--timeout-per-step) */
-    volatile sig_atomic_t *stop;       /* set on shutdown: abandon and return -ECANCELED */
-    struct log_sink *log;              /* console, item log, audit */
-    long simulate_429_after;           /* AGENTOS_SIMULATE_429, -1 = off */
+    long timeout_s;              /* per request (--timeout-per-step) */
+    volatile sig_atomic_t *stop; /* set on shutdown: abandon and return -ECANCELED */
+    struct log_sink *log;        /* console, item log, audit */
+    long simulate_429_after;     /* AGENTOS_SIMULATE_429, -1 = off */
     /* called when the item starts/stops waiting for a key (progress table) */
     void (*on_wait)(void *arg, int waiting);
     void *on_wait_arg;
+    /*
+     * Re-read the credentials (new secrets) into *creds when the pool
+     * generation moved; returns 0 or -errno (then the old ones stay). NULL:
+     * never refreshed. generation is the pool generation creds belong to.
+     */
+    int (*refresh_creds)(void *arg);
+    void *refresh_arg;
+    uint64_t generation;
     /* counters for this item, reset by the caller between items */
     uint32_t requests;
     uint32_t http_429;

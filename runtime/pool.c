@@ -12,10 +12,11 @@
 #include <sys/stat.h>
 
 #include "runtime/util.h"
+#include "shm/breaker.h"
 #include "shm/cred.h"
 
 struct pool_view {
-    uint32_t keys, disabled, limited, serving_slots;
+    uint32_t keys, disabled, limited, cut_off, serving_slots;
 };
 
 static void look(struct pool_monitor *pm, struct pool_view *v)
@@ -28,13 +29,18 @@ static void look(struct pool_monitor *pm, struct pool_view *v)
         struct cred_slot_sh *s = shm_cred_slot(seg, i);
         if (cred_lock(s) < 0)
             continue;
-        if (s->state == CRED_DISABLED)
-            v->disabled++;
-        else if (s->rate_limited_until_ns > now)
-            v->limited++;
-        else
-            v->serving_slots += s->concurrency ? s->concurrency : 1;
+        uint32_t state = s->state, ep = s->endpoint, conc = s->concurrency;
+        int64_t until = s->rate_limited_until_ns;
         cred_unlock(s);
+        /* pid 0 is nobody's: a half-open endpoint counts as cut off until it closes */
+        if (state == CRED_DISABLED)
+            v->disabled++;
+        else if (until > now)
+            v->limited++;
+        else if (!breaker_ready(seg, ep, 0, now, NULL))
+            v->cut_off++;
+        else
+            v->serving_slots += conc ? conc : 1;
     }
 }
 
@@ -71,18 +77,21 @@ static void set_parallelism(struct pool_monitor *pm, const struct pool_view *v)
         return;
     atomic_store(&h->parallelism, want);
     ccon_coord(pm->con, "%u of %u key%s can serve now; running %u workflow%s at a time (was %u)",
-               v->keys - v->disabled - v->limited, v->keys, v->keys == 1 ? "" : "s", want,
-               want == 1 ? "" : "s", pm->last_parallelism);
+               v->keys - v->disabled - v->limited - v->cut_off, v->keys, v->keys == 1 ? "" : "s",
+               want, want == 1 ? "" : "s", pm->last_parallelism);
     pm->last_parallelism = want;
 }
 
 static void watch_waiting(struct pool_monitor *pm, const struct pool_view *v)
 {
     uint32_t waiting = atomic_load(&pm->rc->seg.hdr->waiting_for_key);
-    if (waiting > 0 && pm->last_waiting == 0 && !pm->paused)
-        ccon_coord(pm->con, "All %u keys %s; %u workflow%s waiting for a key", v->keys,
-                   v->limited ? "busy or rate-limited" : "busy", waiting,
-                   waiting == 1 ? "" : "s");
+    if (waiting > 0 && pm->last_waiting == 0 && !pm->paused) {
+        char why[64];
+        snprintf(why, sizeof(why), "busy%s%s%s", v->limited ? " or rate-limited" : "",
+                 v->disabled ? " or disabled" : "", v->cut_off ? " or cut off" : "");
+        ccon_coord(pm->con, "All %u keys %s; %u workflow%s waiting for a key", v->keys, why,
+                   waiting, waiting == 1 ? "" : "s");
+    }
     pm->last_waiting = waiting;
 }
 
@@ -155,14 +164,18 @@ void pool_reload(struct pool_monitor *pm, const char *why)
             return;
         }
     }
+    /*
+     * Workers re-read the file when the generation changes (new secrets). It
+     * moves before any slot comes back, so a worker that reserves a reloaded
+     * key also sees the new generation and never sends an old secret with it.
+     */
+    atomic_fetch_add(&rc->seg.hdr->pool_generation, 1);
     for (size_t i = 0; i < n; i++) {
         pool_cred_init(&rc->seg, &cf.v[i], &ci);
         cred_slot_reload(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
     }
-    /* Workers re-read the file when the generation changes (new secrets). */
     credfile_free(&rc->creds);
     rc->creds = cf;
-    atomic_fetch_add(&rc->seg.hdr->pool_generation, 1);
     ccon_coord(pm->con, "Credentials reloaded (%s): %zu key%s", why, n, n == 1 ? "" : "s");
 }
 
@@ -199,8 +212,7 @@ int pool_endpoint_index(const struct shm_segment *seg, const char *url)
     return -1;
 }
 
-int pool_cred_init(const struct shm_segment *seg, const struct credential *c,
-                   struct cred_init *ci)
+int pool_cred_init(const struct shm_segment *seg, const struct credential *c, struct cred_init *ci)
 {
     credfile_to_init(c, ci);
     int e = pool_endpoint_index(seg, c->base_url);

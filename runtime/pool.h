@@ -28,7 +28,7 @@ struct pool_monitor {
     uint32_t last_waiting;
     int paused;
     int64_t paused_since_ns;
-    int expired;              /* --pause-timeout passed */
+    int expired;                /* --pause-timeout passed */
     struct timespec cred_mtime; /* credentials file, to notice edits */
     char cred_path[4096];
 };
@@ -54,7 +54,6 @@ int pool_endpoint_index(const struct shm_segment *seg, const char *url);
 
 /* The shared-slot configuration of credential i (with its endpoint index). -ENOENT if its
  * endpoint is not in the segment. */
-int pool_cred_init(const struct shm_segment *seg, const struct credential *c,
-                   struct cred_init *ci);
+int pool_cred_init(const struct shm_segment *seg, const struct credential *c, struct cred_init *ci);
 
 #endif

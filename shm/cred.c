@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "runtime/util.h"
+#include "shm/breaker.h"
 
 #define CRED_ROLE_ALL (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)
 #define CRED_PICK_ROUNDS 8
@@ -203,11 +204,17 @@ static int64_t cred_max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* Judge the slot; ends an expired rate limit and refills the bucket. */
-static void cred_view_locked(struct cred_slot_sh *slot, uint32_t mask, int64_t now_ns,
-                             struct cred_view *v)
+/*
+ * Judge the slot; ends an expired rate limit and refills the bucket. A key
+ * whose endpoint's circuit breaker is open is not eligible (and tells when it
+ * may be); it still counts among the ready slots, since the breaker is a
+ * property of the endpoint, not of the key's quota.
+ */
+static void cred_view_locked(const struct shm_segment *seg, struct cred_slot_sh *slot,
+                             uint32_t mask, int32_t pid, int64_t now_ns, struct cred_view *v)
 {
-    int limited, busy, no_token = 0;
+    int limited, busy, no_token = 0, cut_off;
+    int64_t breaker_at = 0;
 
     memset(v, 0, sizeof(*v));
     if (!(slot->roles & mask) || slot->state == CRED_DISABLED)
@@ -232,8 +239,11 @@ static void cred_view_locked(struct cred_slot_sh *slot, uint32_t mask, int64_t n
     }
     if (busy)
         v->ready_at = cred_max64(v->ready_at, now_ns + CRED_BUSY_POLL_NS);
+    cut_off = !breaker_ready(seg, slot->endpoint, pid, now_ns, &breaker_at);
+    if (cut_off)
+        v->ready_at = cred_max64(v->ready_at, breaker_at);
     v->ready_slots = limited ? 0 : slot->concurrency;
-    v->eligible = !limited && !busy && !no_token;
+    v->eligible = !limited && !busy && !no_token && !cut_off;
     v->in_use = slot->in_use;
     v->requests = atomic_load_explicit(&slot->requests, memory_order_relaxed);
 }
@@ -247,7 +257,8 @@ static int cred_better(const struct cred_view *a, const struct cred_view *b)
 }
 
 /* Pass 1: the best eligible key (or -1), with the pool's summary in w. */
-static int cred_scan(struct shm_segment *seg, uint32_t mask, int64_t now_ns, struct cred_wait *w)
+static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_t now_ns,
+                     struct cred_wait *w)
 {
     struct cred_view best = {0}, v;
     int best_i = -1;
@@ -258,7 +269,7 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int64_t now_ns, str
 
         if (cred_lock(slot) < 0)
             continue; /* unrecoverable mutex: the key is lost for this run */
-        cred_view_locked(slot, mask, now_ns, &v);
+        cred_view_locked(seg, slot, mask, pid, now_ns, &v);
         cred_unlock(slot);
         if (!v.of_role)
             continue;
@@ -276,19 +287,24 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int64_t now_ns, str
     return best_i;
 }
 
-/* Pass 2: take a request slot of key i if it is still eligible. */
-static int cred_take(struct cred_slot_sh *slot, uint32_t mask, int32_t pid, int64_t now_ns)
+/*
+ * Pass 2: take a request slot of key i if it is still eligible. The breaker
+ * is claimed last, under the slot mutex, once nothing else can refuse: a
+ * half-open endpoint's one probe is then always a request that really goes.
+ */
+static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_t mask, int32_t pid,
+                     int64_t now_ns)
 {
     struct cred_view v;
     int free_i = -1;
 
     if (cred_lock(slot) < 0)
         return -EAGAIN;
-    cred_view_locked(slot, mask, now_ns, &v);
+    cred_view_locked(seg, slot, mask, pid, now_ns, &v);
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX && free_i < 0; i++)
         if (slot->holders[i] == 0)
             free_i = i;
-    if (!v.eligible || free_i < 0) {
+    if (!v.eligible || free_i < 0 || !breaker_allow(seg, slot->endpoint, pid, now_ns, NULL)) {
         cred_unlock(slot);
         return -EAGAIN;
     }
@@ -314,13 +330,13 @@ int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t no
     if (pid <= 0)
         return -EINVAL;
     for (int round = 0; round < CRED_PICK_ROUNDS; round++) {
-        int i = cred_scan(seg, mask, now_ns, w);
+        int i = cred_scan(seg, mask, pid, now_ns, w);
 
         if (w->usable_keys == 0)
             return -ENOKEY;
         if (i < 0)
             return -EAGAIN;
-        if (cred_take(shm_cred_slot(seg, (uint32_t)i), mask, pid, now_ns) == 0)
+        if (cred_take(seg, shm_cred_slot(seg, (uint32_t)i), mask, pid, now_ns) == 0)
             return i;
     }
     /* Lost every race: the pool is contended, come back very soon. */
@@ -417,6 +433,7 @@ int cred_release_dead(struct shm_segment *seg, int32_t pid)
         cred_recount_locked(slot);
         cred_unlock(slot);
     }
+    breaker_release_dead(seg, pid);
     return dropped;
 }
 
@@ -443,4 +460,20 @@ int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci)
     cred_settle_locked(slot);
     cred_unlock(slot);
     return 0;
+}
+
+int cred_key_endpoint(struct shm_segment *seg, uint32_t index)
+{
+    struct cred_slot_sh *slot;
+    int rc;
+
+    if (!seg || !seg->hdr || index >= seg->hdr->key_count)
+        return -EINVAL;
+    slot = shm_cred_slot(seg, index);
+    rc = cred_lock(slot);
+    if (rc < 0)
+        return rc;
+    rc = (int)slot->endpoint;
+    cred_unlock(slot);
+    return rc;
 }

@@ -7,7 +7,8 @@
  *     happened. A 429 releases with a rate-limit time; 401/403 disables.
  *   - A key is never handed out while disabled, rate-limited (until its time)
  *     or with in_use == concurrency; with rpm > 0 it also needs a token in its
- *     bucket (refilled at rpm/60 per second, capacity max(1, rpm/60 .. see .c)).
+ *     bucket (refilled at rpm/60 per second, capacity max(1, rpm/60 .. see .c));
+ *     and its endpoint's circuit breaker (breaker.h) must let the request go.
  *   - Each reservation records the holder's pid in holders[]. If a holder dies
  *     while holding the mutex, the next locker gets EOWNERDEAD and repairs the
  *     slot: holders whose pid is gone are dropped, in_use recomputed, state
@@ -64,7 +65,9 @@ struct cred_wait {
 /*
  * Reserve one request slot on a key that has `role` (CRED_ROLE_*) for pid.
  * Chooses the eligible key with the fewest reservations, then the fewest
- * requests (fair spread). now_ns is CLOCK_MONOTONIC.
+ * requests (fair spread). now_ns is CLOCK_MONOTONIC. Keys whose endpoint's
+ * breaker is open are skipped (w->retry_at_ns then says when it may close);
+ * on a half-open endpoint the reservation makes pid the breaker's probe.
  * Returns the key index (>= 0); -EAGAIN when none is eligible now (w filled:
  * when to try again); -ENOKEY when every key of the role is disabled (or there
  * is none): the pool is exhausted until reloaded.
@@ -91,10 +94,14 @@ int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred
                  int64_t retry_at_ns, const char *reason, uint32_t latency_ms);
 
 /*
- * Drop every reservation held by a dead pid (coordinator, after waitpid).
- * Returns how many reservations were dropped, or -errno.
+ * Drop every reservation held by a dead pid (coordinator, after waitpid), and
+ * hand on any circuit-breaker probe it held. Returns how many reservations
+ * were dropped, or -errno.
  */
 int cred_release_dead(struct shm_segment *seg, int32_t pid);
+
+/* Endpoint (breaker) index of key `index`, read under its mutex; -errno on failure. */
+int cred_key_endpoint(struct shm_segment *seg, uint32_t index);
 
 /* Name of a cred_state ("available", "reserved", "rate_limited", "disabled"). */
 const char *cred_state_name(uint32_t state);

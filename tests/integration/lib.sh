@@ -105,7 +105,7 @@ audit_valid() {
     return 0
 }
 
-latest_run_dir() { ls -1d "$AGENTOS_HOME"/logs/parallel/*/ 2>/dev/null | sort | tail -1 | sed 's:/$::'; }
+latest_run_dir() { ls -1td "$AGENTOS_HOME"/logs/parallel/*/ 2>/dev/null | head -1 | sed 's:/$::'; }
 
 finish() {
     echo "1..$T_COUNT"

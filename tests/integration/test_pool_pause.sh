@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Disabled keys and the paused pool (SPEC 6): a key the stand-in refuses (401) is
+# disabled with a console line and the other keys carry the run; when every key is
+# refused the run pauses, and new keys written to the credentials file resume it (the
+# edited file is noticed, and so is SIGHUP alone); --pause-timeout ends the pause
+# with exit 75 and checkpoints kept, and the next run resumes from them.
+source "$(dirname "$0")/lib.sh"
+cd "$WS"
+CREDS="$AGENTOS_HOME/credentials.json"
+PAUSE_LINE='[COORDINATOR] Credential pool exhausted. Pausing all workflows...'
+
+# good_keys N: N keys with values the stand-in accepts (it refuses by key value).
+good_keys() {
+    write_credentials "$1"
+    sed -i 's/"test-key-/"good-key-/' "$CREDS"
+}
+
+# wait_for FILE TEXT: up to 10 s for a fixed string to appear in FILE.
+wait_for() {
+    for _ in $(seq 1 200); do
+        grep -qF "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+start_mock --latency-ms 50 --deny-key test-key-1=401 --deny-key test-key-2=403 --deny-key test-key-3=401
+
+# 1. One refused key among three: disabled, the others carry the run.
+write_credentials 3
+sed -i 's/"test-key-2"/"fine-key-2"/; s/"test-key-3"/"fine-key-3"/' "$CREDS"
+make_specs lld/pending 4
+timeout 30 lld-workflow --all --parallel 3 >"$WS/one.txt" 2>&1
+check_eq "one refused key: the run exits 0" 0 "$?"
+check "all 4 approved" grep -q '4 approved, 0 need revision, 0 failed' "$WS/one.txt"
+check "the key is disabled with a console line" grep -qF '[COORDINATOR] Key key-1 disabled: HTTP 401' "$WS/one.txt"
+check "the run narrows to the keys left" grep -qF '2 of 3 keys can serve now; running 2 workflows at a time (was 3)' "$WS/one.txt"
+check_eq "the refused key was tried once" 1 "$(mock_stats | jq '.per_key["test-key-1"].requests')"
+check "no pause" bash -c "! grep -qF 'Pausing' '$WS/one.txt'"
+
+# 2. Every key refused: pause; good keys written to the file resume the run.
+mock_reset
+write_credentials 2
+rm -rf lld
+make_specs lld/pending 3
+lld-workflow --all --parallel 2 >"$WS/edit.txt" 2>&1 &
+pid=$!
+check "all refused: the pause line" wait_for "$WS/edit.txt" "$PAUSE_LINE"
+check "both keys disabled (401 and 403)" \
+    bash -c "grep -qF 'Key key-1 disabled: HTTP 401' '$WS/edit.txt' && grep -qF 'Key key-2 disabled: HTTP 403' '$WS/edit.txt'"
+sleep 0.5
+good_keys 2
+wait_for "$WS/edit.txt" 'Summary:'
+timeout 20 tail --pid="$pid" -f /dev/null
+wait "$pid"
+check_eq "the edited file resumes the run to exit 0" 0 "$?"
+check "it says the file was reloaded" grep -qF '[COORDINATOR] Credentials reloaded (edited file): 2 keys' "$WS/edit.txt"
+check "and that it resumes" grep -qF '[COORDINATOR] Credential pool has usable keys again; resuming' "$WS/edit.txt"
+check "all 3 approved" grep -q '3 approved, 0 need revision, 0 failed' "$WS/edit.txt"
+stats=$(mock_stats)
+check_le "the workers sent the new secrets" 6 \
+    "$(jq '[.per_key["good-key-1"].requests, .per_key["good-key-2"].requests] | add' <<<"$stats")"
+check_eq "no new request went out with an old secret" 0 "$(jq '[.per_key["test-key-1"].requests, .per_key["test-key-2"].requests] | add - 2' <<<"$stats")"
+check "no secret on the console" bash -c "! grep -qE 'good-key|test-key' '$WS/edit.txt'"
+
+# 3. The same pause resumed by SIGHUP alone (the file's mtime is put back, so only the
+#    signal can make the coordinator look at it).
+write_credentials 2
+rm -rf lld "$AGENTOS_HOME"/checkpoints
+make_specs lld/pending 3
+lld-workflow --all --parallel 2 >"$WS/hup.txt" 2>&1 &
+pid=$!
+wait_for "$WS/hup.txt" "$PAUSE_LINE"
+cp -p "$CREDS" "$WS/creds.ref"
+good_keys 2
+touch -r "$WS/creds.ref" "$CREDS"
+sleep 0.5
+check "without SIGHUP the run stays paused" bash -c "! grep -qF 'resuming' '$WS/hup.txt'"
+kill -HUP "$pid"
+wait_for "$WS/hup.txt" 'Summary:'
+timeout 20 tail --pid="$pid" -f /dev/null
+wait "$pid"
+check_eq "SIGHUP resumes the run to exit 0" 0 "$?"
+check "it says SIGHUP reloaded the file" grep -qF '[COORDINATOR] Credentials reloaded (SIGHUP): 2 keys' "$WS/hup.txt"
+check "all 3 approved after SIGHUP" grep -q '3 approved, 0 need revision, 0 failed' "$WS/hup.txt"
+
+# 4. --pause-timeout: exit 75 with checkpoints kept; the next run (good keys) resumes.
+write_credentials 2
+rm -rf lld "$AGENTOS_HOME"/checkpoints
+make_specs lld/pending 3
+t0=$(date +%s%N)
+timeout 30 lld-workflow --all --parallel 2 --pause-timeout 2 >"$WS/pt.txt" 2>&1
+rc=$?
+t1=$(date +%s%N)
+check_eq "--pause-timeout 2 ends the run with 75" 75 "$rc"
+ms=$(((t1 - t0) / 1000000))
+check_le "after the 2 s pause" 2000 "$ms"
+check_le "and promptly" "$ms" 8000
+check "the pause line" grep -qF "$PAUSE_LINE" "$WS/pt.txt"
+check "the timeout line" grep -qF '[COORDINATOR] Paused for 2s (--pause-timeout); checkpointing and exiting' "$WS/pt.txt"
+n=$(ls "$AGENTOS_HOME"/checkpoints/*.db 2>/dev/null | wc -l)
+check_le "checkpoints are kept" 1 "$n"
+check "no result yet" test -z "$(ls lld/done 2>/dev/null)"
+good_keys 2
+timeout 30 lld-workflow --all --parallel 2 >"$WS/pt2.txt" 2>&1
+check_eq "the next run with good keys exits 0" 0 "$?"
+check "it resumes from checkpoints" grep -qE '^\[LLD-0[123]\] Resuming at N1_design from checkpoint$' "$WS/pt2.txt"
+check "all 3 approved in the end" grep -q '3 approved, 0 need revision, 0 failed' "$WS/pt2.txt"
+check "no checkpoint left" test -z "$(ls "$AGENTOS_HOME/checkpoints/" 2>/dev/null)"
+finish
