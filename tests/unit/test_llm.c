@@ -483,15 +483,42 @@ struct stopper {
     int ms;
 };
 
+/*
+ * In agentos the stop flag is set by the worker's SIGTERM handler, so the test
+ * sets it the same way: the helper thread signals the main thread, whose
+ * handler sets the flag (no data race, as in production).
+ */
+static volatile sig_atomic_t *stopper_flag;
+static pthread_t stopper_target;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    if (stopper_flag)
+        *stopper_flag = 1;
+}
+
 static void *stop_later(void *arg)
 {
     struct stopper *s = arg;
     usleep((useconds_t)s->ms * 1000);
     if (s->flag)
-        *s->flag = 1;
+        pthread_kill(stopper_target, SIGUSR1);
     if (s->run_state)
         atomic_store(s->run_state, SHM_RUN_SHUTTING_DOWN);
     return NULL;
+}
+
+/* Start a stopper thread for s (call from the thread running llm_complete). */
+static int start_stopper(pthread_t *t, struct stopper *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGUSR1, &sa, NULL);
+    stopper_flag = s->flag;
+    stopper_target = pthread_self();
+    return pthread_create(t, NULL, stop_later, s);
 }
 
 static void test_simulate_429(void **state)
@@ -507,7 +534,7 @@ static void test_simulate_429(void **state)
     /* from now on every request is a synthetic 429 with a 1 s delay, until we stop */
     struct stopper s = {.flag = &f->stop, .ms = 1500};
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, stop_later, &s), 0);
+    assert_int_equal(start_stopper(&t, &s), 0);
     int64_t t0 = util_now_mono_ns();
     assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)),
                      -ECANCELED);
@@ -531,7 +558,7 @@ static void test_shutdown_cancels_wait(void **state)
     /* the only key gets disabled: the client waits for a reload until the run shuts down */
     struct stopper s = {.run_state = &f->seg.hdr->run_state, .ms = 600};
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, stop_later, &s), 0);
+    assert_int_equal(start_stopper(&t, &s), 0);
     char *reply = NULL, err[256] = "";
     assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)),
                      -ECANCELED);
@@ -571,7 +598,7 @@ static int complete_until(struct fx *f, int stop_ms)
 {
     struct stopper s = {.flag = &f->stop, .ms = stop_ms};
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, stop_later, &s), 0);
+    assert_int_equal(start_stopper(&t, &s), 0);
     char *reply = NULL, err[256] = "";
     int rc = llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err));
     pthread_join(t, NULL);
@@ -657,10 +684,10 @@ static void *reload_later(void *arg)
 {
     struct fx *f = arg;
     usleep(500 * 1000);
-    /* as pool_reload does: the generation first, then the slots */
+    /* as pool_reload does: the generation first, then the slots (from the
+     * coordinator's own copy: the worker's f->creds is the worker's to replace) */
     atomic_fetch_add(&f->seg.hdr->pool_generation, 1);
-    struct cred_init ci;
-    credfile_to_init(&f->creds.v[0], &ci);
+    struct cred_init ci = {.id = "key-0", .provider = "openai", .model = "m"};
     cred_slot_reload(shm_cred_slot(&f->seg, 0), &ci);
     return NULL;
 }
