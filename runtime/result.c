@@ -137,38 +137,46 @@ static char *result_next_line(char *buf, size_t len, size_t *pos)
     return line;
 }
 
-static int result_parse_sha(char *buf, size_t len, char out[65])
+/* Value of a "key: value" front-matter line, or NULL if the line is another key. */
+static const char *result_field(const char *line, const char *key)
+{
+    size_t kl = strlen(key);
+    if (strncmp(line, key, kl) != 0 || line[kl] != ':')
+        return NULL;
+    return line + kl + 1 + strspn(line + kl + 1, " \t");
+}
+
+static int result_parse(char *buf, size_t len, struct result_info *ri)
 {
     size_t pos = 0;
     char *line = result_next_line(buf, len, &pos);
+    memset(ri, 0, sizeof(*ri));
     if (!line || strcmp(line, "---") != 0)
         return -EINVAL;
-    char found[65] = "";
     for (int i = 0; i < RESULT_FM_LINES; i++) {
         if (!(line = result_next_line(buf, len, &pos)))
             return -EINVAL;
-        if (strcmp(line, "---") == 0) {
-            if (!found[0])
+        if (strcmp(line, "---") == 0)
+            return ri->sha256[0] ? 0 : -EINVAL;
+        const char *v;
+        if ((v = result_field(line, "status"))) {
+            snprintf(ri->status, sizeof(ri->status), "%.*s", (int)strcspn(v, " \t"), v);
+        } else if ((v = result_field(line, "rounds"))) {
+            ri->rounds = atoi(v);
+        } else if ((v = result_field(line, "source_sha256"))) {
+            size_t vl = strcspn(v, " \t");
+            if (vl != 64 || v[vl + strspn(v + vl, " \t")] != '\0')
                 return -EINVAL;
-            memcpy(out, found, 65);
-            return 0;
+            memcpy(ri->sha256, v, 64);
+            ri->sha256[64] = '\0';
+            if (!result_is_sha(ri->sha256))
+                return -EINVAL;
         }
-        if (strncmp(line, "source_sha256:", 14) != 0)
-            continue;
-        const char *v = line + 14;
-        v += strspn(v, " \t");
-        size_t vl = strcspn(v, " \t");
-        if (vl != 64 || v[vl + strspn(v + vl, " \t")] != '\0')
-            return -EINVAL;
-        memcpy(found, v, 64);
-        found[64] = '\0';
-        if (!result_is_sha(found))
-            return -EINVAL;
     }
     return -EINVAL;
 }
 
-int result_read_sha(const char *out_path, char out[65])
+int result_read(const char *out_path, struct result_info *ri)
 {
     char *buf = malloc(RESULT_READ_MAX + 1);
     if (!buf)
@@ -176,7 +184,16 @@ int result_read_sha(const char *out_path, char out[65])
     size_t len = 0;
     int e = result_read_head(out_path, buf, RESULT_READ_MAX, &len);
     if (e == 0)
-        e = result_parse_sha(buf, len, out);
+        e = result_parse(buf, len, ri);
     free(buf);
+    return e;
+}
+
+int result_read_sha(const char *out_path, char out[65])
+{
+    struct result_info ri;
+    int e = result_read(out_path, &ri);
+    if (e == 0)
+        memcpy(out, ri.sha256, 65);
     return e;
 }

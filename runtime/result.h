@@ -28,6 +28,16 @@ struct result_meta {
 int result_write(const char *out_path, const struct result_meta *m, const char *body, char *err,
                  size_t errlen);
 
+/* What a result's front matter says. */
+struct result_info {
+    char sha256[65];  /* source_sha256 */
+    char status[20];  /* "approved", "needs-revision", "" if absent */
+    int rounds;
+};
+
+/* Parse an existing result's front matter. 0, -ENOENT (no file), -EINVAL (malformed). */
+int result_read(const char *out_path, struct result_info *ri);
+
 /*
  * Read source_sha256 from an existing result's front matter into out[65].
  * 0, -ENOENT (no file), or -EINVAL (no front matter / field).

@@ -27,6 +27,7 @@
 #include "runtime/http.h"
 #include "runtime/llm.h"
 #include "runtime/log.h"
+#include "runtime/result.h"
 #include "runtime/util.h"
 #include "shm/crashpoint.h"
 #include "shm/prog.h"
@@ -241,6 +242,27 @@ static const char *outcome_word(int outcome)
     return outcome == WF_OUTCOME_APPROVED ? "approved" : "needs revision";
 }
 
+/*
+ * The result file is an item's commit point. If it already matches the input
+ * (a worker died after writing it, before the item was marked done), the item
+ * is finished: take its outcome and run nothing again. 1 if so.
+ */
+static int already_done(struct wrk_item *w, const struct item *src, const char *ckpt)
+{
+    struct result_info ri;
+    if (result_read(src->out_path, &ri) != 0 || strcmp(ri.sha256, src->sha256) != 0)
+        return 0;
+    int approved = strcmp(ri.status, "approved") == 0;
+    w->p.state = approved ? PROG_APPROVED : PROG_NEEDS_REVISION;
+    w->p.rounds = (uint32_t)(ri.rounds > 0 ? ri.rounds : 0);
+    ckpt_remove(ckpt);
+    log_printf(w->log, "Completed: %s after %d review round%s (result already written)",
+               approved ? "approved" : "needs revision", ri.rounds, ri.rounds == 1 ? "" : "s");
+    struct audit_fields f = AUDIT_FIELDS_INIT;
+    log_audit(w->log, "item_done", &f);
+    return 1;
+}
+
 static void process_item(struct wrk_item *w, const struct item *src)
 {
     struct run_ctx *rc = w->rc;
@@ -264,6 +286,8 @@ static void process_item(struct wrk_item *w, const struct item *src)
     it.llm = w->llm;
     it.log = w->log;
 
+    if (w->p.attempts > 1 && already_done(w, src, path))
+        return;
     struct ckpt *c = NULL;
     int stale = 0;
     char err[512] = "";
@@ -293,6 +317,7 @@ static void process_item(struct wrk_item *w, const struct item *src)
     if (res == 1) {
         ckpt_close(c);
         ckpt_remove(path);
+        crash_point("item_done"); /* crash tests: result written, item not yet marked done */
         w->p.state = it.outcome == WF_OUTCOME_APPROVED ? PROG_APPROVED : PROG_NEEDS_REVISION;
         w->p.rounds = (uint32_t)it.rounds;
         log_printf(w->log, "Completed: %s after %d review round%s", outcome_word(it.outcome),

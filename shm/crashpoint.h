@@ -14,7 +14,8 @@
  * Names: http_request (a key is reserved, before the request is sent),
  * ckpt_txn (inside the node's checkpoint transaction, before COMMIT),
  * prog_write (between the seqlock's odd and even bumps), node_done (a node
- * finished, before its checkpoint).
+ * finished, before its checkpoint), item_done (the result is written and the
+ * checkpoint deleted, but the item is not yet marked done).
  * The check costs one load of a cached flag when no point is set.
  */
 #ifndef AGENTOS_SHM_CRASHPOINT_H

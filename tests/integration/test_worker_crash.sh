@@ -9,7 +9,7 @@ start_mock --latency-ms 50
 write_credentials 1
 cd "$WS"
 
-for point in http_request ckpt_txn prog_write node_done; do
+for point in http_request ckpt_txn prog_write node_done item_done; do
     rm -rf lld "$AGENTOS_HOME/checkpoints" "$AGENTOS_HOME/logs"
     make_specs lld/pending 4
     mock_reset
@@ -26,6 +26,8 @@ for point in http_request ckpt_txn prog_write node_done; do
     check_eq "$point: one item took 2 attempts" 1 "$(jq '[.items[] | select(.attempts == 2)] | length' "$run/summary.json")"
     check_eq "$point: no key left reserved" 0 "$(jq .keys_left_reserved "$run/summary.json")"
     check "$point: audit lines still parse" audit_valid "$run"
+    dup=$(cat "$run"/workflow-audit-*.jsonl | jq -R -r 'fromjson | select(.event == "node_done") | "\(.item) \(.node)"' | sort | uniq -d | wc -l)
+    check_eq "$point: no finished node ran twice" 0 "$dup"
     rep=$(mock_stat delivered_repeats)
     case $point in
     ckpt_txn | node_done) check_le "$point: at most the node in flight is repeated" "$rep" 1 ;;
