@@ -1,0 +1,510 @@
+/*
+ * test_hostile_http.c - http_post_llm and http_extract_text against a server
+ * that misbehaves on purpose.
+ *
+ * A tiny HTTP server runs in a thread on 127.0.0.1 (port 0) and answers every
+ * connection according to the current mode: it stalls mid-body or mid-headers,
+ * drips a byte at a time, closes early (Content-Length larger than what it
+ * sends) or without a reply, sends a valid chunked reply, a broken chunked
+ * reply, a body over HTTP_BODY_MAX, a header over curl's limit, garbage
+ * instead of HTTP, a 200 with malformed JSON, or a 429 with a garbage
+ * Retry-After. Every request must end within timeout + a margin with a clean
+ * result: -ETIMEDOUT / -EIO / -EMSGSIZE with a one-line, key-free error and no
+ * body, or (chunked) a reply whose text extracts. It uses raw sockets rather
+ * than libmicrohttpd so it can break HTTP itself.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "runtime/http.h"
+#include "runtime/retry.h"
+#include "runtime/util.h"
+
+#define SECRET "SECRET-MARKER-HOSTILE"
+#define TIMEOUT_S 2
+#define MARGIN_MS 3000 /* curl's clock, thread wake-ups, ASan */
+#define STALL_MAX_MS 10000
+
+enum hmode {
+    H_STALL_BODY,
+    H_STALL_HEADERS,
+    H_DRIP,
+    H_CLOSE_EARLY,
+    H_CLOSE_NO_REPLY,
+    H_CHUNKED,
+    H_BAD_CHUNKED,
+    H_HUGE_BODY,
+    H_HUGE_HEADER,
+    H_GARBAGE,
+    H_BAD_STATUS_LINE,
+    H_MALFORMED_JSON,
+    H_RETRY_AFTER_GARBAGE,
+};
+
+static struct {
+    int lfd;
+    unsigned short port;
+    pthread_t thread;
+    atomic_int quit;
+    atomic_int mode;
+    atomic_int served;
+    const char *_Atomic body; /* JSON for H_CHUNKED */
+} S;
+
+/* ---- the server ------------------------------------------------------------------------- */
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int send_str(int fd, const char *s)
+{
+    return send_all(fd, s, strlen(s));
+}
+
+/* Read the request (headers + Content-Length body) so curl is never cut off mid-upload. */
+static void read_request(int fd)
+{
+    char buf[65536];
+    size_t used = 0;
+    long want = -1;
+    int64_t deadline = util_now_mono_ns() + 2 * UTIL_NS_PER_SEC;
+    while (used < sizeof(buf) - 1 && util_now_mono_ns() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + used, sizeof(buf) - 1 - used, 0);
+        if (n <= 0)
+            return;
+        used += (size_t)n;
+        buf[used] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (!end)
+            continue;
+        if (want < 0) {
+            want = 0;
+            for (char *h = buf; h && h < end; h = strstr(h, "\r\n"), h = h ? h + 2 : NULL)
+                if (strncasecmp(h, "Content-Length:", 15) == 0)
+                    want = strtol(h + 15, NULL, 10);
+        }
+        if ((long)(used - (size_t)(end + 4 - buf)) >= want)
+            return;
+    }
+}
+
+/* Hold the connection open until the client gives up (EOF), the test ends or 10 s pass. */
+static void hold(int fd)
+{
+    int64_t deadline = util_now_mono_ns() + (int64_t)STALL_MAX_MS * UTIL_NS_PER_MS;
+    char c[512];
+    while (!atomic_load(&S.quit) && util_now_mono_ns() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20) > 0 && recv(fd, c, sizeof(c), 0) <= 0)
+            return;
+    }
+}
+
+static void serve_chunked(int fd, const char *body)
+{
+    char line[32];
+    size_t len = strlen(body), third = len / 3 + 1;
+    send_str(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    for (size_t off = 0; off < len; off += third) {
+        size_t n = len - off < third ? len - off : third;
+        snprintf(line, sizeof(line), "%zx\r\n", n);
+        send_str(fd, line);
+        send_all(fd, body + off, n);
+        send_str(fd, "\r\n");
+    }
+    send_str(fd, "0\r\n\r\n");
+}
+
+static void serve_huge_body(int fd)
+{
+    static char block[65536];
+    char head[160];
+    size_t total = (size_t)HTTP_BODY_MAX + 1024 * 1024;
+    memset(block, 'a', sizeof(block));
+    snprintf(head, sizeof(head),
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+             total);
+    send_str(fd, head);
+    for (size_t sent = 0; sent < total && !atomic_load(&S.quit); sent += sizeof(block))
+        if (send_all(fd, block, sizeof(block)) != 0)
+            break; /* the client gave up: that is the point */
+}
+
+static void serve_huge_header(int fd)
+{
+    static char value[256 * 1024];
+    memset(value, 'h', sizeof(value) - 1);
+    send_str(fd, "HTTP/1.1 200 OK\r\nX-Huge: ");
+    send_all(fd, value, sizeof(value) - 1);
+    send_str(fd, "\r\nContent-Length: 2\r\n\r\n{}");
+}
+
+static void serve_drip(int fd)
+{
+    static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"choices\":[";
+    for (size_t i = 0; !atomic_load(&S.quit); i++) {
+        if (send_all(fd, &reply[i % (sizeof(reply) - 1)], 1) != 0)
+            return;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char c[64];
+        if (poll(&p, 1, 300) > 0 && recv(fd, c, sizeof(c), 0) <= 0)
+            return;
+    }
+}
+
+static void serve(int fd, enum hmode mode)
+{
+    static const char garbage[] = "\x00\xff\xfe garbage \x01\x02\r\n\r\n\x7f\x80 not http at all";
+    static const char json_head[] = "{\"choices\":[{\"message\":{\"content\":\"";
+    switch (mode) {
+    case H_STALL_BODY:
+        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 200\r\n\r\n");
+        send_str(fd, json_head);
+        hold(fd);
+        break;
+    case H_STALL_HEADERS:
+        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Type: appl");
+        hold(fd);
+        break;
+    case H_DRIP:
+        serve_drip(fd);
+        break;
+    case H_CLOSE_EARLY:
+        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+        send_str(fd, json_head);
+        break;
+    case H_CLOSE_NO_REPLY:
+        break;
+    case H_CHUNKED:
+        serve_chunked(fd, atomic_load(&S.body));
+        break;
+    case H_BAD_CHUNKED:
+        send_str(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\n{\"a\":\r\nzz-not-hex\r\n1}\r\n0\r\n\r\n");
+        break;
+    case H_HUGE_BODY:
+        serve_huge_body(fd);
+        break;
+    case H_HUGE_HEADER:
+        serve_huge_header(fd);
+        break;
+    case H_GARBAGE:
+        send_all(fd, garbage, sizeof(garbage) - 1);
+        break;
+    case H_BAD_STATUS_LINE:
+        send_str(fd, "HTTP/1.1 abc not a status\r\nContent-Length: 2\r\n\r\n{}");
+        break;
+    case H_MALFORMED_JSON: {
+        /* a complete HTTP reply whose JSON stops inside a string, on a lone backslash */
+        char head[160];
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                 strlen(json_head) + 1);
+        send_str(fd, head);
+        send_str(fd, json_head);
+        send_str(fd, "\\");
+        break;
+    }
+    case H_RETRY_AFTER_GARBAGE: {
+        char ra[400];
+        memset(ra, 'z', sizeof(ra) - 1);
+        ra[sizeof(ra) - 1] = '\0';
+        send_str(fd, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: ");
+        send_str(fd, ra);
+        send_str(fd, "\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+        break;
+    }
+    }
+}
+
+static void *server_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&S.quit)) {
+        struct pollfd p = {.fd = S.lfd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int fd = accept(S.lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        read_request(fd);
+        serve(fd, (enum hmode)atomic_load(&S.mode));
+        atomic_fetch_add(&S.served, 1);
+        shutdown(fd, SHUT_RDWR);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int server_start(void **state)
+{
+    (void)state;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    S.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (S.lfd < 0 || bind(S.lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(S.lfd, 16) != 0 || getsockname(S.lfd, (struct sockaddr *)&sa, &sl) != 0)
+        return -1;
+    S.port = ntohs(sa.sin_port);
+    atomic_store(&S.quit, 0);
+    if (pthread_create(&S.thread, NULL, server_main, NULL) != 0)
+        return -1;
+    return http_global_init();
+}
+
+static int server_stop(void **state)
+{
+    (void)state;
+    atomic_store(&S.quit, 1);
+    pthread_join(S.thread, NULL);
+    close(S.lfd);
+    return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+struct outcome {
+    int rc;
+    long ms;
+    struct http_reply r;
+};
+
+static struct outcome request(enum hmode mode, enum cred_provider p)
+{
+    char url[64];
+    struct credential c;
+    memset(&c, 0, sizeof(c));
+    util_strlcpy(c.id, "hostile", sizeof(c.id));
+    c.provider = p;
+    util_strlcpy(c.model, "m-1", sizeof(c.model));
+    snprintf(url, sizeof(url),
+             p == PROVIDER_OPENAI ? "http://127.0.0.1:%u/v1" : "http://127.0.0.1:%u", S.port);
+    c.base_url = url;
+    c.secret = SECRET;
+    atomic_store(&S.mode, (int)mode);
+    struct outcome o;
+    int64_t t0 = util_now_mono_ns();
+    o.rc = http_post_llm(&c, "prompt", TIMEOUT_S, NULL, &o.r);
+    o.ms = (long)((util_now_mono_ns() - t0) / UTIL_NS_PER_MS);
+    print_message("# mode %d: rc %d, status %ld, %ld ms, error \"%s\"\n", (int)mode, o.rc,
+                  o.r.status, o.ms, o.r.error);
+    return o;
+}
+
+/* A failed request: the wanted code (or any of -EIO/-ETIMEDOUT when want is 0), in time,
+ * no body, a one-line error without the key. */
+static void assert_clean_failure(struct outcome *o, int want)
+{
+    if (want)
+        assert_int_equal(o->rc, want);
+    else
+        assert_true(o->rc == -EIO || o->rc == -ETIMEDOUT);
+    assert_true(o->ms < TIMEOUT_S * 1000 + MARGIN_MS);
+    assert_null(o->r.body);
+    assert_true(o->r.error[0] != '\0');
+    assert_null(strpbrk(o->r.error, "\r\n"));
+    assert_null(strstr(o->r.error, SECRET));
+    http_reply_free(&o->r);
+}
+
+/* ---- the cases -------------------------------------------------------------------------- */
+
+static void test_stall_mid_body(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_STALL_BODY, PROVIDER_OPENAI);
+    assert_clean_failure(&o, -ETIMEDOUT);
+    assert_true(o.ms >= TIMEOUT_S * 1000 - 200); /* it did wait for the server */
+}
+
+static void test_stall_mid_headers(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_STALL_HEADERS, PROVIDER_GEMINI);
+    assert_clean_failure(&o, -ETIMEDOUT);
+}
+
+static void test_drip_feed(void **state)
+{
+    (void)state;
+    /* a byte every 300 ms beats the low-speed limit; the total timeout must still end it */
+    struct outcome o = request(H_DRIP, PROVIDER_OPENAI);
+    assert_clean_failure(&o, -ETIMEDOUT);
+}
+
+static void test_closed_early(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_CLOSE_EARLY, PROVIDER_OPENAI);
+    assert_clean_failure(&o, -EIO);
+}
+
+static void test_closed_without_reply(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_CLOSE_NO_REPLY, PROVIDER_GEMINI);
+    assert_clean_failure(&o, -EIO);
+}
+
+static void chunked_case(enum cred_provider p, const char *body, const char *want)
+{
+    atomic_store(&S.body, body);
+    struct outcome o = request(H_CHUNKED, p);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.r.status, 200);
+    assert_int_equal(o.r.body_len, strlen(body));
+    char *text = NULL, err[256] = "";
+    assert_int_equal(http_extract_text(p, o.r.body, o.r.body_len, &text, err, sizeof(err)), 0);
+    assert_string_equal(text, want);
+    free(text);
+    http_reply_free(&o.r);
+}
+
+static void test_chunked_openai(void **state)
+{
+    (void)state;
+    chunked_case(PROVIDER_OPENAI,
+                 "{\"choices\":[{\"message\":{\"role\":\"assistant\","
+                 "\"content\":\"chunked reply, split over three chunks\"}}]}",
+                 "chunked reply, split over three chunks");
+}
+
+static void test_chunked_gemini(void **state)
+{
+    (void)state;
+    chunked_case(PROVIDER_GEMINI,
+                 "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"chun\"},"
+                 "{\"text\":\"ked\"}],\"role\":\"model\"}}]}",
+                 "chunked");
+}
+
+static void test_bad_chunked(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_BAD_CHUNKED, PROVIDER_OPENAI);
+    assert_clean_failure(&o, -EIO);
+}
+
+static void test_huge_body(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_HUGE_BODY, PROVIDER_OPENAI);
+    assert_clean_failure(&o, -EMSGSIZE);
+}
+
+static void test_huge_header(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_HUGE_HEADER, PROVIDER_GEMINI);
+    assert_clean_failure(&o, -EIO);
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_GARBAGE, PROVIDER_OPENAI);
+    assert_clean_failure(&o, -EIO);
+}
+
+static void test_bad_status_line(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_BAD_STATUS_LINE, PROVIDER_GEMINI);
+    assert_clean_failure(&o, -EIO);
+}
+
+static void malformed_case(enum cred_provider p)
+{
+    struct outcome o = request(H_MALFORMED_JSON, p);
+    assert_int_equal(o.rc, 0); /* HTTP worked; the body is the problem */
+    assert_int_equal(o.r.status, 200);
+    char *text = NULL, err[256] = "";
+    assert_int_equal(http_extract_text(p, o.r.body, o.r.body_len, &text, err, sizeof(err)),
+                     -EBADMSG);
+    assert_null(text);
+    assert_true(err[0] != '\0');
+    assert_null(strchr(err, '\n'));
+    http_reply_free(&o.r);
+}
+
+static void test_malformed_json_openai(void **state)
+{
+    (void)state;
+    malformed_case(PROVIDER_OPENAI);
+}
+
+static void test_malformed_json_gemini(void **state)
+{
+    (void)state;
+    malformed_case(PROVIDER_GEMINI);
+}
+
+static void test_retry_after_garbage(void **state)
+{
+    (void)state;
+    struct outcome o = request(H_RETRY_AFTER_GARBAGE, PROVIDER_GEMINI);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.r.status, 429);
+    assert_int_equal(strlen(o.r.retry_after), sizeof(o.r.retry_after) - 1); /* cut, not overrun */
+    assert_int_equal(retry_after_parse_ms(o.r.retry_after, 1700000000), -1);
+    assert_int_equal(retry_gemini_delay_ms(o.r.body, o.r.body_len), -1);
+    http_reply_free(&o.r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stall_mid_body),
+        cmocka_unit_test(test_stall_mid_headers),
+        cmocka_unit_test(test_drip_feed),
+        cmocka_unit_test(test_closed_early),
+        cmocka_unit_test(test_closed_without_reply),
+        cmocka_unit_test(test_chunked_openai),
+        cmocka_unit_test(test_chunked_gemini),
+        cmocka_unit_test(test_bad_chunked),
+        cmocka_unit_test(test_huge_body),
+        cmocka_unit_test(test_huge_header),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_bad_status_line),
+        cmocka_unit_test(test_malformed_json_openai),
+        cmocka_unit_test(test_malformed_json_gemini),
+        cmocka_unit_test(test_retry_after_garbage),
+    };
+    return cmocka_run_group_tests(tests, server_start, server_stop);
+}
