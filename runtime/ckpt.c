@@ -366,6 +366,15 @@ static int ckpt_create_file(const char *path, int *is_new, char *err, size_t err
         return e;
     }
     *is_new = st.st_size == 0;
+    /* SQLite takes a file shorter than its header for an empty database; we don't. */
+    static const char magic[16] = "SQLite format 3";
+    char head[16];
+    if (!*is_new && (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
+                     memcmp(head, magic, sizeof(head)) != 0)) {
+        close(fd);
+        util_errf(err, errlen, "checkpoint %s is corrupt: %s", path, "file is not a database");
+        return -EBADMSG;
+    }
     close(fd);
     return 0;
 }

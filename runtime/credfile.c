@@ -271,6 +271,11 @@ int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
         snprintf(err, errlen, "%s: larger than %d bytes", name, CREDFILE_MAX_BYTES);
         return -EFBIG;
     }
+    /* cJSON would stop a string at a raw NUL: "k\0x" would load as "k". */
+    if (memchr(text, '\0', len)) {
+        snprintf(err, errlen, "%s: contains a NUL byte (not a JSON text file)", name);
+        return -EINVAL;
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {

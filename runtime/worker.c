@@ -335,7 +335,8 @@ static void process_item(struct wrk_item *w, const struct item *src)
         }
     }
     cJSON *rounds = cJSON_GetObjectItemCaseSensitive(it.state, "rounds");
-    if (res != 1 && cJSON_IsNumber(rounds))
+    if (res != 1 && cJSON_IsNumber(rounds) && rounds->valuedouble >= 0 &&
+        rounds->valuedouble <= 1000)
         w->p.rounds = (uint32_t)rounds->valuedouble;
     cJSON_Delete(it.state);
 }

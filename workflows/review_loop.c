@@ -26,10 +26,28 @@ static const char *state_str(const struct wf_item *it, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int state_int(const struct wf_item *it, const char *key)
+/*
+ * Review rounds so far, from the state. The state comes from a checkpoint
+ * file, so it is checked like any outside input: a negative, fractional or
+ * absurd count (a damaged or forged checkpoint) would otherwise defeat
+ * --max-reviews and loop the reviewer. -EBADMSG with the reason set.
+ */
+#define REVIEW_ROUNDS_MAX 100 /* --max-reviews is at most 100 */
+
+static int state_rounds(struct wf_item *it, int *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(it->state, key);
-    return cJSON_IsNumber(v) ? v->valueint : 0;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(it->state, "rounds");
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > REVIEW_ROUNDS_MAX ||
+        v->valuedouble != (double)(int)v->valuedouble) {
+        util_strlcpy(it->reason, "checkpoint state has a bad \"rounds\" (not 0-100)",
+                     sizeof(it->reason));
+        return -EBADMSG;
+    }
+    *out = (int)v->valuedouble;
+    return 0;
 }
 
 static int state_set(struct wf_item *it, const char *key, cJSON *v)
@@ -158,7 +176,10 @@ int review_node_review(struct wf_item *it, const struct wf_review_cfg *cfg)
     char *reply;
     if (!state_need(it, "spec") || !state_need(it, "draft"))
         return -EINVAL;
-    int rounds = state_int(it, "rounds") + 1;
+    int rounds;
+    if (state_rounds(it, &rounds) < 0)
+        return -EBADMSG;
+    rounds++;
     int r = ask(it, cfg->review_node, LLM_ROLE_REVIEW, cfg->review_prompt, rounds, &reply);
     if (r < 0)
         return r;
@@ -183,8 +204,10 @@ int review_node_revise(struct wf_item *it, const struct wf_review_cfg *cfg)
     char *reply;
     if (!state_need(it, "spec") || !state_need(it, "draft") || !state_need(it, "review"))
         return -EINVAL;
-    int r = ask(it, cfg->revise_node, LLM_ROLE_DRAFT, cfg->revise_prompt, state_int(it, "rounds"),
-                &reply);
+    int rounds;
+    if (state_rounds(it, &rounds) < 0)
+        return -EBADMSG;
+    int r = ask(it, cfg->revise_node, LLM_ROLE_DRAFT, cfg->revise_prompt, rounds, &reply);
     if (r == 0)
         r = store_reply(it, "draft", reply);
     if (r < 0)
@@ -212,7 +235,9 @@ int review_node_finalize(struct wf_item *it, const struct wf_review_cfg *cfg)
     if (!draft)
         return -EINVAL;
     int approved = verdict_from_name(state_str(it, "verdict")) == VERDICT_APPROVED;
-    int rounds = state_int(it, "rounds");
+    int rounds;
+    if (state_rounds(it, &rounds) < 0)
+        return -EBADMSG;
     char *body = result_body(draft, state_str(it, "review"), approved);
     if (!body) {
         util_strlcpy(it->reason, "out of memory", sizeof(it->reason));

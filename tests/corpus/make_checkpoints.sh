@@ -73,7 +73,7 @@ db bad-unrelated-app.db "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); 
 # Not SQLite at all.
 printf 'this is not a database\n' >bad-text.db
 printf '<html><body>502 Bad Gateway</body></html>\n' >bad-html.db
-printf 'S' >any-one-byte.db
+printf 'S' >bad-one-byte.db
 head -c 8192 /dev/zero >bad-zeros.db
 # The magic string and then junk: the header's page size and counts are nonsense.
 { printf 'SQLite format 3\0'; head -c 4080 /dev/zero | tr '\0' '\377'; } >bad-magic-then-junk.db

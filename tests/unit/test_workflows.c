@@ -468,6 +468,26 @@ static void test_resume_needs_state(void **state)
     assert_non_null(strstr(f->it.reason, "spec"));
 }
 
+static void test_forged_rounds_refused(void **state)
+{
+    struct fx *f = *state;
+    /* rounds comes from a checkpoint file: a forged count must not defeat --max-reviews */
+    const double bad[] = {-20, 2147483647.0, 1e300, 1.5};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cJSON_Delete(f->it.state);
+        f->it.state = cJSON_CreateObject();
+        cJSON_AddStringToObject(f->it.state, "spec", "# T\n");
+        cJSON_AddStringToObject(f->it.state, "draft", "# D\n");
+        cJSON_AddStringToObject(f->it.state, "review", "VERDICT: REVISE\n");
+        cJSON_AddNumberToObject(f->it.state, "rounds", bad[i]);
+        f->it.reason[0] = '\0';
+        assert_int_equal(f->it.wf->nodes[2].run(&f->it), -EBADMSG); /* review */
+        assert_non_null(strstr(f->it.reason, "rounds"));
+        assert_int_equal(f->it.wf->nodes[3].run(&f->it), -EBADMSG); /* revise */
+        assert_int_equal(f->it.wf->nodes[4].run(&f->it), -EBADMSG); /* finalize */
+    }
+}
+
 static void test_prompt_override_wins(void **state)
 {
     struct fx *f = *state;
@@ -652,6 +672,7 @@ int main(void)
         T(test_cancel_propagates),
         T(test_result_write_failure),
         T(test_resume_needs_state),
+        T(test_forged_rounds_refused),
         T(test_prompt_override_wins),
         T(test_missing_template),
         T(test_shipped_templates),
