@@ -97,8 +97,13 @@ demo: deps
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
-	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh all
+	@rm -rf build-asan/reports && mkdir -p build-asan/reports
+	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/build-asan/reports/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/build-asan/reports/ubsan \
+	  tests/run.sh all; rc=$$?; \
+	if ls build-asan/reports/* >/dev/null 2>&1; then \
+	  echo "sanitizer reports from some process (a worker, the stand-in, a tool):"; \
+	  head -40 build-asan/reports/*; exit 1; fi; exit $$rc
 
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SANITIZE="-fsanitize=thread" all
