@@ -410,10 +410,11 @@ int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred
     cred_apply_outcome_locked(slot, outcome, retry_at_ns, reason);
     cred_settle_locked(slot);
     cred_unlock(slot);
-    atomic_fetch_add_explicit(&slot->latency_ms_sum, latency_ms, memory_order_relaxed);
-    if (outcome != CRED_ABANDONED)
+    if (outcome != CRED_ABANDONED) { /* an abandoned request has no latency to speak of */
+        atomic_fetch_add_explicit(&slot->latency_ms_sum, latency_ms, memory_order_relaxed);
         atomic_fetch_add_explicit(&slot->latency_hist[shm_hist_bucket(latency_ms)], 1,
                                   memory_order_relaxed);
+    }
     return 0;
 }
 
