@@ -315,7 +315,14 @@ static int create_segment(struct coord *c)
         return r;
     }
     init_slots(c);
-    atomic_store(&rc->seg.hdr->parallelism, (uint32_t)rc->o->parallel);
+    /* Items in flight never exceed the keys' request slots, from the first item on. */
+    uint32_t slots = 0;
+    for (size_t i = 0; i < rc->creds.n; i++) {
+        uint32_t cc = rc->creds.v[i].concurrency ? rc->creds.v[i].concurrency : 1;
+        slots += cc < SHM_KEY_HOLDERS_MAX ? cc : SHM_KEY_HOLDERS_MAX;
+    }
+    uint32_t par = (uint32_t)rc->o->parallel;
+    atomic_store(&rc->seg.hdr->parallelism, slots && slots < par ? slots : par);
     atomic_store(&rc->seg.hdr->run_state, SHM_RUN_RUNNING);
     return 0;
 }

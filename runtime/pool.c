@@ -89,8 +89,12 @@ static void watch_waiting(struct pool_monitor *pm, const struct pool_view *v)
         char why[64];
         snprintf(why, sizeof(why), "busy%s%s%s", v->limited ? " or rate-limited" : "",
                  v->disabled ? " or disabled" : "", v->cut_off ? " or cut off" : "");
-        ccon_coord(pm->con, "All %u keys %s; %u workflow%s waiting for a key", v->keys, why,
-                   waiting, waiting == 1 ? "" : "s");
+        if (v->keys == 1)
+            ccon_coord(pm->con, "The only key is %s; %u workflow%s waiting for a key", why,
+                       waiting, waiting == 1 ? "" : "s");
+        else
+            ccon_coord(pm->con, "All %u keys %s; %u workflow%s waiting for a key", v->keys, why,
+                       waiting, waiting == 1 ? "" : "s");
     }
     pm->last_waiting = waiting;
 }
