@@ -76,9 +76,12 @@ int main(int argc, char **argv)
     long iters = argc > 1 ? atol(argv[1]) : 200000;
     char id[40], err[256];
     snprintf(id, sizeof(id), "bench-%d", (int)getpid());
-    struct shm_create_params p = {
-        .run_id = id, .workflow = "bench", .item_count = ITEMS, .key_count = KEYS,
-        .worker_count = 1, .parallel_max = 1};
+    struct shm_create_params p = {.run_id = id,
+                                  .workflow = "bench",
+                                  .item_count = ITEMS,
+                                  .key_count = KEYS,
+                                  .worker_count = 1,
+                                  .parallel_max = 1};
     struct shm_segment seg;
     if (shm_segment_create(&seg, &p, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench_shm: %s\n", err);

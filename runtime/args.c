@@ -97,8 +97,7 @@ static int take_long(int argc, char **argv, int *i, const char *inline_val, long
     return 0;
 }
 
-static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char *err,
-                        size_t errlen)
+static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char *err, size_t errlen)
 {
     char name[64];
     const char *arg = argv[*i];
@@ -149,9 +148,9 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char 
         o->version = 1;
     else
         return set_err(err, errlen, "unknown option \"%s\" (see --help)", arg);
-    if (rc == 0 && iv && (!strcmp(name, "--all") || !strcmp(name, "--dry-run") ||
-                          !strcmp(name, "--fresh") || !strcmp(name, "--quiet") ||
-                          !strcmp(name, "--no-progress")))
+    if (rc == 0 && iv &&
+        (!strcmp(name, "--all") || !strcmp(name, "--dry-run") || !strcmp(name, "--fresh") ||
+         !strcmp(name, "--quiet") || !strcmp(name, "--no-progress")))
         return set_err(err, errlen, "%s takes no value", name);
     return rc;
 }
@@ -203,14 +202,13 @@ int args_parse(int argc, char **argv, const char *prog_workflow, struct run_opts
             return set_err(err, errlen, "unexpected argument \"%s\" after the workstream file",
                            o->ids[0]);
     } else if (o->all && o->nids) {
-        return set_err(err, errlen, "give either --all or item IDs, not both (\"%s\")",
-                       o->ids[0]);
+        return set_err(err, errlen, "give either --all or item IDs, not both (\"%s\")", o->ids[0]);
     } else if (!o->all && !o->nids) {
         return set_err(err, errlen, "nothing selected: give --all or item IDs");
     }
     if (o->parallel_capped && warnlen)
-        snprintf(warn, warnlen, "--parallel is capped at %d; running %d at once",
-                 ARGS_PARALLEL_MAX, ARGS_PARALLEL_MAX);
+        snprintf(warn, warnlen, "--parallel is capped at %d; running %d at once", ARGS_PARALLEL_MAX,
+                 ARGS_PARALLEL_MAX);
     return 0;
 }
 

@@ -17,26 +17,26 @@
 #define ARGS_PARALLEL_MAX 10
 
 struct run_opts {
-    const char *workflow;      /* "lld", "issue", "workstream" */
-    const char *workstream;    /* FILE.json for "workstream" */
+    const char *workflow;   /* "lld", "issue", "workstream" */
+    const char *workstream; /* FILE.json for "workstream" */
     int all;
-    const char **ids;          /* malloc'd array of pointers into argv */
+    const char **ids; /* malloc'd array of pointers into argv */
     int nids;
-    int parallel;              /* 1 without the flag */
-    int parallel_capped;       /* the requested N was above the cap */
+    int parallel;        /* 1 without the flag */
+    int parallel_capped; /* the requested N was above the cap */
     int dry_run;
-    const char *items_dir;     /* NULL = workflow default */
+    const char *items_dir; /* NULL = workflow default */
     const char *out_dir;
-    const char *home;          /* NULL = $AGENTOS_HOME or ~/.agentos */
-    const char *credentials;   /* NULL = <home>/credentials.json */
-    int max_reviews;           /* 3 */
-    long timeout_per_step;     /* seconds, 300 */
-    long pause_timeout;        /* seconds, -1 = wait until refreshed or interrupted */
+    const char *home;        /* NULL = $AGENTOS_HOME or ~/.agentos */
+    const char *credentials; /* NULL = <home>/credentials.json */
+    int max_reviews;         /* 3 */
+    long timeout_per_step;   /* seconds, 300 */
+    long pause_timeout;      /* seconds, -1 = wait until refreshed or interrupted */
     int fresh;
     int no_progress;
     int quiet;
-    int fail_fast;             /* workstreams */
-    int dot;                   /* workstreams */
+    int fail_fast; /* workstreams */
+    int dot;       /* workstreams */
     int help;
     int version;
 };

@@ -107,7 +107,6 @@ static int ckpt_errno(int rc)
     }
 }
 
-
 static void ckpt_finalize_all(struct ckpt *c)
 {
     for (int i = 0; i < ST_N; i++) {
@@ -214,10 +213,10 @@ static int ckpt_check_meta(struct ckpt *c, const char *key, const char *want, ch
     } else if (strcmp(have, want) != 0) {
         if (strcmp(key, "format") == 0)
             util_errf(err, errlen, "checkpoint %s is corrupt: unknown format \"%.40s\"", c->path,
-                     have);
+                      have);
         else
-            util_errf(err, errlen, "checkpoint %s belongs to %s \"%.80s\", not \"%s\"", c->path, key,
-                     have, want);
+            util_errf(err, errlen, "checkpoint %s belongs to %s \"%.80s\", not \"%s\"", c->path,
+                      key, have, want);
         rc = -EBADMSG;
     }
     free(have);
@@ -244,7 +243,8 @@ static int ckpt_init_new(struct ckpt *c, const char *workflow, const char *item_
     if (rc == SQLITE_OK)
         rc = ckpt_exec(c, "COMMIT");
     if (rc != SQLITE_OK) {
-        util_errf(err, errlen, "could not create checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
+        util_errf(err, errlen, "could not create checkpoint %s: %s", c->path,
+                  sqlite3_errmsg(c->db));
         ckpt_exec(c, "ROLLBACK");
         return ckpt_errno(rc);
     }
@@ -280,7 +280,7 @@ static int ckpt_verify_existing(struct ckpt *c, const char *workflow, const char
     int rc = ckpt_prepare_all(c);
     if (rc != SQLITE_OK) {
         util_errf(err, errlen, "checkpoint %s is corrupt: schema missing (%s)", c->path,
-                 sqlite3_errmsg(c->db));
+                  sqlite3_errmsg(c->db));
         return (rc & 0xff) == SQLITE_ERROR ? -EBADMSG : ckpt_errno(rc);
     }
     if ((e = ckpt_check_meta(c, "format", CKPT_FORMAT, err, errlen)) ||

@@ -83,7 +83,6 @@ void ccon_line(struct coord_console *c, const char *line, size_t len)
     draw_bar(c);
 }
 
-
 static void coord_piece(const char *piece, size_t len, void *arg)
 {
     struct coord_console *c = arg;

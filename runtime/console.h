@@ -17,13 +17,13 @@
 
 struct coord_console {
     struct uring_writer *uw;
-    int out_fd;      /* stdout */
-    int log_fd;      /* coordinator.log, -1 = none */
-    int tty;         /* out_fd is a terminal: keep the bar at the bottom */
-    int progress;    /* show progress at all (not --no-progress/--quiet) */
+    int out_fd;   /* stdout */
+    int log_fd;   /* coordinator.log, -1 = none */
+    int tty;      /* out_fd is a terminal: keep the bar at the bottom */
+    int progress; /* show progress at all (not --no-progress/--quiet) */
     int bar_drawn;
     unsigned done, total;
-    char *partial;   /* bytes of an unfinished line from the pipe */
+    char *partial; /* bytes of an unfinished line from the pipe */
     size_t plen, pcap;
 };
 
@@ -36,7 +36,8 @@ void ccon_set_log(struct coord_console *c, int log_fd);
 void ccon_line(struct coord_console *c, const char *line, size_t len);
 
 /* Print "[COORDINATOR] <message>" (cut into whole lines if long). */
-void ccon_coord(struct coord_console *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ccon_coord(struct coord_console *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Read what the pipe has (non-blocking fd) and print its whole lines.

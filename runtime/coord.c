@@ -47,7 +47,7 @@
 
 #define COORD_SHUTDOWN_NS (4500 * UTIL_NS_PER_MS)
 #define COORD_TICK_MS 100
-#define COORD_MAX_RETRIES 1   /* a dead worker's item is retried once */
+#define COORD_MAX_RETRIES 1 /* a dead worker's item is retried once */
 #define COORD_MAX_SPAWN_FAILS 5
 
 static volatile sig_atomic_t sig_int_count;
@@ -217,8 +217,8 @@ static int load_credentials(struct coord *c)
         return -EINVAL;
     }
     if (rc->creds.insecure_mode)
-        fprintf(stderr,
-                "agentos-run: warning: %s is readable by group or others; chmod 600 it\n", path);
+        fprintf(stderr, "agentos-run: warning: %s is readable by group or others; chmod 600 it\n",
+                path);
     rc->simulate_429 = -1;
     long sim = -1;
     if (env_long("AGENTOS_SIMULATE_429", 0, 1000000000, &sim) < 0)
@@ -412,8 +412,8 @@ static void worker_died(struct coord *c, pid_t pid, int status)
         p.updated_ns = util_now_mono_ns();
         if (c->deaths[i] <= COORD_MAX_RETRIES && !c->shutting_down) {
             p.state = PROG_PENDING;
-            snprintf(p.reason, sizeof(p.reason), "worker %d %s; retrying from checkpoint",
-                     (int)pid, how);
+            snprintf(p.reason, sizeof(p.reason), "worker %d %s; retrying from checkpoint", (int)pid,
+                     how);
             prog_write(slot, &p);
             prog_set_claim(slot, PROG_CLAIM_FREE, 0);
             ccon_coord(&c->con, "Worker %d %s while running %s; retrying it from its checkpoint",
@@ -687,8 +687,8 @@ static int prepare(struct coord *c)
         return -1;
     }
     if (rc->nsel == 0) {
-        printf("[COORDINATOR] Nothing pending for %s in %s (%zu item%s up to date)\n",
-               rc->wf->name, rc->items_dir, rc->items.n, rc->items.n == 1 ? "" : "s");
+        printf("[COORDINATOR] Nothing pending for %s in %s (%zu item%s up to date)\n", rc->wf->name,
+               rc->items_dir, rc->items.n, rc->items.n == 1 ? "" : "s");
         return -1;
     }
     if (load_credentials(c) < 0)

@@ -21,12 +21,12 @@
 #define HTTP_BODY_MAX (8 * 1024 * 1024)
 
 struct http_reply {
-    long status;            /* HTTP status; 0 when no reply */
-    char *body;             /* NUL-terminated, malloc'd; may be NULL */
+    long status; /* HTTP status; 0 when no reply */
+    char *body;  /* NUL-terminated, malloc'd; may be NULL */
     size_t body_len;
-    char retry_after[128];  /* raw Retry-After header value, "" if none */
+    char retry_after[128]; /* raw Retry-After header value, "" if none */
     long latency_ms;
-    char error[256];        /* transport error text, "" when a reply came */
+    char error[256]; /* transport error text, "" when a reply came */
 };
 
 /* Call once per process before any request (curl_global_init). */

@@ -29,7 +29,6 @@
 
 #define ITEMS_STEM_RULE "IDs are 1-64 characters of A-Z a-z 0-9 _ -"
 
-
 /* Copy s for display: printable ASCII kept, anything else '?', cut to outlen-1. */
 static void items_sanitize(char *out, size_t outlen, const char *s)
 {

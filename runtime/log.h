@@ -26,10 +26,10 @@
 
 struct log_sink {
     struct uring_writer *uw;
-    int console_fd; /* -1 = no console */
-    int log_fd;     /* <ID>.log, -1 = none */
-    int audit_fd;   /* workflow-audit-<ID>.jsonl, -1 = none */
-    int quiet;      /* --quiet: console gets only FAILED lines and COORDINATOR lines */
+    int console_fd;              /* -1 = no console */
+    int log_fd;                  /* <ID>.log, -1 = none */
+    int audit_fd;                /* workflow-audit-<ID>.jsonl, -1 = none */
+    int quiet;                   /* --quiet: console gets only FAILED lines and COORDINATOR lines */
     char prefix[SHM_ID_MAX + 4]; /* "[LLD-42] " or "[COORDINATOR] " */
     char run_id[SHM_RUN_ID_MAX];
     char item_id[SHM_ID_MAX];
@@ -54,7 +54,8 @@ void log_line(struct log_sink *s, const char *msg);
 void log_printf(struct log_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A "[COORDINATOR] ..." console line emitted from any process (e.g. a worker seeing a 429). */
-void log_coordinator(struct log_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_coordinator(struct log_sink *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Text for the item log file only (LLM exchanges). */
 void log_file_only(struct log_sink *s, const char *title, const char *text);
@@ -67,7 +68,10 @@ struct audit_fields {
     long http_status; /* -1 = absent */
     long latency_ms;  /* -1 = absent */
 };
-#define AUDIT_FIELDS_INIT {NULL, NULL, NULL, -1, -1}
+#define AUDIT_FIELDS_INIT                                                                          \
+    {                                                                                              \
+        NULL, NULL, NULL, -1, -1                                                                   \
+    }
 
 /* Append one audit JSON line. */
 void log_audit(struct log_sink *s, const char *event, const struct audit_fields *f);
@@ -80,6 +84,7 @@ int log_flush(struct log_sink *s);
  * at most LOG_LINE_MAX bytes, never splitting a UTF-8 sequence). Exposed for
  * tests and for the coordinator's own printing.
  */
-void log_split_lines(const char *msg, void (*fn)(const char *piece, size_t len, void *arg), void *arg);
+void log_split_lines(const char *msg, void (*fn)(const char *piece, size_t len, void *arg),
+                     void *arg);
 
 #endif

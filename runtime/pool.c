@@ -90,8 +90,8 @@ static void watch_waiting(struct pool_monitor *pm, const struct pool_view *v)
         snprintf(why, sizeof(why), "busy%s%s%s", v->limited ? " or rate-limited" : "",
                  v->disabled ? " or disabled" : "", v->cut_off ? " or cut off" : "");
         if (v->keys == 1)
-            ccon_coord(pm->con, "The only key is %s; %u workflow%s waiting for a key", why,
-                       waiting, waiting == 1 ? "" : "s");
+            ccon_coord(pm->con, "The only key is %s; %u workflow%s waiting for a key", why, waiting,
+                       waiting == 1 ? "" : "s");
         else
             ccon_coord(pm->con, "All %u keys %s; %u workflow%s waiting for a key", v->keys, why,
                        waiting, waiting == 1 ? "" : "s");

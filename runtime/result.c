@@ -25,7 +25,6 @@
 #define RESULT_READ_MAX (64 * 1024)
 #define RESULT_FM_LINES 64
 
-
 static int result_is_sha(const char *s)
 {
     if (!s || strlen(s) != 64)
@@ -81,7 +80,7 @@ int result_write(const char *out_path, const struct result_meta *m, const char *
     free(dir);
     if (e) {
         util_errf(err, errlen, "could not create the folder of result %s: %s", out_path,
-                   strerror(-e));
+                  strerror(-e));
     } else if ((e = util_write_file_atomic(out_path, text, strlen(text))) != 0) {
         util_errf(err, errlen, "could not write result %s: %s", out_path, strerror(-e));
     }

@@ -30,8 +30,8 @@ int result_write(const char *out_path, const struct result_meta *m, const char *
 
 /* What a result's front matter says. */
 struct result_info {
-    char sha256[65];  /* source_sha256 */
-    char status[20];  /* "approved", "needs-revision", "" if absent */
+    char sha256[65]; /* source_sha256 */
+    char status[20]; /* "approved", "needs-revision", "" if absent */
     int rounds;
 };
 

@@ -24,14 +24,14 @@ struct run_ctx {
     char run_dir[2048];
     char run_id[SHM_RUN_ID_MAX];
     const char *prompts_dir;
-    const char *workflow_db;   /* AGENTOS_WORKFLOW_DB when one item runs alone */
-    long simulate_429;         /* AGENTOS_SIMULATE_429, -1 = off */
+    const char *workflow_db; /* AGENTOS_WORKFLOW_DB when one item runs alone */
+    long simulate_429;       /* AGENTOS_SIMULATE_429, -1 = off */
     struct shm_segment seg;
     struct cred_file creds;
-    struct item_list items;    /* everything discovered */
-    size_t *sel;               /* prog slot i runs items.v[sel[i]] */
+    struct item_list items; /* everything discovered */
+    size_t *sel;            /* prog slot i runs items.v[sel[i]] */
     size_t nsel;
-    int console_wfd;           /* workers' end of the console pipe */
+    int console_wfd; /* workers' end of the console pipe */
 };
 
 /* Worker process body: take items from the segment until none is left. Returns the exit status. */

@@ -41,7 +41,8 @@ size_t util_strlcpy(char *dst, const char *src, size_t size);
  * Format a one-line error message into err (nothing if err is NULL or errlen
  * 0). For the "char *err, size_t errlen" out-parameters used across the runtime.
  */
-void util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void util_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* snprintf into a malloc'd string; NULL on allocation failure. */
 char *util_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

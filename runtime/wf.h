@@ -32,10 +32,10 @@ struct wf_node {
 };
 
 struct wf_desc {
-    const char *name;          /* "lld" */
-    const char *id_prefix;     /* "LLD" */
-    const char *items_dir;     /* default --items, "lld/pending" */
-    const char *out_dir;       /* default --out, "lld/done" */
+    const char *name;      /* "lld" */
+    const char *id_prefix; /* "LLD" */
+    const char *items_dir; /* default --items, "lld/pending" */
+    const char *out_dir;   /* default --out, "lld/done" */
     const struct wf_node *nodes;
     size_t node_count;
 };
@@ -44,21 +44,21 @@ enum wf_outcome { WF_OUTCOME_NONE = 0, WF_OUTCOME_APPROVED = 1, WF_OUTCOME_NEEDS
 
 struct wf_item {
     const struct wf_desc *wf;
-    const char *id;          /* "LLD-42" */
-    const char *stem;        /* "42" */
+    const char *id;   /* "LLD-42" */
+    const char *stem; /* "42" */
     const char *input_path;
     const char *out_path;
     const char *home;        /* $AGENTOS_HOME (prompt overrides in home/prompts) */
     const char *prompts_dir; /* built-in templates (workflows/prompts or installed copy) */
     char source_sha256[65];  /* of the input when the run started */
     int max_reviews;
-    cJSON *state;            /* persistent state; owned by the runtime */
-    const char *next;        /* set by the node */
+    cJSON *state;     /* persistent state; owned by the runtime */
+    const char *next; /* set by the node */
     struct llm_client *llm;
     struct log_sink *log;
-    char reason[256];        /* failure reason */
-    int outcome;             /* enum wf_outcome, set by the finishing node */
-    int rounds;              /* review rounds, set by the finishing node */
+    char reason[256]; /* failure reason */
+    int outcome;      /* enum wf_outcome, set by the finishing node */
+    int rounds;       /* review rounds, set by the finishing node */
 };
 
 /* Index of a node by name, or -1. */

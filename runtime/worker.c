@@ -65,7 +65,7 @@ struct wrk_item {
     struct run_ctx *rc;
     struct shm_worker_sh *me; /* this worker's slot: heartbeat, RSS */
     struct prog_slot_sh *slot;
-    struct prog_item p;  /* local copy; published with prog_write */
+    struct prog_item p; /* local copy; published with prog_write */
     struct log_sink *log;
     struct llm_client *llm;
     int64_t node_started_ns;
@@ -202,8 +202,8 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
             return fail_item(w, n->name, it->reason[0] ? it->reason : strerror(-rc));
         if (took > w->rc->o->timeout_per_step * UTIL_NS_PER_SEC) {
             char reason[160];
-            snprintf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds",
-                     n->name, (long long)(took / UTIL_NS_PER_SEC), w->rc->o->timeout_per_step);
+            snprintf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds", n->name,
+                     (long long)(took / UTIL_NS_PER_SEC), w->rc->o->timeout_per_step);
             return fail_item(w, n->name, reason);
         }
         crash_point("node_done"); /* crash tests: the node ran, its checkpoint is not saved */
@@ -220,8 +220,8 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
         rc = log_flush(w->log);
         if (rc < 0 && rc != -EPIPE) { /* EPIPE: the coordinator is gone; we are stopping */
             char reason[200];
-            snprintf(reason, sizeof(reason), "could not write the logs of %s in %s: %s",
-                     w->p.id, w->rc->run_dir, strerror(-rc));
+            snprintf(reason, sizeof(reason), "could not write the logs of %s in %s: %s", w->p.id,
+                     w->rc->run_dir, strerror(-rc));
             return fail_item(w, n->name, reason);
         }
         if (!it->next)

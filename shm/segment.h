@@ -31,10 +31,10 @@ struct shm_create_params {
     uint32_t key_count;
     uint32_t worker_count;
     uint32_t parallel_max;
-    uint32_t endpoint_count;         /* distinct provider endpoints */
+    uint32_t endpoint_count;          /* distinct provider endpoints */
     const char *const *endpoint_urls; /* endpoint_count base URLs (no secrets) */
-    uint32_t node_count;             /* nodes of the workflow */
-    const char *const *node_names;   /* node_count names */
+    uint32_t node_count;              /* nodes of the workflow */
+    const char *const *node_names;    /* node_count names */
 };
 
 /* Size in bytes of a segment with these counts. */

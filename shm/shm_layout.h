@@ -63,7 +63,10 @@
  * (non-cumulative); the last bucket is everything above (+Inf).
  */
 #define SHM_HIST_BUCKETS 12
-#define SHM_HIST_BOUNDS_MS_INIT {50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000}
+#define SHM_HIST_BOUNDS_MS_INIT                                                                    \
+    {                                                                                              \
+        50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000                           \
+    }
 
 static inline unsigned shm_hist_bucket(uint64_t ms)
 {
@@ -84,17 +87,17 @@ enum shm_run_state {
 };
 
 struct shm_header_sh {
-    _Atomic uint64_t magic;   /* SHM_MAGIC, stored last with release order */
-    uint32_t layout_version;  /* SHM_LAYOUT_VERSION */
-    uint32_t header_size;     /* SHM_HEADER_SIZE */
-    uint64_t total_size;      /* bytes mapped */
-    uint64_t items_offset;    /* from segment base */
+    _Atomic uint64_t magic;  /* SHM_MAGIC, stored last with release order */
+    uint32_t layout_version; /* SHM_LAYOUT_VERSION */
+    uint32_t header_size;    /* SHM_HEADER_SIZE */
+    uint64_t total_size;     /* bytes mapped */
+    uint64_t items_offset;   /* from segment base */
     uint64_t keys_offset;
     uint64_t workers_offset;
     uint32_t item_count;
-    uint32_t item_slot_size;  /* sizeof(struct prog_slot_sh) */
+    uint32_t item_slot_size; /* sizeof(struct prog_slot_sh) */
     uint32_t key_count;
-    uint32_t key_slot_size;   /* sizeof(struct cred_slot_sh) */
+    uint32_t key_slot_size; /* sizeof(struct cred_slot_sh) */
     uint32_t worker_count;
     uint32_t worker_slot_size; /* sizeof(struct shm_worker_sh) */
     uint64_t endpoints_offset;
@@ -103,20 +106,20 @@ struct shm_header_sh {
     uint32_t endpoint_slot_size; /* sizeof(struct endpoint_sh) */
     uint32_t node_count;
     uint32_t node_slot_size;     /* sizeof(struct node_stat_sh) */
-    int32_t creator_pid;      /* coordinator; a dead creator = stale segment */
-    uint32_t parallel_max;    /* --parallel N */
+    int32_t creator_pid;         /* coordinator; a dead creator = stale segment */
+    uint32_t parallel_max;       /* --parallel N */
     int64_t started_realtime_ns; /* CLOCK_REALTIME at creation */
     char workflow[SHM_WORKFLOW_MAX];
     char run_id[SHM_RUN_ID_MAX];
-    _Atomic uint32_t run_state;    /* enum shm_run_state */
-    _Atomic uint32_t parallelism;  /* items allowed in flight now (<= parallel_max, >= 1) */
-    _Atomic uint32_t in_flight;    /* items being processed now (admission counter) */
+    _Atomic uint32_t run_state;       /* enum shm_run_state */
+    _Atomic uint32_t parallelism;     /* items allowed in flight now (<= parallel_max, >= 1) */
+    _Atomic uint32_t in_flight;       /* items being processed now (admission counter) */
     _Atomic uint32_t waiting_for_key; /* workers waiting for a key now */
     _Atomic uint64_t pool_generation; /* bumped when the credential pool is reloaded */
     _Atomic uint64_t requests_total;  /* LLM requests sent in this run */
     _Atomic uint64_t http_429_total;
     _Atomic uint64_t simulate_429_used; /* AGENTOS_SIMULATE_429 budget consumed */
-    _Atomic uint32_t items_done;      /* items with a final outcome */
+    _Atomic uint32_t items_done;        /* items with a final outcome */
     _Atomic uint32_t items_failed;
 };
 
@@ -148,10 +151,10 @@ struct prog_item {
     uint32_t state;    /* enum prog_state */
     uint32_t attempts; /* times a worker started this item in this run */
     int32_t worker_pid;
-    uint32_t rounds;   /* review rounds so far */
-    uint32_t requests; /* LLM requests sent for this item in this run */
-    uint32_t http_429; /* of which answered 429 */
-    int64_t started_ns;  /* CLOCK_MONOTONIC, 0 = not started */
+    uint32_t rounds;    /* review rounds so far */
+    uint32_t requests;  /* LLM requests sent for this item in this run */
+    uint32_t http_429;  /* of which answered 429 */
+    int64_t started_ns; /* CLOCK_MONOTONIC, 0 = not started */
     int64_t updated_ns;
     int64_t finished_ns;
     char id[SHM_ID_MAX];
@@ -160,10 +163,10 @@ struct prog_item {
 };
 
 struct prog_slot_sh {
-    alignas(SHM_CACHELINE) _Atomic uint32_t seq; /* odd while a write is in progress */
-    _Atomic uint32_t claim;                      /* enum prog_claim */
-    _Atomic int32_t claim_pid;                   /* pid of the claiming worker */
-    uint32_t index;                              /* position in the table (constant) */
+    alignas(SHM_CACHELINE) _Atomic uint32_t seq;       /* odd while a write is in progress */
+    _Atomic uint32_t claim;                            /* enum prog_claim */
+    _Atomic int32_t claim_pid;                         /* pid of the claiming worker */
+    uint32_t index;                                    /* position in the table (constant) */
     uint64_t data[(sizeof(struct prog_item) + 7) / 8]; /* struct prog_item, word-accessed */
 };
 
@@ -228,11 +231,11 @@ enum breaker_state {
 /* One provider endpoint (distinct base_url) and its circuit breaker. */
 struct endpoint_sh {
     alignas(SHM_CACHELINE) char url[SHM_ENDPOINT_MAX]; /* constant after creation */
-    _Atomic uint32_t state;                 /* enum breaker_state */
-    _Atomic uint32_t consecutive_failures;  /* connect errors, timeouts, 5xx in a row */
-    _Atomic int64_t open_until_ns;          /* CLOCK_MONOTONIC */
-    _Atomic int32_t probe_pid;              /* the half-open probe's worker */
-    _Atomic uint64_t trips;                 /* times the breaker opened */
+    _Atomic uint32_t state;                            /* enum breaker_state */
+    _Atomic uint32_t consecutive_failures;             /* connect errors, timeouts, 5xx in a row */
+    _Atomic int64_t open_until_ns;                     /* CLOCK_MONOTONIC */
+    _Atomic int32_t probe_pid;                         /* the half-open probe's worker */
+    _Atomic uint64_t trips;                            /* times the breaker opened */
     _Atomic uint64_t requests;
     _Atomic uint64_t failures;
 };
@@ -240,7 +243,7 @@ struct endpoint_sh {
 /* Counters of one workflow node, across all items of the run. */
 struct node_stat_sh {
     alignas(SHM_CACHELINE) char name[SHM_NODE_MAX]; /* constant after creation */
-    _Atomic uint64_t runs;            /* node executions finished (ok or failed) */
+    _Atomic uint64_t runs;                          /* node executions finished (ok or failed) */
     _Atomic uint64_t failures;
     _Atomic uint64_t duration_ms_sum;
     _Atomic uint64_t duration_hist[SHM_HIST_BUCKETS];

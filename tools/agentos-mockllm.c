@@ -100,10 +100,10 @@ struct mock_req {
     size_t len, cap;
     int too_big;
     int64_t t0;
-    char key_id[32]; /* what the log may show of the key */
+    char key_id[32];          /* what the log may show of the key */
     unsigned char digest[32]; /* of the prompt, once a 200 was built */
     int ok200;
-    int fd;       /* the connection's socket, to notice a client that hung up */
+    int fd; /* the connection's socket, to notice a client that hung up */
     int hung_up;
 };
 
