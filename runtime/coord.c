@@ -31,14 +31,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "runtime/ckpt.h"
 #include "runtime/console.h"
+#include "runtime/plan.h"
 #include "runtime/pool.h"
 #include "runtime/summary.h"
 #include "runtime/util.h"
@@ -82,184 +80,6 @@ struct coord {
     int64_t started_ns;
     sigset_t orig_mask;
 };
-
-/* ---- set-up ----------------------------------------------------------- */
-
-static int resolve_paths(struct coord *c)
-{
-    struct run_ctx *rc = &c->rc;
-    const struct run_opts *o = rc->o;
-    const char *home = o->home ? o->home : getenv("AGENTOS_HOME");
-    if (home && *home) {
-        util_strlcpy(rc->home, home, sizeof(rc->home));
-    } else {
-        const char *h = getenv("HOME");
-        if (!h || !*h) {
-            fprintf(stderr, "agentos-run: neither --home, $AGENTOS_HOME nor $HOME is set\n");
-            return -EINVAL;
-        }
-        snprintf(rc->home, sizeof(rc->home), "%s/.agentos", h);
-    }
-    util_strlcpy(rc->items_dir, o->items_dir ? o->items_dir : rc->wf->items_dir,
-                 sizeof(rc->items_dir));
-    util_strlcpy(rc->out_dir, o->out_dir ? o->out_dir : rc->wf->out_dir, sizeof(rc->out_dir));
-    return 0;
-}
-
-static int env_long(const char *name, long lo, long hi, long *out)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return 0;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || n < lo || n > hi) {
-        fprintf(stderr, "agentos-run: %s=\"%.40s\" is not a whole number from %ld to %ld\n", name,
-                v, lo, hi);
-        return -EINVAL;
-    }
-    *out = n;
-    return 1;
-}
-
-/* Find an item by a command-line ID; index or -1. */
-static long find_item(const struct run_ctx *rc, const char *arg)
-{
-    char stem[ITEM_STEM_MAX + 1], id[SHM_ID_MAX], err[256];
-    if (item_stem_from_arg(rc->wf->id_prefix, arg, stem, sizeof(stem), err, sizeof(err)) < 0) {
-        fprintf(stderr, "agentos-run: %s\n", err);
-        return -2;
-    }
-    item_make_id(rc->wf->id_prefix, stem, id, sizeof(id));
-    for (size_t i = 0; i < rc->items.n; i++)
-        if (!rc->items.v[i].invalid_name && strcasecmp(rc->items.v[i].id, id) == 0)
-            return (long)i;
-    fprintf(stderr, "agentos-run: no item %s in %s\n", id, rc->items_dir);
-    return -1;
-}
-
-/* Choose the items of this run into rc->sel. 0, or -EINVAL (usage error, printed). */
-static int select_items(struct coord *c)
-{
-    struct run_ctx *rc = &c->rc;
-    const struct run_opts *o = rc->o;
-    rc->sel = calloc(rc->items.n + 1, sizeof(*rc->sel));
-    if (!rc->sel)
-        return -ENOMEM;
-    if (o->all) {
-        for (size_t i = 0; i < rc->items.n; i++)
-            if (rc->items.v[i].pending || o->fresh)
-                rc->sel[rc->nsel++] = i;
-        return 0;
-    }
-    for (int k = 0; k < o->nids; k++) {
-        long i = find_item(rc, o->ids[k]);
-        if (i < 0)
-            return -EINVAL;
-        int dup = 0;
-        for (size_t j = 0; j < rc->nsel; j++)
-            dup |= rc->sel[j] == (size_t)i;
-        if (dup)
-            continue;
-        if (!rc->items.v[i].pending && !o->fresh) {
-            printf("[COORDINATOR] %s is up to date (its result matches its input); "
-                   "--fresh runs it again\n",
-                   rc->items.v[i].id);
-            continue;
-        }
-        rc->sel[rc->nsel++] = (size_t)i;
-    }
-    return 0;
-}
-
-static void dry_run(struct coord *c)
-{
-    struct run_ctx *rc = &c->rc;
-    printf("%zu item%s would run (%s, --parallel %d):\n", rc->nsel, rc->nsel == 1 ? "" : "s",
-           rc->wf->name, rc->o->parallel);
-    for (size_t k = 0; k < rc->nsel; k++) {
-        const struct item *it = &rc->items.v[rc->sel[k]];
-        if (it->invalid_name) {
-            printf("  %-20s %-40s fails: Invalid item name\n", it->id, "-");
-            continue;
-        }
-        char path[4096], next[64] = "", what[128] = "new";
-        if (rc->workflow_db)
-            util_strlcpy(path, rc->workflow_db, sizeof(path));
-        else
-            ckpt_path(path, sizeof(path), rc->home, rc->wf->name, it->stem);
-        int r = rc->o->fresh ? -ENOENT : ckpt_peek(path, next, sizeof(next));
-        if (r == 0 && next[0])
-            snprintf(what, sizeof(what), "resume at %s", next);
-        else if (r == -EBADMSG)
-            snprintf(what, sizeof(what), "checkpoint unreadable (item would fail)");
-        printf("  %-20s %-40s %s\n", it->id, it->input_path, what);
-    }
-    fflush(stdout);
-}
-
-static int load_credentials(struct coord *c)
-{
-    struct run_ctx *rc = &c->rc;
-    char path[4096];
-    if (rc->o->credentials)
-        util_strlcpy(path, rc->o->credentials, sizeof(path));
-    else
-        snprintf(path, sizeof(path), "%s/credentials.json", rc->home);
-    long limit = 0;
-    if (env_long("AGENTOS_CREDENTIAL_LIMIT", 1, 1000000, &limit) < 0)
-        return -EINVAL;
-    char err[512];
-    int r = credfile_load(path, (size_t)limit, &rc->creds, err, sizeof(err));
-    if (r < 0) {
-        fprintf(stderr, "agentos-run: %s\n", err);
-        return -EINVAL;
-    }
-    if (rc->creds.insecure_mode)
-        fprintf(stderr, "agentos-run: warning: %s is readable by group or others; chmod 600 it\n",
-                path);
-    rc->simulate_429 = -1;
-    long sim = -1;
-    if (env_long("AGENTOS_SIMULATE_429", 0, 1000000000, &sim) < 0)
-        return -EINVAL;
-    rc->simulate_429 = sim;
-    return 0;
-}
-
-/* Run id "<UTC timestamp>-<pid>" and run folder logs/parallel/<UTC timestamp>[-N]. */
-static int make_run_dir(struct coord *c)
-{
-    struct run_ctx *rc = &c->rc;
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    char ts[32];
-    strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-    char parent[2100];
-    snprintf(parent, sizeof(parent), "%s/logs/parallel", rc->home);
-    int r = util_mkdir_p(parent, 0700);
-    if (r < 0) {
-        fprintf(stderr, "agentos-run: could not create %s: %s\n", parent, strerror(-r));
-        return r;
-    }
-    for (int n = 1; n < 1000; n++) {
-        if (n == 1)
-            snprintf(rc->run_dir, sizeof(rc->run_dir), "%s/%s", parent, ts);
-        else
-            snprintf(rc->run_dir, sizeof(rc->run_dir), "%s/%s-%d", parent, ts, n);
-        if (mkdir(rc->run_dir, 0700) == 0) {
-            snprintf(rc->run_id, sizeof(rc->run_id), "%s-%ld", ts, (long)getpid());
-            return 0;
-        }
-        if (errno != EEXIST) {
-            r = -errno;
-            fprintf(stderr, "agentos-run: could not create %s: %s\n", rc->run_dir, strerror(-r));
-            return r;
-        }
-    }
-    return -EEXIST;
-}
 
 static void init_slots(struct coord *c)
 {
@@ -662,57 +482,13 @@ static void cleanup(struct coord *c)
     credfile_free(&rc->creds);
 }
 
-/* Everything before the first fork. 0, or an exit status to return. */
+/* Everything before the first fork. 0, or an exit status to return (-1: 0 without a run). */
 static int prepare(struct coord *c)
 {
-    struct run_ctx *rc = &c->rc;
-    if (resolve_paths(c) < 0)
-        return 2;
-    char err[512];
-    if (items_discover(rc->wf->id_prefix, rc->items_dir, rc->out_dir, &rc->items, err,
-                       sizeof(err)) < 0) {
-        fprintf(stderr, "agentos-run: %s\n", err);
-        return 2;
-    }
-    if (select_items(c) < 0)
-        return 2;
-    const char *db = getenv("AGENTOS_WORKFLOW_DB");
-    if (db && *db && rc->nsel == 1)
-        rc->workflow_db = db;
-    else if (db && *db && rc->nsel > 1 && !rc->o->dry_run)
-        fprintf(stderr, "agentos-run: AGENTOS_WORKFLOW_DB is ignored when more than one item "
-                        "runs\n");
-    if (rc->o->dry_run) {
-        dry_run(c);
-        return -1;
-    }
-    if (rc->nsel == 0) {
-        printf("[COORDINATOR] Nothing pending for %s in %s (%zu item%s up to date)\n", rc->wf->name,
-               rc->items_dir, rc->items.n, rc->items.n == 1 ? "" : "s");
-        return -1;
-    }
-    if (load_credentials(c) < 0)
-        return 2;
-    if (make_run_dir(c) < 0)
-        return 2;
-    if (rc->o->fresh)
-        for (size_t k = 0; k < rc->nsel; k++) {
-            const struct item *it = &rc->items.v[rc->sel[k]];
-            char path[4096];
-            if (it->invalid_name)
-                continue;
-            ckpt_path(path, sizeof(path), rc->home, rc->wf->name, it->stem);
-            ckpt_remove(rc->workflow_db ? rc->workflow_db : path);
-        }
-    char ck[2200];
-    snprintf(ck, sizeof(ck), "%s/checkpoints", rc->home);
-    if (util_mkdir_p(ck, 0700) < 0) {
-        fprintf(stderr, "agentos-run: could not create %s: %s\n", ck, strerror(errno));
-        return 2;
-    }
-    if (create_segment(c) < 0)
-        return 2;
-    return 0;
+    int status = plan_run(&c->rc);
+    if (status != 0)
+        return status;
+    return create_segment(c) < 0 ? 2 : 0;
 }
 
 int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *prompts_dir)
