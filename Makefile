@@ -56,7 +56,12 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/agentos-mockllm: $(BUILD)/tools/agentos-mockllm.o $(LIB)
+# The stand-in is its main plus the files of tools/mockllm/ (they share mockllm.h).
+MOCK_SRCS = $(sort $(wildcard tools/mockllm/*.c))
+MOCK_OBJS = $(MOCK_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/tools/agentos-mockllm.o $(MOCK_OBJS): $(wildcard tools/mockllm/*.h)
+
+$(BUILD)/bin/agentos-mockllm: $(BUILD)/tools/agentos-mockllm.o $(MOCK_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(MHD_LIBS) $(LDLIBS)
 
@@ -128,7 +133,7 @@ install: all
 	install -m 0644 workflows/prompts/*.md $(DESTDIR)$(PREFIX)/share/agentos/prompts/
 
 format:
-	clang-format -i $(wildcard shm/*.[ch] runtime/*.[ch] workflows/*.[ch] tools/*.c tests/unit/*.c)
+	clang-format -i $(wildcard shm/*.[ch] runtime/*.[ch] workflows/*.[ch] tools/*.c tools/mockllm/*.[ch] tests/unit/*.c tests/fuzz/*.c perf/*.c)
 
 clean:
 	rm -rf build build-asan build-tsan

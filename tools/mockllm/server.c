@@ -1,0 +1,239 @@
+/*
+ * server.c - the HTTP side of agentos-mockllm: the libmicrohttpd callbacks.
+ *
+ * The handler gathers a request's body (up to 4 MiB; a larger one is drained and
+ * answered 413), routes it (the completion routes to completion.c; GET /stats,
+ * POST /stats/reset, GET /healthz here; 404/405 otherwise), counts completions in
+ * flight and writes one log line per request with the key cut short. The
+ * completion callback learns whether a 200 reached the client in full, which is
+ * what delivered_repeats is measured against.
+ */
+#include "tools/mockllm/mockllm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/util.h"
+static char *mock_stats_json(void)
+{
+    cJSON *o = cJSON_CreateObject(), *pk;
+    pthread_mutex_lock(&mock_st.mu);
+    const struct mock_counters *c = &mock_st.c;
+    const struct {
+        const char *name;
+        double v;
+    } f[] = {{"requests", c->requests},
+             {"completions", c->completions},
+             {"drafts", c->drafts},
+             {"reviews", c->reviews},
+             {"http_429", c->h429},
+             {"http_5xx", c->h5xx},
+             {"http_401", c->h401},
+             {"http_403", c->h403},
+             {"http_400", c->h400},
+             {"http_413", c->h413},
+             {"early_requests", c->early},
+             {"in_flight", (double)mock_st.in_flight},
+             {"max_in_flight", (double)mock_st.max_in_flight},
+             {"prompts_sha256_repeats", c->repeats},
+             {"delivered_repeats", c->delivered_repeats}};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        cJSON_AddNumberToObject(o, f[i].name, f[i].v);
+    pk = cJSON_AddObjectToObject(o, "per_key");
+    for (const struct mock_key *k = mock_st.keys; k; k = k->next) {
+        cJSON *e = cJSON_AddObjectToObject(pk, k->key);
+        cJSON_AddNumberToObject(e, "requests", (double)k->requests);
+        cJSON_AddNumberToObject(e, "http_429", (double)k->http_429);
+        cJSON_AddNumberToObject(e, "early_requests", (double)k->early);
+    }
+    pthread_mutex_unlock(&mock_st.mu);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* Zeroes what /stats reports; rate buckets, Retry-After deadlines and REVISE-ONCE
+ * history are behaviour, not counters, and stay. */
+static void mock_stats_reset(void)
+{
+    pthread_mutex_lock(&mock_st.mu);
+    memset(&mock_st.c, 0, sizeof(mock_st.c));
+    mock_st.max_in_flight = mock_st.in_flight;
+    mock_dig_clear(&mock_st.prompts);
+    mock_dig_clear(&mock_st.delivered);
+    for (struct mock_key *k = mock_st.keys; k; k = k->next)
+        k->requests = k->http_429 = k->early = 0;
+    pthread_mutex_unlock(&mock_st.mu);
+}
+
+static void mock_in_flight(int delta)
+{
+    pthread_mutex_lock(&mock_st.mu);
+    mock_st.in_flight += delta;
+    if (mock_st.in_flight > mock_st.max_in_flight)
+        mock_st.max_in_flight = mock_st.in_flight;
+    pthread_mutex_unlock(&mock_st.mu);
+}
+
+/* 1 = OpenAI route, 2 = Gemini route, 0 = neither. */
+static int mock_llm_route(const char *url)
+{
+    if (strcmp(url, "/v1/chat/completions") == 0 || strcmp(url, "/chat/completions") == 0)
+        return 1;
+    const char *pre = "/v1beta/models/", *suf = ":generateContent";
+    size_t n = strlen(url), lp = strlen(pre), ls = strlen(suf);
+    if (n > lp + ls && strncmp(url, pre, lp) == 0 && strcmp(url + n - ls, suf) == 0 &&
+        !memchr(url + lp, '/', n - lp - ls))
+        return 2;
+    return 0;
+}
+
+static void mock_route(struct MHD_Connection *c, const char *url, const char *method,
+                       struct mock_req *rq, struct mock_reply *rp)
+{
+    int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    int llm = mock_llm_route(url);
+    if (llm && post) {
+        mock_completion(c, rp, rq, llm == 2, url);
+    } else if (strcmp(url, "/stats") == 0 && get) {
+        rp->status = 200;
+        rp->ctype = "application/json";
+        rp->body = mock_stats_json();
+    } else if (strcmp(url, "/stats/reset") == 0 && post) {
+        mock_stats_reset();
+        rp->status = 200;
+        rp->ctype = "application/json";
+        rp->body = strdup("{\"reset\":true}");
+    } else if (strcmp(url, "/healthz") == 0 && get) {
+        rp->status = 200;
+        rp->ctype = "text/plain";
+        rp->body = strdup("ok\n");
+    } else if (llm || strcmp(url, "/stats") == 0 || strcmp(url, "/stats/reset") == 0 ||
+               strcmp(url, "/healthz") == 0) {
+        mock_error(rp, llm == 2, 405, "method not allowed");
+    } else {
+        mock_error(rp, 0, 404, "no such route");
+    }
+}
+
+static void mock_log(const char *method, const char *url, const struct mock_req *rq,
+                     unsigned status)
+{
+    if (mock_st.log_fd < 0)
+        return;
+    int64_t real = util_now_real_ns();
+    time_t sec = (time_t)(real / UTIL_NS_PER_SEC);
+    struct tm tm;
+    char ts[32], line[512];
+    gmtime_r(&sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    /* The URL may carry ?key=...: MHD hands it over without the query string. */
+    int n = snprintf(line, sizeof(line), "%s.%03dZ %s %.200s key=%s status=%u latency_ms=%lld\n",
+                     ts, (int)(real % UTIL_NS_PER_SEC / UTIL_NS_PER_MS), method, url,
+                     rq->key_id[0] ? rq->key_id : "-", status,
+                     (long long)((util_now_mono_ns() - rq->t0) / UTIL_NS_PER_MS));
+    /* O_APPEND and one write per line keep concurrent lines whole. */
+    ssize_t w =
+        n > 0 ? write(mock_st.log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1)
+              : 0;
+    (void)w;
+}
+
+static void mock_req_append(struct mock_req *rq, const char *data, size_t n)
+{
+    if (rq->too_big)
+        return;
+    if (rq->len + n > MOCK_BODY_MAX) {
+        rq->too_big = 1; /* keep reading (MHD must drain the body) but keep nothing */
+        free(rq->body);
+        rq->body = NULL;
+        rq->len = 0;
+        return;
+    }
+    if (rq->len + n + 1 > rq->cap) {
+        size_t ncap = rq->cap ? rq->cap : 4096;
+        while (ncap < rq->len + n + 1)
+            ncap *= 2;
+        char *nb = realloc(rq->body, ncap);
+        if (!nb) {
+            rq->too_big = 1;
+            return;
+        }
+        rq->body = nb;
+        rq->cap = ncap;
+    }
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    rq->body[rq->len] = '\0';
+}
+
+enum MHD_Result mock_handler(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *data,
+                             size_t *data_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    struct mock_req *rq = *con_cls;
+    if (!rq) { /* first call: headers only */
+        if (!(rq = calloc(1, sizeof(*rq))))
+            return MHD_NO;
+        rq->t0 = util_now_mono_ns();
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        rq->fd = ci ? ci->connect_fd : -1;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*data_size) {
+        mock_req_append(rq, data, *data_size);
+        *data_size = 0;
+        return MHD_YES;
+    }
+    int counted = mock_llm_route(url) != 0;
+    struct mock_reply rp = {0};
+    if (counted)
+        mock_in_flight(+1);
+    mock_route(c, url, method, rq, &rp);
+    if (!rp.body) {
+        rp.status = 500;
+        rp.ctype = "text/plain";
+        rp.body = strdup("out of memory\n");
+    }
+    struct MHD_Response *resp =
+        rp.body ? MHD_create_response_from_buffer(strlen(rp.body), rp.body, MHD_RESPMEM_MUST_FREE)
+                : NULL;
+    enum MHD_Result r = MHD_NO;
+    if (resp) {
+        MHD_add_response_header(resp, "Content-Type", rp.ctype);
+        if (rp.retry_after[0])
+            MHD_add_response_header(resp, "Retry-After", rp.retry_after);
+        r = MHD_queue_response(c, rp.status, resp);
+        MHD_destroy_response(resp);
+    } else {
+        free(rp.body);
+    }
+    if (counted)
+        mock_in_flight(-1);
+    mock_log(method, url, rq, rp.status);
+    return r;
+}
+
+void mock_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)c;
+    struct mock_req *rq = *con_cls;
+    if (rq && rq->ok200 && code == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        pthread_mutex_lock(&mock_st.mu);
+        mock_dig_bump(&mock_st.delivered, rq->digest);
+        pthread_mutex_unlock(&mock_st.mu);
+    }
+    if (rq)
+        free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
