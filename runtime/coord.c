@@ -46,7 +46,8 @@
 #define COORD_SHUTDOWN_NS (4500 * UTIL_NS_PER_MS)
 #define COORD_TICK_MS 100
 #define COORD_MAX_RETRIES 1 /* a dead worker's item is retried once */
-#define COORD_MAX_SPAWN_FAILS 5
+#define COORD_MAX_START_FAILS 5               /* workers exiting with an error before any item ends */
+#define COORD_FORK_GIVE_UP_NS (10 * UTIL_NS_PER_SEC) /* fork failing this long ends the run */
 
 static volatile sig_atomic_t sig_int_count;
 static volatile sig_atomic_t sig_chld;
@@ -74,7 +75,8 @@ struct coord {
     unsigned *reported; /* items whose end was counted */
     unsigned *deaths;   /* workers that died running each item (ours, not the slot's) */
     unsigned done;
-    int spawn_fails;
+    int start_fails;        /* workers that exited with an error since an item last ended */
+    int64_t fork_fail_since; /* fork() has been failing since (0 = it works) */
     int shutting_down;
     int64_t shutdown_deadline;
     int64_t started_ns;
@@ -154,8 +156,10 @@ static void spawn_worker(struct coord *c, unsigned slot)
     ccon_flush(&c->con);
     pid_t pid = fork();
     if (pid < 0) {
-        ccon_coord(&c->con, "could not start a worker: %s", strerror(errno));
-        c->spawn_fails++;
+        if (!c->fork_fail_since) {
+            c->fork_fail_since = util_now_mono_ns();
+            ccon_coord(&c->con, "could not start a worker: %s; retrying", strerror(errno));
+        }
         return;
     }
     if (pid == 0) {
@@ -165,6 +169,14 @@ static void spawn_worker(struct coord *c, unsigned slot)
         _exit(wrk_main(&c->rc, slot));
     }
     c->wpid[slot] = pid;
+    c->fork_fail_since = 0;
+}
+
+/* Workers cannot be kept alive: fork keeps failing, or they keep exiting with errors. */
+static int workers_hopeless(const struct coord *c)
+{
+    return c->start_fails >= COORD_MAX_START_FAILS ||
+           (c->fork_fail_since && util_now_mono_ns() - c->fork_fail_since > COORD_FORK_GIVE_UP_NS);
 }
 
 static unsigned alive_workers(const struct coord *c)
@@ -178,11 +190,12 @@ static unsigned alive_workers(const struct coord *c)
 /* Keep min(parallel, items waiting) workers alive. */
 static void keep_workers(struct coord *c)
 {
-    if (c->shutting_down || c->spawn_fails >= COORD_MAX_SPAWN_FAILS)
+    if (c->shutting_down || workers_hopeless(c))
         return;
     unsigned waiting = 0;
     for (uint32_t i = 0; i < c->rc.seg.hdr->item_count; i++)
-        waiting += atomic_load(&shm_prog_slot(&c->rc.seg, i)->claim) == PROG_CLAIM_FREE;
+        waiting += prog_claim_state(prog_claim_load(shm_prog_slot(&c->rc.seg, i))) ==
+                   PROG_CLAIM_FREE;
     unsigned alive = alive_workers(c);
     for (unsigned s = 0; s < c->nworkers && alive < waiting; s++) {
         if (c->wpid[s] == 0) {
@@ -201,53 +214,61 @@ static void describe_status(int status, char *buf, size_t len)
 }
 
 /*
- * A worker died without finishing its item: return its keys, then retry the
- * item once or fail it. The dead worker may have been half-way through
- * writing the item's progress slot, so the slot is rebuilt from what the
- * coordinator itself knows (the item list and its own death count), never
- * trusted.
+ * Item i was left unfinished by its worker (it died, or was stopped from
+ * outside): put it back once for another worker to resume from its
+ * checkpoint, or fail it. The worker may have been half-way through writing
+ * the item's progress slot, so the slot is rebuilt from what the coordinator
+ * itself knows (the item list and its own count), never trusted.
  */
-static void worker_died(struct coord *c, pid_t pid, int status)
+static void retry_or_fail(struct coord *c, uint32_t i, int32_t pid, const char *how)
 {
     struct run_ctx *rc = &c->rc;
-    struct shm_header_sh *h = rc->seg.hdr;
+    struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, i);
+    struct prog_item p, old;
+    memset(&p, 0, sizeof(p));
+    int readable = prog_read(slot, &old) == 0;
+    util_strlcpy(p.id, rc->items.v[rc->sel[i]].id, sizeof(p.id));
+    c->deaths[i]++;
+    p.attempts = c->deaths[i];
+    p.rounds = readable ? old.rounds : 0;
+    p.started_ns = readable ? old.started_ns : 0;
+    p.updated_ns = util_now_mono_ns();
+    if (c->deaths[i] <= COORD_MAX_RETRIES && !c->shutting_down) {
+        p.state = PROG_PENDING;
+        snprintf(p.reason, sizeof(p.reason), "worker %d %s; retrying from checkpoint", (int)pid,
+                 how);
+        prog_write(slot, &p);
+        prog_set_claim(slot, PROG_CLAIM_FREE, 0);
+        ccon_coord(&c->con, "Worker %d %s while running %s; retrying it from its checkpoint",
+                   (int)pid, how, p.id);
+    } else {
+        p.state = c->shutting_down ? PROG_INTERRUPTED : PROG_FAILED;
+        snprintf(p.reason, sizeof(p.reason), "worker died while running it (%s)", how);
+        p.finished_ns = p.updated_ns;
+        prog_write(slot, &p);
+        prog_set_claim(slot, PROG_CLAIM_DONE, 0);
+        if (!c->shutting_down)
+            ccon_coord(&c->con, "Worker %d %s while running %s; %s FAILED: %s", (int)pid, how,
+                       p.id, p.id, p.reason);
+    }
+}
+
+/*
+ * A worker died: return its keys and its admission ticket, and retry or fail
+ * the item it held. The claim word carries the holder's pid, so the item is
+ * found whatever instant the worker died at.
+ */
+static void worker_died(struct coord *c, unsigned wslot, pid_t pid, int status)
+{
+    struct shm_header_sh *h = c->rc.seg.hdr;
     char how[64];
     describe_status(status, how, sizeof(how));
-    cred_release_dead(&rc->seg, pid);
+    cred_release_dead(&c->rc.seg, pid);
+    atomic_fetch_and(&h->in_flight_mask, ~(1u << wslot));
     for (uint32_t i = 0; i < h->item_count; i++) {
-        struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, i);
-        if (atomic_load(&slot->claim) != PROG_CLAIM_TAKEN || atomic_load(&slot->claim_pid) != pid)
-            continue;
-        struct prog_item p, old;
-        memset(&p, 0, sizeof(p));
-        int readable = prog_read(slot, &old) == 0;
-        util_strlcpy(p.id, rc->items.v[rc->sel[i]].id, sizeof(p.id));
-        atomic_fetch_sub(&h->in_flight, 1);
-        if (readable && old.state == PROG_WAITING_KEY)
-            atomic_fetch_sub(&h->waiting_for_key, 1);
-        c->deaths[i]++;
-        p.attempts = c->deaths[i];
-        p.rounds = readable ? old.rounds : 0;
-        p.started_ns = readable ? old.started_ns : 0;
-        p.updated_ns = util_now_mono_ns();
-        if (c->deaths[i] <= COORD_MAX_RETRIES && !c->shutting_down) {
-            p.state = PROG_PENDING;
-            snprintf(p.reason, sizeof(p.reason), "worker %d %s; retrying from checkpoint", (int)pid,
-                     how);
-            prog_write(slot, &p);
-            prog_set_claim(slot, PROG_CLAIM_FREE, 0);
-            ccon_coord(&c->con, "Worker %d %s while running %s; retrying it from its checkpoint",
-                       (int)pid, how, p.id);
-        } else {
-            p.state = c->shutting_down ? PROG_INTERRUPTED : PROG_FAILED;
-            snprintf(p.reason, sizeof(p.reason), "worker died while running it (%s)", how);
-            p.finished_ns = p.updated_ns;
-            prog_write(slot, &p);
-            prog_set_claim(slot, PROG_CLAIM_DONE, 0);
-            if (!c->shutting_down)
-                ccon_coord(&c->con, "Worker %d %s while running %s; %s FAILED: %s", (int)pid, how,
-                           p.id, p.id, p.reason);
-        }
+        uint64_t claim = prog_claim_load(shm_prog_slot(&c->rc.seg, i));
+        if (prog_claim_state(claim) == PROG_CLAIM_TAKEN && prog_claim_pid(claim) == pid)
+            retry_or_fail(c, i, pid, how);
     }
 }
 
@@ -268,8 +289,8 @@ static void reap(struct coord *c)
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (!clean) {
             if (WIFEXITED(status))
-                c->spawn_fails++;
-            worker_died(c, pid, status);
+                c->start_fails++;
+            worker_died(c, s, pid, status);
         }
     }
 }
@@ -282,13 +303,18 @@ static void count_finished(struct coord *c)
     for (uint32_t i = 0; i < h->item_count; i++) {
         if (c->reported[i])
             continue;
-        if (atomic_load(&shm_prog_slot(&c->rc.seg, i)->claim) != PROG_CLAIM_DONE)
+        if (prog_claim_state(prog_claim_load(shm_prog_slot(&c->rc.seg, i))) != PROG_CLAIM_DONE)
             continue;
         struct prog_item p;
         prog_read(shm_prog_slot(&c->rc.seg, i), &p);
-        if (p.state == PROG_INTERRUPTED)
-            continue; /* not an end: the item resumes in the next run */
+        if (p.state == PROG_INTERRUPTED) {
+            /* Stopped from outside (SIGTERM to a worker) while the run goes on: not an end. */
+            if (!c->shutting_down)
+                retry_or_fail(c, i, p.worker_pid, "was stopped");
+            continue; /* during a shutdown: the item resumes in the next run */
+        }
         c->reported[i] = 1;
+        c->start_fails = 0;
         c->done++;
         atomic_store(&h->items_done, c->done);
         if (p.state == PROG_FAILED)
@@ -299,10 +325,31 @@ static void count_finished(struct coord *c)
     }
 }
 
+/*
+ * The header's display counts, derived from the authoritative state each tick
+ * (workers never count them, so a worker's death cannot make them drift):
+ * items in flight = admission bits set; items waiting for a key = claimed
+ * items whose progress slot says so.
+ */
+static void derive_counts(struct coord *c)
+{
+    struct shm_header_sh *h = c->rc.seg.hdr;
+    uint32_t waiting = 0;
+    for (uint32_t i = 0; i < h->item_count; i++) {
+        struct prog_slot_sh *slot = shm_prog_slot(&c->rc.seg, i);
+        struct prog_item p;
+        if (prog_claim_state(prog_claim_load(slot)) == PROG_CLAIM_TAKEN &&
+            prog_read(slot, &p) == 0 && p.state == PROG_WAITING_KEY)
+            waiting++;
+    }
+    atomic_store(&h->waiting_for_key, waiting);
+    atomic_store(&h->in_flight, (uint32_t)__builtin_popcount(atomic_load(&h->in_flight_mask)));
+}
+
 static int all_claims_done(const struct coord *c)
 {
     for (uint32_t i = 0; i < c->rc.seg.hdr->item_count; i++)
-        if (atomic_load(&shm_prog_slot(&c->rc.seg, i)->claim) != PROG_CLAIM_DONE)
+        if (prog_claim_state(prog_claim_load(shm_prog_slot(&c->rc.seg, i))) != PROG_CLAIM_DONE)
             return 0;
     return 1;
 }
@@ -383,12 +430,13 @@ static int loop(struct coord *c)
             }
         }
         count_finished(c);
+        derive_counts(c);
         if (!c->shutting_down)
             pool_tick(&c->pool);
         ccon_flush(&c->con);
         if (alive_workers(c) == 0 && (c->shutting_down || all_claims_done(c)))
             break;
-        if (!c->shutting_down && alive_workers(c) == 0 && c->spawn_fails >= COORD_MAX_SPAWN_FAILS) {
+        if (!c->shutting_down && alive_workers(c) == 0 && workers_hopeless(c)) {
             ccon_coord(&c->con, "workers keep failing to start; stopping the run");
             break;
         }
@@ -443,7 +491,8 @@ static int finish(struct coord *c, int how)
     int64_t elapsed = util_now_mono_ns() - c->started_ns;
     struct summary_counts n;
     summary_count(rc, &n);
-    int status = how == 3 ? 75 : how ? 130 : n.failed ? 1 : 0;
+    /* Items that never ended (workers could not be kept alive) are not "processed". */
+    int status = how == 3 ? 75 : how ? 130 : (n.failed || n.interrupted || n.not_started) ? 1 : 0;
     unsigned stuck = summary_keys_reserved(rc);
     if (stuck)
         ccon_coord(&c->con, "BUG: %u key request slot%s still reserved after every worker exited",

@@ -35,6 +35,7 @@ struct http_xfer {
     char *buf;
     size_t len, cap;
     int too_big;
+    int got_bytes; /* any header or body byte came: a timeout is "incomplete", not "no reply" */
     struct http_reply *out;
     volatile sig_atomic_t *abort_flag;
 };
@@ -156,6 +157,7 @@ static size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct http_xfer *x = arg;
     size_t n = size * nmemb;
+    x->got_bytes = 1;
     if (x->len + n > HTTP_BODY_MAX) {
         x->too_big = 1;
         return 0; /* curl aborts with CURLE_WRITE_ERROR */
@@ -181,6 +183,7 @@ static size_t http_on_header(char *data, size_t size, size_t nmemb, void *arg)
     struct http_xfer *x = arg;
     size_t n = size * nmemb;
     static const char name[] = "retry-after:";
+    x->got_bytes = 1;
     /* a new status line (after a 100 Continue) starts a new header block */
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
         x->out->retry_after[0] = '\0';
@@ -249,8 +252,6 @@ static void http_headers_free(struct curl_slist *h)
 static void http_set_options(CURL *e, const char *url, const char *body, struct curl_slist *hdrs,
                              long timeout_s, struct http_xfer *x, char *errbuf)
 {
-    /* A reasoning model may think for minutes before its first byte: cut a stall later. */
-    long low_speed = timeout_s < 120 ? timeout_s : 120;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
@@ -264,10 +265,13 @@ static void http_set_options(CURL *e, const char *url, const char *body, struct 
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s > 0 ? timeout_s : 300L);
+    /*
+     * The whole request gets timeout_s and nothing less: a reasoning model may
+     * think for minutes before its first byte, and libcurl's low-speed limit
+     * cannot tell that silence from a stall, so none is set.
+     */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, low_speed > 0 ? low_speed : 120L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* never carry the key to another host */
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
@@ -294,7 +298,7 @@ static int http_host_port(const char *url, char *out, size_t n)
 
 /* Map a curl failure to -errno and a short, key-free out->error. */
 static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct credential *c,
-                     long timeout_s, struct http_reply *out)
+                     long timeout_s, int got_bytes, struct http_reply *out)
 {
     long os_errno = 0;
     char host[160];
@@ -313,7 +317,10 @@ static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct cred
         snprintf(out->error, sizeof(out->error), "cancelled");
         return -ECANCELED;
     case CURLE_OPERATION_TIMEDOUT:
-        snprintf(out->error, sizeof(out->error), "timeout after %lds", timeout_s);
+        snprintf(out->error, sizeof(out->error),
+                 got_bytes ? "timeout: reply not complete within %lds"
+                           : "timeout: no reply within %lds",
+                 timeout_s);
         return -ETIMEDOUT;
     default:
         break;
@@ -347,6 +354,8 @@ int http_post_llm(const struct credential *c, const char *prompt, long timeout_s
     }
     struct http_xfer x = {.out = out, .abort_flag = abort_flag};
     char errbuf[CURL_ERROR_SIZE] = "";
+    if (timeout_s <= 0)
+        timeout_s = 300; /* the documented --timeout-per-step default */
     http_set_options(e, url, body, hdrs, timeout_s, &x, errbuf);
 
     int64_t t0 = util_now_mono_ns();
@@ -364,7 +373,7 @@ int http_post_llm(const struct credential *c, const char *prompt, long timeout_s
             snprintf(out->error, sizeof(out->error), "reply larger than %d bytes", HTTP_BODY_MAX);
             ret = -EMSGSIZE;
         } else {
-            ret = http_fail(e, rc, errbuf, c, timeout_s, out);
+            ret = http_fail(e, rc, errbuf, c, timeout_s, x.got_bytes, out);
         }
     }
     /* the handle keeps pointers to our headers, body and buffers: drop them now */

@@ -84,19 +84,27 @@ static void llm_flush(struct llm_client *c)
 }
 
 /* Sleep ms in short steps; -ECANCELED as soon as the run is stopping. */
+/* Every wait (for a key, a rate limit, a backoff) goes through here and is
+ * counted in c->waited_ns: it is the pool's time, not the node's. */
 static int llm_sleep_ms(struct llm_client *c, int64_t ms)
 {
     llm_flush(c);
-    int64_t end = util_now_mono_ns() + ms * UTIL_NS_PER_MS;
+    int64_t start = util_now_mono_ns();
+    int64_t end = start + ms * UTIL_NS_PER_MS;
+    int rc = 0;
     for (;;) {
-        if (llm_stopping(c))
-            return -ECANCELED;
+        if (llm_stopping(c)) {
+            rc = -ECANCELED;
+            break;
+        }
         int64_t left = end - util_now_mono_ns();
         if (left <= 0)
-            return 0;
+            break;
         util_sleep_ns(
             left < LLM_SLEEP_STEP_MS * UTIL_NS_PER_MS ? left : LLM_SLEEP_STEP_MS * UTIL_NS_PER_MS);
     }
+    c->waited_ns += util_now_mono_ns() - start;
+    return rc;
 }
 
 static void llm_audit(struct llm_call *call, const char *event, const char *key, long status,

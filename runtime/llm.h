@@ -63,6 +63,9 @@ struct llm_client {
     /* counters for this item, reset by the caller between items */
     uint32_t requests;
     uint32_t http_429;
+    /* time spent waiting for a key, a rate limit or a backoff; the worker
+     * leaves it out of --timeout-per-step (a 429 never fails an item) */
+    int64_t waited_ns;
 };
 
 /*

@@ -427,3 +427,14 @@ int log_flush(struct log_sink *s)
         return 0;
     return uring_writer_flush(s->uw);
 }
+
+int log_item_error(struct log_sink *s)
+{
+    if (!s || !s->uw)
+        return 0;
+    uring_writer_flush(s->uw);
+    int e = s->log_fd >= 0 ? uring_writer_fd_error(s->uw, s->log_fd) : 0;
+    if (!e && s->audit_fd >= 0)
+        e = uring_writer_fd_error(s->uw, s->audit_fd);
+    return e;
+}

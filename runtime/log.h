@@ -80,6 +80,12 @@ void log_audit(struct log_sink *s, const char *event, const struct audit_fields 
 int log_flush(struct log_sink *s);
 
 /*
+ * Flush, then the first write error ever recorded on the item's log or audit
+ * file (-errno), or 0: whether everything the item logged reached its files.
+ */
+int log_item_error(struct log_sink *s);
+
+/*
  * Cut msg into console-sized pieces: calls fn for each piece (no newline,
  * at most LOG_LINE_MAX bytes, never splitting a UTF-8 sequence). Exposed for
  * tests and for the coordinator's own printing.

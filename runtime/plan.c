@@ -102,6 +102,7 @@ static int select_items(struct run_ctx *rc)
             printf("[COORDINATOR] %s is up to date (its result matches its input); "
                    "--fresh runs it again\n",
                    rc->items.v[i].id);
+            fflush(stdout); /* before the coordinator's own (unbuffered) console output */
             continue;
         }
         rc->sel[rc->nsel++] = (size_t)i;

@@ -17,6 +17,7 @@
 
 struct pool_view {
     uint32_t keys, disabled, limited, cut_off, serving_slots;
+    uint32_t live_roles; /* roles of the keys not disabled (CRED_ROLE_* bits) */
 };
 
 static void look(struct pool_monitor *pm, struct pool_view *v)
@@ -29,9 +30,11 @@ static void look(struct pool_monitor *pm, struct pool_view *v)
         struct cred_slot_sh *s = shm_cred_slot(seg, i);
         if (cred_lock(s) < 0)
             continue;
-        uint32_t state = s->state, ep = s->endpoint, conc = s->concurrency;
+        uint32_t state = s->state, ep = s->endpoint, conc = s->concurrency, roles = s->roles;
         int64_t until = s->rate_limited_until_ns;
         cred_unlock(s);
+        if (state != CRED_DISABLED)
+            v->live_roles |= roles; /* rate limits and breakers pass: they end by themselves */
         /* pid 0 is nobody's: a half-open endpoint counts as cut off until it closes */
         if (state == CRED_DISABLED)
             v->disabled++;
@@ -99,15 +102,23 @@ static void watch_waiting(struct pool_monitor *pm, const struct pool_view *v)
     pm->last_waiting = waiting;
 }
 
+/*
+ * The pool is exhausted when no key can come back by itself: every key is
+ * disabled, or every key of a role the workflow needs is (a free draft key is
+ * no use to a workflow that can never get its review).
+ */
 static void watch_pause(struct pool_monitor *pm, const struct pool_view *v)
 {
     struct shm_header_sh *h = pm->rc->seg.hdr;
-    int exhausted = v->keys == 0 || v->disabled == v->keys;
+    uint32_t missing = POOL_ROLES_NEEDED & ~v->live_roles;
+    int exhausted = v->keys == 0 || v->disabled == v->keys || missing;
     if (exhausted && !pm->paused) {
         pm->paused = 1;
         pm->paused_since_ns = util_now_mono_ns();
         atomic_store(&h->run_state, SHM_RUN_PAUSED);
         ccon_coord(pm->con, "Credential pool exhausted. Pausing all workflows...");
+        if (v->disabled < v->keys && missing)
+            ccon_coord(pm->con, "No usable key has role %s", pool_roles_name(missing));
         ccon_coord(pm->con, "Edit %s or send SIGHUP to reload it%s", pm->cred_path,
                    pm->rc->o->pause_timeout >= 0 ? "; --pause-timeout is running" : "");
     } else if (!exhausted && pm->paused) {
@@ -133,8 +144,9 @@ void pool_tick(struct pool_monitor *pm)
     struct pool_view v;
     look(pm, &v);
     set_parallelism(pm, &v);
-    watch_waiting(pm, &v);
+    /* the pause first: once paused, "All keys busy; waiting" would only mislead */
     watch_pause(pm, &v);
+    watch_waiting(pm, &v);
 }
 
 void pool_reload(struct pool_monitor *pm, const char *why)
@@ -191,6 +203,28 @@ int pool_should_exit(const struct pool_monitor *pm)
 void pool_free(struct pool_monitor *pm)
 {
     (void)pm;
+}
+
+uint32_t pool_missing_roles(const struct cred_file *cf)
+{
+    uint32_t have = 0;
+    for (size_t i = 0; i < cf->n; i++)
+        have |= cf->v[i].roles;
+    return POOL_ROLES_NEEDED & ~have;
+}
+
+const char *pool_roles_name(uint32_t roles)
+{
+    switch (roles & (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)) {
+    case CRED_ROLE_DRAFT:
+        return "draft";
+    case CRED_ROLE_REVIEW:
+        return "review";
+    case CRED_ROLE_DRAFT | CRED_ROLE_REVIEW:
+        return "draft and review";
+    default:
+        return "";
+    }
 }
 
 uint32_t pool_endpoints(const struct cred_file *cf, const char **urls)

@@ -7,10 +7,12 @@
  *     one. The header's `parallelism` is the admission limit workers obey; a
  *     console line marks each change.
  *   - waiting: when workers start waiting for a key, one line says so.
- *   - pause: when no key can come back (all disabled), the run pauses
- *     ("Credential pool exhausted. Pausing all workflows..."); SIGHUP or an
- *     edited credentials file reloads the pool; --pause-timeout ends the wait
- *     (the coordinator then shuts down and exits 75).
+ *   - pause: when no key can come back (all disabled), or no key that is not
+ *     disabled has a role the workflow needs (POOL_ROLES_NEEDED), the run
+ *     pauses ("Credential pool exhausted. Pausing all workflows...", plus
+ *     "No usable key has role review" for a role); SIGHUP or an edited
+ *     credentials file reloads the pool; --pause-timeout ends the wait (the
+ *     coordinator then shuts down and exits 75).
  */
 #ifndef AGENTOS_RUNTIME_POOL_H
 #define AGENTOS_RUNTIME_POOL_H
@@ -20,6 +22,9 @@
 
 #include "runtime/console.h"
 #include "runtime/run.h"
+
+/* Roles a workflow needs keys for: both built-in workflows draft and review. */
+#define POOL_ROLES_NEEDED (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)
 
 struct pool_monitor {
     struct run_ctx *rc;
@@ -45,6 +50,15 @@ void pool_reload(struct pool_monitor *pm, const char *why);
 int pool_should_exit(const struct pool_monitor *pm);
 
 void pool_free(struct pool_monitor *pm);
+
+/*
+ * Roles of POOL_ROLES_NEEDED that no key of cf has (0 when every needed role
+ * has a key): a run with such a file could never finish a workflow.
+ */
+uint32_t pool_missing_roles(const struct cred_file *cf);
+
+/* "draft", "review", "draft and review" for a set of CRED_ROLE_* bits; "" for none. */
+const char *pool_roles_name(uint32_t roles);
 
 /* Distinct base URLs of cf into urls[] (pointers into cf; urls has room for cf->n). */
 uint32_t pool_endpoints(const struct cred_file *cf, const char **urls);

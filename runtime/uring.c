@@ -483,6 +483,16 @@ int uring_writer_append(struct uring_writer *w, int fd, const void *buf, size_t 
     return b ? b->err : 0;
 }
 
+int uring_writer_fd_error(const struct uring_writer *w, int fd)
+{
+    if (!w || fd < 0)
+        return 0;
+    for (size_t i = 0; i < w->nfds; i++)
+        if (w->fds[i].fd == fd)
+            return w->fds[i].err;
+    return 0;
+}
+
 int uring_writer_forget_fd(struct uring_writer *w, int fd)
 {
     if (!w)

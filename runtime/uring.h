@@ -41,6 +41,13 @@ int uring_writer_append(struct uring_writer *w, int fd, const void *buf, size_t 
 /* Submit everything pending and wait until it is all written. 0 or first -errno. */
 int uring_writer_flush(struct uring_writer *w);
 
+/*
+ * The first hard write error recorded on fd (-errno), or 0. Errors are sticky:
+ * a later flush returns 0 once nothing is left to write, so callers that must
+ * know whether everything reached a file ask here.
+ */
+int uring_writer_fd_error(const struct uring_writer *w, int fd);
+
 /* Forget an fd's pending bytes and flags (before close(fd)); flushes it first. */
 int uring_writer_forget_fd(struct uring_writer *w, int fd);
 

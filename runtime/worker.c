@@ -80,17 +80,15 @@ static void publish(struct wrk_item *w)
     prog_write(w->slot, &w->p);
 }
 
+/* The item's wait for a key shows in its progress slot (the coordinator counts them). */
 static void on_wait(void *arg, int waiting)
 {
     struct wrk_item *w = arg;
-    struct shm_header_sh *h = w->rc->seg.hdr;
     if (waiting && w->p.state != PROG_WAITING_KEY) {
         w->p.state = PROG_WAITING_KEY;
-        atomic_fetch_add(&h->waiting_for_key, 1);
         publish(w);
     } else if (!waiting && w->p.state == PROG_WAITING_KEY) {
         w->p.state = PROG_RUNNING;
-        atomic_fetch_sub(&h->waiting_for_key, 1);
         publish(w);
     }
 }
@@ -140,6 +138,14 @@ static int resume_point(struct wrk_item *w, struct ckpt *c, const char *path, in
         return 0;
     }
     char reason[256];
+    if (rc == -EBADMSG) { /* a row that is not a valid save: corrupt, keep it aside */
+        snprintf(reason, sizeof(reason), "checkpoint %s is corrupt: its last save is damaged; "
+                 "kept as %s.corrupt", path, path);
+        free(next);
+        free(json);
+        fail_item(w, NULL, reason);
+        return -2;
+    }
     if (rc < 0) {
         snprintf(reason, sizeof(reason), "checkpoint %s could not be read: %s", path,
                  strerror(-rc));
@@ -176,6 +182,7 @@ static void set_node(struct wrk_item *w, const char *name)
     log_audit(w->log, "node_start", &f);
     log_flush(w->log);
     atomic_store_explicit(&w->me->rss_kib, util_rss_kib(), memory_order_relaxed);
+    w->llm->waited_ns = 0;
     w->node_started_ns = util_now_mono_ns();
 }
 
@@ -200,10 +207,13 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
         count_node(w, n->name, took, rc < 0);
         if (rc < 0)
             return fail_item(w, n->name, it->reason[0] ? it->reason : strerror(-rc));
-        if (took > w->rc->o->timeout_per_step * UTIL_NS_PER_SEC) {
+        /* Waiting for a key (rate limits, a paused pool, backoff) is the pool's time,
+         * not the node's: a 429 never fails an item. */
+        int64_t worked = took - w->llm->waited_ns;
+        if (worked > w->rc->o->timeout_per_step * UTIL_NS_PER_SEC) {
             char reason[160];
-            snprintf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds", n->name,
-                     (long long)(took / UTIL_NS_PER_SEC), w->rc->o->timeout_per_step);
+            snprintf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds",
+                     n->name, (long long)(worked / UTIL_NS_PER_SEC), w->rc->o->timeout_per_step);
             return fail_item(w, n->name, reason);
         }
         crash_point("node_done"); /* crash tests: the node ran, its checkpoint is not saved */
@@ -217,8 +227,10 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
         f.node = n->name;
         f.latency_ms = (long)(took / UTIL_NS_PER_MS);
         log_audit(w->log, "node_done", &f);
-        rc = log_flush(w->log);
-        if (rc < 0 && rc != -EPIPE) { /* EPIPE: the coordinator is gone; we are stopping */
+        /* The item's own files must have everything (a console EPIPE only means the
+         * coordinator is gone, and we are stopping anyway). */
+        rc = log_item_error(w->log);
+        if (rc < 0) {
             char reason[200];
             snprintf(reason, sizeof(reason), "could not write the logs of %s in %s: %s", w->p.id,
                      w->rc->run_dir, strerror(-rc));
@@ -341,21 +353,32 @@ static void process_item(struct wrk_item *w, const struct item *src)
     cJSON_Delete(it.state);
 }
 
-/* Take an admission ticket: in_flight < parallelism. 1 taken, 0 stopping. */
-static int admit(struct shm_header_sh *h)
+/*
+ * Take this worker's admission ticket: set its bit in in_flight_mask while
+ * fewer bits than the run's parallelism are set. One CAS on one word, and the
+ * coordinator clears the bit of a worker that dies, so a ticket cannot leak.
+ * 1 taken, 0 stopping.
+ */
+static int admit(struct shm_header_sh *h, unsigned slot)
 {
+    uint32_t bit = 1u << slot;
     for (;;) {
         if (wrk_stop || atomic_load(&h->run_state) == SHM_RUN_SHUTTING_DOWN)
             return 0;
-        uint32_t cur = atomic_load(&h->in_flight);
+        uint32_t cur = atomic_load(&h->in_flight_mask);
         uint32_t cap = atomic_load(&h->parallelism);
-        if (cur < (cap ? cap : 1)) {
-            if (atomic_compare_exchange_weak(&h->in_flight, &cur, cur + 1))
+        if ((uint32_t)__builtin_popcount(cur & ~bit) < (cap ? cap : 1)) {
+            if (atomic_compare_exchange_weak(&h->in_flight_mask, &cur, cur | bit))
                 return 1;
             continue;
         }
         util_sleep_ns(20 * UTIL_NS_PER_MS);
     }
+}
+
+static void release_ticket(struct shm_header_sh *h, unsigned slot)
+{
+    atomic_fetch_and(&h->in_flight_mask, ~(1u << slot));
 }
 
 /*
@@ -474,14 +497,14 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     llm.generation = UINT64_MAX;
 
     struct shm_header_sh *h = rc->seg.hdr;
-    while (admit(h)) {
+    while (admit(h, worker_index)) {
         int idx = claim_next(rc, pid);
         if (idx < 0) {
-            atomic_fetch_sub(&h->in_flight, 1);
+            release_ticket(h, worker_index);
             break;
         }
         run_one(rc, me, &log, &llm, idx);
-        atomic_fetch_sub(&h->in_flight, 1);
+        release_ticket(h, worker_index);
     }
     uring_writer_close(uw);
     atomic_store(&me->pid, 0);

@@ -11,10 +11,14 @@
  *   - open_until_ns is written *before* the CAS that enters `open`, so a
  *     reader that sees `open` (acquire) also sees the deadline of that
  *     opening, never the stale one of an earlier opening;
- *   - only the CAS winner of open -> half-open becomes the probe, so exactly
- *     one request goes out per cool-down; the probe_pid store right after the
- *     CAS leaves a short window where half-open has probe 0, which readers
- *     treat as "a probe is being chosen, ask again shortly";
+ *   - in half-open the probe is taken by CAS of probe_pid from 0 (or from a
+ *     dead pid) to the asker's pid, so exactly one request goes out per
+ *     cool-down. The worker that switches open -> half-open takes it the same
+ *     way, as a second step: half-open with probe_pid 0 simply means "probe
+ *     free", so a worker killed between the switch and the take strands
+ *     nothing (the next asker probes). No single point of death leaves the
+ *     breaker stuck: a probe_pid of a dead process is taken over by the next
+ *     asker (kill(pid, 0) says ESRCH) or handed on by the coordinator;
  *   - consecutive_failures counts failures while closed and the probe's own
  *     failures; failures of requests that were already in flight when the
  *     breaker opened are counted in `failures` only, so the cool-down doubles
@@ -76,7 +80,10 @@ static void breaker_set_retry(int64_t *retry_at_ns, int64_t at)
         *retry_at_ns = at;
 }
 
-/* Half-open: may pid send? Takes over a dead probe when claim is set. */
+/*
+ * Half-open: may pid send? When claim is set, takes the probe if it is free
+ * (0) or held by a dead process.
+ */
 static int breaker_half_open(struct endpoint_sh *e, int32_t pid, int64_t now_ns, int claim,
                              int64_t *retry_at_ns)
 {
@@ -84,7 +91,7 @@ static int breaker_half_open(struct endpoint_sh *e, int32_t pid, int64_t now_ns,
 
     if (probe == pid)
         return 1;
-    if (probe != 0 && breaker_pid_gone(probe)) {
+    if (probe == 0 || breaker_pid_gone(probe)) {
         if (!claim || atomic_compare_exchange_strong(&e->probe_pid, &probe, pid))
             return 1;
     }
@@ -109,10 +116,9 @@ static int breaker_judge(struct endpoint_sh *e, int32_t pid, int64_t now_ns, int
         }
         if (!claim)
             return 1;
-        if (atomic_compare_exchange_strong(&e->state, &s, BREAKER_HALF_OPEN)) {
-            atomic_store(&e->probe_pid, pid);
-            return 1;
-        }
+        /* win or lose the switch, the probe goes to whoever takes it first */
+        if (atomic_compare_exchange_strong(&e->state, &s, BREAKER_HALF_OPEN))
+            return breaker_half_open(e, pid, now_ns, claim, retry_at_ns);
         /* someone else moved it: judge the new state */
     }
     breaker_set_retry(retry_at_ns, now_ns + BREAKER_HALF_OPEN_POLL_NS);
@@ -185,8 +191,9 @@ static void breaker_hand_on(struct endpoint_sh *e, int32_t pid, int64_t now_ns)
     if (atomic_load(&e->probe_pid) != pid)
         return;
     atomic_store(&e->open_until_ns, now_ns);
+    /* a CAS, not a store: never clear a probe someone else took meanwhile */
     if (atomic_compare_exchange_strong(&e->state, &s, BREAKER_OPEN))
-        atomic_store(&e->probe_pid, 0);
+        atomic_compare_exchange_strong(&e->probe_pid, &pid, 0);
 }
 
 int breaker_report(struct shm_segment *seg, uint32_t ep, int32_t pid, enum breaker_outcome outcome,

@@ -35,15 +35,17 @@ enum breaker_outcome {
 /*
  * 1 if a request to endpoint ep could go now for pid, without claiming
  * anything (closed; open with its cool-down over; half-open with pid as the
- * probe or the probe's process gone). 0 otherwise, with *retry_at_ns (if not
- * NULL) set to when to ask again. now_ns is CLOCK_MONOTONIC.
+ * probe, no probe yet, or the probe's process gone). 0 otherwise, with
+ * *retry_at_ns (if not NULL) set to when to ask again. now_ns is
+ * CLOCK_MONOTONIC.
  */
 int breaker_ready(const struct shm_segment *seg, uint32_t ep, int32_t pid, int64_t now_ns,
                   int64_t *retry_at_ns);
 
 /*
- * Like breaker_ready, but claims: when the cool-down is over, exactly one
- * caller moves the breaker to half-open and becomes its probe (probe_pid).
+ * Like breaker_ready, but claims: when the cool-down is over, the breaker
+ * moves to half-open and exactly one caller becomes its probe (probe_pid,
+ * taken by CAS from 0 or from a dead pid).
  * Returns 1 if pid may send a request now, 0 if not (*retry_at_ns filled).
  * Counts the request in the endpoint's `requests` when it returns 1.
  */

@@ -90,21 +90,28 @@ int prog_read(const struct prog_slot_sh *slot, struct prog_item *out)
     return -EAGAIN;
 }
 
+static uint64_t prog_claim_word(uint32_t state, int32_t pid)
+{
+    return ((uint64_t)(uint32_t)pid << 32) | state;
+}
+
 int prog_claim(struct prog_slot_sh *slot, int32_t pid)
 {
-    uint32_t expected = PROG_CLAIM_FREE;
+    uint64_t expected = prog_claim_word(PROG_CLAIM_FREE, 0);
 
-    if (!atomic_compare_exchange_strong_explicit(&slot->claim, &expected, PROG_CLAIM_TAKEN,
-                                                 memory_order_acq_rel, memory_order_relaxed))
-        return 0;
-    atomic_store_explicit(&slot->claim_pid, pid, memory_order_release);
-    return 1;
+    return atomic_compare_exchange_strong_explicit(&slot->claim, &expected,
+                                                   prog_claim_word(PROG_CLAIM_TAKEN, pid),
+                                                   memory_order_acq_rel, memory_order_relaxed);
 }
 
 void prog_set_claim(struct prog_slot_sh *slot, uint32_t claim, int32_t pid)
 {
-    atomic_store_explicit(&slot->claim_pid, pid, memory_order_relaxed);
-    atomic_store_explicit(&slot->claim, claim, memory_order_release);
+    atomic_store_explicit(&slot->claim, prog_claim_word(claim, pid), memory_order_release);
+}
+
+uint64_t prog_claim_load(const struct prog_slot_sh *slot)
+{
+    return atomic_load_explicit(&((struct prog_slot_sh *)slot)->claim, memory_order_acquire);
 }
 
 const char *prog_state_name(uint32_t state)

@@ -34,13 +34,26 @@ void prog_write(struct prog_slot_sh *slot, const struct prog_item *item);
 int prog_read(const struct prog_slot_sh *slot, struct prog_item *out);
 
 /*
- * Try to take item slot for worker pid: CAS claim FREE -> TAKEN.
- * Returns 1 if taken, 0 if not free.
+ * Try to take item slot for worker pid: one CAS of the claim word from FREE to
+ * (pid, TAKEN). Returns 1 if taken, 0 if not free.
  */
 int prog_claim(struct prog_slot_sh *slot, int32_t pid);
 
 /* Set the claim word (coordinator: requeue a dead worker's item, mark done). */
 void prog_set_claim(struct prog_slot_sh *slot, uint32_t claim, int32_t pid);
+
+/* The claim word (acquire order); split it with prog_claim_state / prog_claim_pid. */
+uint64_t prog_claim_load(const struct prog_slot_sh *slot);
+
+static inline uint32_t prog_claim_state(uint64_t word)
+{
+    return (uint32_t)(word & 0xffffffffu);
+}
+
+static inline int32_t prog_claim_pid(uint64_t word)
+{
+    return (int32_t)(uint32_t)(word >> 32);
+}
 
 /* Human name of a prog_state ("pending", "running", "waiting-key", ...). */
 const char *prog_state_name(uint32_t state);

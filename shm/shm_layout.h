@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u /* 2: claim word holds state+pid; admission bitmask */
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -113,14 +113,22 @@ struct shm_header_sh {
     char run_id[SHM_RUN_ID_MAX];
     _Atomic uint32_t run_state;       /* enum shm_run_state */
     _Atomic uint32_t parallelism;     /* items allowed in flight now (<= parallel_max, >= 1) */
-    _Atomic uint32_t in_flight;       /* items being processed now (admission counter) */
-    _Atomic uint32_t waiting_for_key; /* workers waiting for a key now */
+    _Atomic uint32_t in_flight;       /* popcount of in_flight_mask, for display */
+    _Atomic uint32_t waiting_for_key; /* items waiting for a key (display; counted by the
+                                         coordinator from the progress slots) */
     _Atomic uint64_t pool_generation; /* bumped when the credential pool is reloaded */
     _Atomic uint64_t requests_total;  /* LLM requests sent in this run */
     _Atomic uint64_t http_429_total;
     _Atomic uint64_t simulate_429_used; /* AGENTOS_SIMULATE_429 budget consumed */
     _Atomic uint32_t items_done;        /* items with a final outcome */
     _Atomic uint32_t items_failed;
+    /*
+     * Admission tickets: bit i set = worker slot i has an item in flight. A
+     * worker takes its bit with one CAS while popcount < parallelism and
+     * clears it when the item ends; the coordinator clears a dead worker's
+     * bit. One word, so no death at any instant can leak a ticket.
+     */
+    _Atomic uint32_t in_flight_mask;
 };
 
 /* Per-item state, in prog_slot_sh data. */
@@ -134,7 +142,11 @@ enum prog_state {
     PROG_INTERRUPTED = 6, /* stopped by shutdown/pause; checkpoint kept */
 };
 
-/* Claim word of a progress slot (not seqlock-protected; CAS only). */
+/*
+ * Claim word of a progress slot (not seqlock-protected; CAS only): the low 32
+ * bits are the state below, the high 32 bits the pid of the claiming worker,
+ * so one CAS takes both and a death can never leave a claim without its pid.
+ */
 enum prog_claim {
     PROG_CLAIM_FREE = 0,  /* waiting to be taken by a worker */
     PROG_CLAIM_TAKEN = 1, /* a worker is processing it */
@@ -164,9 +176,8 @@ struct prog_item {
 
 struct prog_slot_sh {
     alignas(SHM_CACHELINE) _Atomic uint32_t seq;       /* odd while a write is in progress */
-    _Atomic uint32_t claim;                            /* enum prog_claim */
-    _Atomic int32_t claim_pid;                         /* pid of the claiming worker */
-    uint32_t index;                                    /* position in the table (constant) */
+    uint32_t index; /* position in the table (constant) */
+    _Atomic uint64_t claim; /* (pid << 32) | enum prog_claim: see prog_claim_state/pid */
     uint64_t data[(sizeof(struct prog_item) + 7) / 8]; /* struct prog_item, word-accessed */
 };
 
@@ -249,6 +260,7 @@ struct node_stat_sh {
     _Atomic uint64_t duration_hist[SHM_HIST_BUCKETS];
 };
 
+_Static_assert(SHM_MAX_WORKERS <= 32, "one admission bit per worker in in_flight_mask");
 _Static_assert(sizeof(struct shm_header_sh) <= SHM_HEADER_SIZE, "header fits its region");
 _Static_assert(sizeof(struct prog_slot_sh) % SHM_CACHELINE == 0, "prog slot is whole lines");
 _Static_assert(sizeof(struct cred_slot_sh) % SHM_CACHELINE == 0, "cred slot is whole lines");

@@ -112,7 +112,9 @@ static void snap_items(const struct shm_segment *seg, struct snap *s)
     }
     for (uint32_t i = 0; i < s->item_count; i++) {
         struct snap_item *it = &s->items[i];
-        it->claim = atomic_load_explicit(&shm_prog_slot(seg, i)->claim, memory_order_acquire);
+        uint64_t word = prog_claim_load(shm_prog_slot(seg, i));
+        it->claim = prog_claim_state(word);
+        it->claim_pid = prog_claim_pid(word);
         if (it->readable && it->p.state < SNAP_STATE_UNREADABLE)
             s->by_state[it->p.state]++;
         else

@@ -30,6 +30,7 @@
 struct snap_item {
     struct prog_item p; /* whole copy (strings NUL-terminated) */
     uint32_t claim;     /* enum prog_claim, read after the payload */
+    int32_t claim_pid;  /* the claiming worker (from the same claim word) */
     int readable;       /* 0: prog_read gave up, p is zeroed but for its index */
 };
 

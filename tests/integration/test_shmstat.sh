@@ -143,13 +143,14 @@ rc=$?
 check_eq "no such run: exit 1" 1 "$rc"
 check_eq "no such run: one line" "agentos-shmstat: no such run \"nosuch-$$\"" "$out"
 FAKE="itfake-$$"
+LAYOUT=$(sed -n "s/^#define SHM_LAYOUT_VERSION \([0-9]*\)u.*/\1/p" "$ROOT/shm/shm_layout.h")
 printf 'AGOSSHM1\x07\x00\x00\x00\x00\x02\x00\x00' >"/dev/shm/agentos-$FAKE"
 truncate -s 4096 "/dev/shm/agentos-$FAKE"
 out=$(agentos-shmstat "$FAKE" 2>&1)
 rc=$?
 check_eq "other layout version: exit 1" 1 "$rc"
 check_eq "other layout version: one line naming both versions" \
-    "agentos-shmstat: segment /agentos-$FAKE has layout version 7, this build reads 1" "$out"
+    "agentos-shmstat: segment /agentos-$FAKE has layout version 7, this build reads $LAYOUT" "$out"
 check "the list marks it as a mismatch" bash -c "agentos-shmstat | grep -qE '^$FAKE .* mismatch'"
 out=$(agentos-shmstat x --watch=abc 2>&1)
 check_eq "bad flag value: exit 2" 2 "$?"

@@ -295,8 +295,9 @@ static void test_claim_race(void **state)
             }
         assert_int_equal(owners, 1);
         per[owner]++;
-        assert_int_equal(atomic_load(&slots[i].claim), PROG_CLAIM_TAKEN);
-        assert_int_equal(atomic_load(&slots[i].claim_pid), owner == 0 ? getpid() : pids[owner - 1]);
+        assert_int_equal(prog_claim_state(prog_claim_load(&slots[i])), PROG_CLAIM_TAKEN);
+        assert_int_equal(prog_claim_pid(prog_claim_load(&slots[i])),
+                         owner == 0 ? getpid() : pids[owner - 1]);
     }
     print_message("claims per process: %d %d %d\n", per[0], per[1], per[2]);
     munmap(slots, table);
@@ -309,16 +310,16 @@ static void test_claim_states(void **state)
 
     (void)state;
     assert_int_equal(prog_claim(slot, 100), 1);
-    assert_int_equal(atomic_load(&slot->claim_pid), 100);
+    assert_int_equal(prog_claim_pid(prog_claim_load(slot)), 100);
     assert_int_equal(prog_claim(slot, 101), 0);
     prog_set_claim(slot, PROG_CLAIM_FREE, 0); /* coordinator requeues */
     assert_int_equal(prog_claim(slot, 102), 1);
-    assert_int_equal(atomic_load(&slot->claim_pid), 102);
+    assert_int_equal(prog_claim_pid(prog_claim_load(slot)), 102);
     prog_set_claim(slot, PROG_CLAIM_DONE, 102);
     assert_int_equal(prog_claim(slot, 103), 0);
     prog_set_claim(slot, PROG_CLAIM_SKIP, 0);
     assert_int_equal(prog_claim(slot, 104), 0);
-    assert_int_equal(atomic_load(&slot->claim), PROG_CLAIM_SKIP);
+    assert_int_equal(prog_claim_state(prog_claim_load(slot)), PROG_CLAIM_SKIP);
     munmap(slot, sizeof(*slot));
 }
 

@@ -214,7 +214,7 @@ static void expect_refused(void (*patch)(struct shm_header_sh *), const char *ms
 
 static void patch_version(struct shm_header_sh *h)
 {
-    h->layout_version = 2;
+    h->layout_version = SHM_LAYOUT_VERSION + 1;
 }
 
 static void patch_magic(struct shm_header_sh *h)
@@ -247,7 +247,8 @@ static void test_attach_refuses(void **state)
     char want[128];
 
     (void)state;
-    snprintf(want, sizeof(want), "has layout version 2, this build reads %u", SHM_LAYOUT_VERSION);
+    snprintf(want, sizeof(want), "has layout version %u, this build reads %u",
+             SHM_LAYOUT_VERSION + 1, SHM_LAYOUT_VERSION);
     expect_refused(patch_version, want);
     expect_refused(patch_magic, "not an agentos segment");
     expect_refused(patch_total, "outside");
