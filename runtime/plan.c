@@ -151,6 +151,21 @@ static int load_credentials(struct run_ctx *rc)
         fprintf(stderr, "agentos-run: %s\n", err);
         return -EINVAL;
     }
+    /* Both built-in workflows draft and review: a role no key has could never be served, and
+     * the run would wait for it forever. (The pool pauses when a role's keys get disabled.) */
+    uint32_t have = 0;
+    for (size_t i = 0; i < rc->creds.n; i++)
+        have |= rc->creds.v[i].roles;
+    const char *missing = !(have & CRED_ROLE_DRAFT)    ? "draft"
+                          : !(have & CRED_ROLE_REVIEW) ? "review"
+                                                       : NULL;
+    if (missing) {
+        fprintf(stderr,
+                "agentos-run: no key in %s has role %s%s (every workflow needs a draft and a "
+                "review key)\n",
+                path, missing, limit > 0 ? " among those AGENTOS_CREDENTIAL_LIMIT keeps" : "");
+        return -EINVAL;
+    }
     if (rc->creds.insecure_mode)
         fprintf(stderr, "agentos-run: warning: %s is readable by group or others; chmod 600 it\n",
                 path);

@@ -102,6 +102,19 @@ static void watch_waiting(struct pool_monitor *pm, const struct pool_view *v)
     pm->last_waiting = waiting;
 }
 
+/* "draft", "review" or "draft and review" for a set of CRED_ROLE_* bits. */
+static const char *pool_roles_name(uint32_t roles)
+{
+    switch (roles & (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)) {
+    case CRED_ROLE_DRAFT:
+        return "draft";
+    case CRED_ROLE_REVIEW:
+        return "review";
+    default:
+        return "draft and review";
+    }
+}
+
 /*
  * The pool is exhausted when no key can come back by itself: every key is
  * disabled, or every key of a role the workflow needs is (a free draft key is
@@ -203,28 +216,6 @@ int pool_should_exit(const struct pool_monitor *pm)
 void pool_free(struct pool_monitor *pm)
 {
     (void)pm;
-}
-
-uint32_t pool_missing_roles(const struct cred_file *cf)
-{
-    uint32_t have = 0;
-    for (size_t i = 0; i < cf->n; i++)
-        have |= cf->v[i].roles;
-    return POOL_ROLES_NEEDED & ~have;
-}
-
-const char *pool_roles_name(uint32_t roles)
-{
-    switch (roles & (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)) {
-    case CRED_ROLE_DRAFT:
-        return "draft";
-    case CRED_ROLE_REVIEW:
-        return "review";
-    case CRED_ROLE_DRAFT | CRED_ROLE_REVIEW:
-        return "draft and review";
-    default:
-        return "";
-    }
 }
 
 uint32_t pool_endpoints(const struct cred_file *cf, const char **urls)

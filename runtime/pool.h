@@ -51,15 +51,6 @@ int pool_should_exit(const struct pool_monitor *pm);
 
 void pool_free(struct pool_monitor *pm);
 
-/*
- * Roles of POOL_ROLES_NEEDED that no key of cf has (0 when every needed role
- * has a key): a run with such a file could never finish a workflow.
- */
-uint32_t pool_missing_roles(const struct cred_file *cf);
-
-/* "draft", "review", "draft and review" for a set of CRED_ROLE_* bits; "" for none. */
-const char *pool_roles_name(uint32_t roles);
-
 /* Distinct base URLs of cf into urls[] (pointers into cf; urls has room for cf->n). */
 uint32_t pool_endpoints(const struct cred_file *cf, const char **urls);
 

@@ -498,12 +498,14 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
 
     struct shm_header_sh *h = rc->seg.hdr;
     while (admit(h, worker_index)) {
+        crash_point("admitted"); /* crash tests: holding a ticket, no item yet */
         int idx = claim_next(rc, pid);
         if (idx < 0) {
             release_ticket(h, worker_index);
             break;
         }
         run_one(rc, me, &log, &llm, idx);
+        crash_point("item_released"); /* crash tests: item marked done, ticket still held */
         release_ticket(h, worker_index);
     }
     uring_writer_close(uw);

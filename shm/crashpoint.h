@@ -15,7 +15,9 @@
  * ckpt_txn (inside the node's checkpoint transaction, before COMMIT),
  * prog_write (between the seqlock's odd and even bumps), node_done (a node
  * finished, before its checkpoint), item_done (the result is written and the
- * checkpoint deleted, but the item is not yet marked done).
+ * checkpoint deleted, but the item is not yet marked done), admitted (an
+ * admission ticket is held, no item claimed yet), item_released (the item is
+ * marked done, the ticket not yet given back).
  * The check costs one load of a cached flag when no point is set.
  */
 #ifndef AGENTOS_SHM_CRASHPOINT_H

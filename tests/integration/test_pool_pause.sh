@@ -3,7 +3,10 @@
 # disabled with a console line and the other keys carry the run; when every key is
 # refused the run pauses, and new keys written to the credentials file resume it (the
 # edited file is noticed, and so is SIGHUP alone); --pause-timeout ends the pause
-# with exit 75 and checkpoints kept, and the next run resumes from them.
+# with exit 75 and checkpoints kept, and the next run resumes from them. The same
+# pause comes when only one role has no usable key left (a draft key that still works
+# does not keep a workflow going that needs a review), and a file with no key for a
+# role is refused at start (exit 2).
 source "$(dirname "$0")/lib.sh"
 cd "$WS"
 CREDS="$AGENTOS_HOME/credentials.json"
@@ -107,4 +110,58 @@ check_eq "the next run with good keys exits 0" 0 "$?"
 check "it resumes from checkpoints" grep -qE '^\[LLD-0[123]\] Resuming at N1_design from checkpoint$' "$WS/pt2.txt"
 check "all 3 approved in the end" grep -q '3 approved, 0 need revision, 0 failed' "$WS/pt2.txt"
 check "no checkpoint left" test -z "$(ls "$AGENTOS_HOME/checkpoints/" 2>/dev/null)"
+
+# 5. A draft-only key and a review-only key that is refused (401): no key can review,
+#    so the run pauses although the draft key is free; --pause-timeout ends it with 75.
+url="http://127.0.0.1:$MOCK_PORT/v1"
+cat >"$CREDS" <<EOF
+{"credentials": [
+ {"id": "drafter", "provider": "openai", "model": "m", "base_url": "$url", "api_key": "fine-key-d", "roles": ["draft"]},
+ {"id": "reviewer", "provider": "openai", "model": "m", "base_url": "$url", "api_key": "test-key-1", "roles": ["review"]}
+]}
+EOF
+chmod 600 "$CREDS"
+rm -rf lld "$AGENTOS_HOME"/checkpoints
+make_specs lld/pending 1
+t0=$(date +%s%N)
+timeout 20 lld-workflow --all --pause-timeout 2 >"$WS/role.txt" 2>&1
+rc=$?
+t1=$(date +%s%N)
+check_eq "no usable review key: --pause-timeout 2 ends the run with 75" 75 "$rc"
+ms=$(((t1 - t0) / 1000000))
+check_le "within 10 s" "$ms" 10000
+check "the reviewer is disabled" grep -qF '[COORDINATOR] Key reviewer disabled: HTTP 401' "$WS/role.txt"
+check "the pause line" grep -qF "$PAUSE_LINE" "$WS/role.txt"
+check "a line names the role" grep -qF '[COORDINATOR] No usable key has role review' "$WS/role.txt"
+check "not the misleading waiting line" bash -c "! grep -qF 'keys busy or disabled' '$WS/role.txt'"
+check "the timeout line (role)" grep -qF '[COORDINATOR] Paused for 2s (--pause-timeout); checkpointing and exiting' "$WS/role.txt"
+check_eq "the checkpoint is kept" 1 "$(ls "$AGENTOS_HOME"/checkpoints/*.db 2>/dev/null | wc -l)"
+check "no result" test -z "$(ls lld/done 2>/dev/null)"
+
+# 6. The same role pause, ended by a good review key written to the file: the run
+#    resumes from the checkpoint of 5 and finishes.
+lld-workflow --all >"$WS/role2.txt" 2>&1 &
+pid=$!
+check "again the role pause" wait_for "$WS/role2.txt" '[COORDINATOR] No usable key has role review'
+sed -i 's/"test-key-1"/"fine-key-r"/' "$CREDS"
+wait_for "$WS/role2.txt" 'Summary:'
+timeout 20 tail --pid="$pid" -f /dev/null
+wait "$pid"
+check_eq "a good review key resumes the run to exit 0" 0 "$?"
+check "it resumes" grep -qF '[COORDINATOR] Credential pool has usable keys again; resuming' "$WS/role2.txt"
+check "1 approved after the role pause" grep -q '1 approved, 0 need revision, 0 failed' "$WS/role2.txt"
+
+# 7. A file in which no key has role review is a configuration error at start.
+cat >"$CREDS" <<EOF
+{"credentials": [
+ {"id": "drafter", "provider": "openai", "model": "m", "base_url": "$url", "api_key": "fine-key-d", "roles": ["draft"]}
+]}
+EOF
+rm -rf lld
+make_specs lld/pending 1
+timeout 10 lld-workflow --all >"$WS/norole.txt" 2>&1
+check_eq "no key with role review: exit 2" 2 "$?"
+check "the error names the role and the file" \
+    grep -qF "agentos-run: no key in $CREDS has role review" "$WS/norole.txt"
+check "no run folder for it" bash -c "! grep -qF 'Run folder' '$WS/norole.txt'"
 finish

@@ -36,6 +36,40 @@ for point in http_request ckpt_txn prog_write node_done item_done; do
     check "$point: no checkpoint left" test -z "$(ls "$AGENTOS_HOME/checkpoints/")"
 done
 
+# Deaths while holding an admission ticket but no item: with --parallel 1 a leaked
+# ticket would stop every later item from starting.
+for point in admitted item_released; do
+    rm -rf lld "$AGENTOS_HOME/checkpoints" "$AGENTOS_HOME/logs"
+    make_specs lld/pending 3
+    AGENTOS_CRASH_POINT=$point AGENTOS_CRASH_FLAG="$WS/died-$point" \
+        timeout 60 lld-workflow --all --parallel 1 >"$WS/$point.txt" 2>&1
+    check_eq "$point: run completes after the death" 0 "$?"
+    check "$point: a worker really died" test -e "$WS/died-$point"
+    check_eq "$point: every item approved" 3 "$(grep -l '^status: approved$' lld/done/*.md 2>/dev/null | wc -l)"
+done
+
+# A worker stopped from outside (SIGTERM, not a shutdown): its item is retried.
+rm -rf lld "$AGENTOS_HOME/checkpoints" "$AGENTOS_HOME/logs"
+make_specs lld/pending 3
+stop_mock
+start_mock --latency-ms 400
+write_credentials 1
+lld-workflow --all --parallel 2 >"$WS/term.txt" 2>&1 &
+coord=$!
+for _ in $(seq 1 100); do
+    grep -q 'Executing: N1_design' "$WS/term.txt" && break
+    sleep 0.05
+done
+victim=$(pgrep -P "$coord" | head -1)
+kill -TERM "$victim"
+wait "$coord"
+check_eq "a worker stopped by SIGTERM: the run still completes" 0 "$?"
+check "its item is retried" grep -qE "^\[COORDINATOR\] Worker $victim was stopped while running LLD-0[1-3]; retrying it from its checkpoint" "$WS/term.txt"
+check_eq "every item approved" 3 "$(grep -l '^status: approved$' lld/done/*.md 2>/dev/null | wc -l)"
+stop_mock
+start_mock --latency-ms 50
+write_credentials 1
+
 # Dying every time: the item is retried once, then failed; the others are not disturbed.
 rm -rf lld "$AGENTOS_HOME/checkpoints" "$AGENTOS_HOME/logs"
 make_specs lld/pending 1

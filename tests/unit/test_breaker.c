@@ -322,16 +322,53 @@ static void test_reserve_skips_open_endpoint(void **state)
     assert_int_equal(cred_release(seg, 0, B, CRED_OK, 0, NULL, 0), 0);
 }
 
+/*
+ * A worker killed between the open -> half-open switch and taking the probe
+ * leaves half-open with probe_pid 0: that must mean "probe free", not
+ * "being chosen" forever.
+ */
+static void test_half_open_without_probe_is_free(void **state)
+{
+    struct shm_segment *seg = *state;
+    int64_t t = T0 + 5 * SEC;
+
+    fail_n(seg, 0, A, 5, T0);
+    atomic_store(&ep(seg, 0)->state, BREAKER_HALF_OPEN); /* the switch, then death */
+    atomic_store(&ep(seg, 0)->probe_pid, 0);
+    assert_int_equal(breaker_ready(seg, 0, B, t, NULL), 1);
+    assert_int_equal(breaker_allow(seg, 0, B, t, NULL), 1);
+    assert_int_equal(atomic_load(&ep(seg, 0)->probe_pid), B);
+    assert_int_equal(breaker_allow(seg, 0, A, t, NULL), 0); /* still one probe */
+    assert_int_equal(breaker_report(seg, 0, B, BREAKER_SUCCESS, t, NULL, NULL), 0);
+    assert_int_equal(atomic_load(&ep(seg, 0)->state), BREAKER_CLOSED);
+
+    /* the same through cred_reserve, which is what a worker really calls */
+    add_key(seg, 0, 0);
+    fail_n(seg, 0, A, 5, t);
+    atomic_store(&ep(seg, 0)->state, BREAKER_HALF_OPEN);
+    atomic_store(&ep(seg, 0)->probe_pid, 0);
+    struct cred_wait w;
+    assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, A, t + 5 * SEC, &w), 0);
+    assert_int_equal(atomic_load(&ep(seg, 0)->probe_pid), A);
+    assert_int_equal(cred_release(seg, 0, A, CRED_OK, 0, NULL, 0), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_opens_at_threshold),        T(test_success_resets_count),
-        T(test_half_open_one_probe),       T(test_failed_probes_double_cooldown),
-        T(test_straggler_in_open_ignored), T(test_neutral_probe_hands_on),
-        T(test_dead_probe_replaced),       T(test_no_breaker_out_of_range),
-        T(test_one_probe_among_racers),    T(test_reserve_skips_open_endpoint),
+        T(test_opens_at_threshold),
+        T(test_success_resets_count),
+        T(test_half_open_one_probe),
+        T(test_failed_probes_double_cooldown),
+        T(test_straggler_in_open_ignored),
+        T(test_neutral_probe_hands_on),
+        T(test_dead_probe_replaced),
+        T(test_no_breaker_out_of_range),
+        T(test_one_probe_among_racers),
+        T(test_reserve_skips_open_endpoint),
+        T(test_half_open_without_probe_is_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

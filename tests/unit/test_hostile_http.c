@@ -12,6 +12,13 @@
  * result: -ETIMEDOUT / -EIO / -EMSGSIZE with a one-line, key-free error and no
  * body, or (chunked) a reply whose text extracts. It uses raw sockets rather
  * than libmicrohttpd so it can break HTTP itself.
+ *
+ * A slow ("thinking") model is the opposite case: silence for minutes, then a
+ * good reply, which must be accepted as long as it comes within timeout_s.
+ * To test minutes in seconds this file defines clock_gettime, which libcurl
+ * calls for all its timers: in the main thread, while fast_clock_on() is in
+ * force, monotonic time runs FAST_CLOCK_X times faster (the server thread
+ * keeps real time, so its delays are real).
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,6 +37,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -56,7 +65,11 @@ enum hmode {
     H_BAD_STATUS_LINE,
     H_MALFORMED_JSON,
     H_RETRY_AFTER_GARBAGE,
+    H_THINK, /* silence for THINK_MS, then a complete reply */
 };
+
+#define THINK_MS 2500
+#define FAST_CLOCK_X 100 /* THINK_MS is 250 s on curl's clock */
 
 static struct {
     int lfd;
@@ -67,6 +80,50 @@ static struct {
     atomic_int served;
     const char *_Atomic body; /* JSON for H_CHUNKED */
 } S;
+
+/* ---- a fast clock for libcurl -------------------------------------------------------------- */
+
+/* Per thread: only the thread that runs curl sees fast time. */
+static _Thread_local int fast_on;
+static _Thread_local int64_t fast_t0, fast_extra; /* fast_extra keeps time monotonic after */
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * UTIL_NS_PER_SEC + ts->tv_nsec;
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    if (syscall(SYS_clock_gettime, id, ts) != 0)
+        return -1;
+    if (id != CLOCK_MONOTONIC && id != CLOCK_MONOTONIC_RAW)
+        return 0;
+    int64_t ns = ts_ns(ts), add = fast_extra;
+    if (fast_on)
+        add += (ns - fast_t0) * (FAST_CLOCK_X - 1);
+    ns += add;
+    ts->tv_sec = (time_t)(ns / UTIL_NS_PER_SEC);
+    ts->tv_nsec = (long)(ns % UTIL_NS_PER_SEC);
+    return 0;
+}
+
+static int64_t real_mono_ns(void)
+{
+    struct timespec ts;
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+    return ts_ns(&ts);
+}
+
+static void fast_clock(int on)
+{
+    int64_t now = real_mono_ns();
+    if (on) {
+        fast_t0 = now;
+    } else if (fast_on) {
+        fast_extra += (now - fast_t0) * (FAST_CLOCK_X - 1);
+    }
+    fast_on = on;
+}
 
 /* ---- the server ------------------------------------------------------------------------- */
 
@@ -240,6 +297,21 @@ static void serve(int fd, enum hmode mode)
         send_str(fd, "\\");
         break;
     }
+    case H_THINK: {
+        static const char reply[] = "{\"choices\":[{\"message\":{\"content\":\"thought\"}}]}";
+        char head[160];
+        /* real time: this thread's clock is never fast */
+        int64_t until = real_mono_ns() + (int64_t)THINK_MS * UTIL_NS_PER_MS;
+        while (!atomic_load(&S.quit) && real_mono_ns() < until)
+            poll(NULL, 0, 20);
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                 strlen(reply));
+        send_str(fd, head);
+        send_str(fd, reply);
+        break;
+    }
     case H_RETRY_AFTER_GARBAGE: {
         char ra[400];
         memset(ra, 'z', sizeof(ra) - 1);
@@ -305,7 +377,7 @@ struct outcome {
     struct http_reply r;
 };
 
-static struct outcome request(enum hmode mode, enum cred_provider p)
+static struct outcome request_t(enum hmode mode, enum cred_provider p, long timeout_s)
 {
     char url[64];
     struct credential c;
@@ -320,11 +392,16 @@ static struct outcome request(enum hmode mode, enum cred_provider p)
     atomic_store(&S.mode, (int)mode);
     struct outcome o;
     int64_t t0 = util_now_mono_ns();
-    o.rc = http_post_llm(&c, "prompt", TIMEOUT_S, NULL, &o.r);
+    o.rc = http_post_llm(&c, "prompt", timeout_s, NULL, &o.r);
     o.ms = (long)((util_now_mono_ns() - t0) / UTIL_NS_PER_MS);
     print_message("# mode %d: rc %d, status %ld, %ld ms, error \"%s\"\n", (int)mode, o.rc,
                   o.r.status, o.ms, o.r.error);
     return o;
+}
+
+static struct outcome request(enum hmode mode, enum cred_provider p)
+{
+    return request_t(mode, p, TIMEOUT_S);
 }
 
 /* A failed request: the wanted code (or any of -EIO/-ETIMEDOUT when want is 0), in time,
@@ -349,6 +426,7 @@ static void test_stall_mid_body(void **state)
 {
     (void)state;
     struct outcome o = request(H_STALL_BODY, PROVIDER_OPENAI);
+    assert_non_null(strstr(o.r.error, "reply not complete within"));
     assert_clean_failure(&o, -ETIMEDOUT);
     assert_true(o.ms >= TIMEOUT_S * 1000 - 200); /* it did wait for the server */
 }
@@ -487,6 +565,41 @@ static void test_retry_after_garbage(void **state)
     http_reply_free(&o.r);
 }
 
+/*
+ * A model that thinks 250 s (on curl's clock) before its first byte, within a
+ * 600 s timeout: the reply counts. A low-speed limit shorter than the timeout
+ * (it was min(timeout, 120 s)) cut such a request off while it waited.
+ */
+static void test_slow_first_byte(void **state)
+{
+    (void)state;
+    int64_t t0 = real_mono_ns();
+    fast_clock(1);
+    struct outcome o = request_t(H_THINK, PROVIDER_OPENAI, 600);
+    fast_clock(0);
+    long real_ms = (long)((real_mono_ns() - t0) / UTIL_NS_PER_MS);
+    print_message("# think: %ld ms real\n", real_ms);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.r.status, 200);
+    assert_true(real_ms >= THINK_MS - 100 && real_ms < THINK_MS + MARGIN_MS);
+    char *text = NULL, err[256] = "";
+    assert_int_equal(
+        http_extract_text(PROVIDER_OPENAI, o.r.body, o.r.body_len, &text, err, sizeof(err)), 0);
+    assert_string_equal(text, "thought");
+    free(text);
+    http_reply_free(&o.r);
+}
+
+/* Silence past the timeout: -ETIMEDOUT, and the error says no reply came. Runs last: the
+ * server thread is still "thinking" when it returns (server_stop ends that). */
+static void test_silence_times_out(void **state)
+{
+    (void)state;
+    struct outcome o = request_t(H_THINK, PROVIDER_OPENAI, 1);
+    assert_non_null(strstr(o.r.error, "no reply within 1s"));
+    assert_clean_failure(&o, -ETIMEDOUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +618,8 @@ int main(void)
         cmocka_unit_test(test_malformed_json_openai),
         cmocka_unit_test(test_malformed_json_gemini),
         cmocka_unit_test(test_retry_after_garbage),
+        cmocka_unit_test(test_slow_first_byte),
+        cmocka_unit_test(test_silence_times_out),
     };
     return cmocka_run_group_tests(tests, server_start, server_stop);
 }
