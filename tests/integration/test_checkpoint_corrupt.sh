@@ -51,4 +51,23 @@ else
     check_eq "a truncated checkpoint that still opens resumes cleanly" 0 "$rc"
 fi
 check "no crash or hang either way" test "$rc" -le 1
+
+# 4. a checkpoint whose last save is damaged (a live row without a next node)
+rm -rf "$ck"/* lld issues
+make_specs lld/pending 1
+stop_mock
+start_mock --fail-rate 1
+write_credentials 1
+timeout 60 lld-workflow --all --timeout-per-step 5 >/dev/null 2>&1
+check "a checkpoint to damage exists" test -e "$ck/lld_workflow_01.db"
+sqlite3 "$ck/lld_workflow_01.db" "UPDATE progress SET next_node = NULL, finished = 0"
+stop_mock
+start_mock --latency-ms 20
+write_credentials 1
+timeout 60 lld-workflow --all >"$WS/o6.txt" 2>&1
+check_eq "a damaged save fails its item" 1 "$?"
+check "as corrupt" grep -qE '^\[LLD-01\] FAILED: checkpoint .* is corrupt' "$WS/o6.txt"
+check "and is kept aside, not reused" test -e "$ck/lld_workflow_01.db.corrupt"
+timeout 60 lld-workflow --all >"$WS/o7.txt" 2>&1
+check_eq "the next run starts the item anew" 0 "$?"
 finish

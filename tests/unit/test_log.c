@@ -415,6 +415,24 @@ static void test_torn_audit_tail(void **state)
     free(big);
 }
 
+/* A failed write to the item's log is remembered: every later check sees it. */
+static void test_item_error_is_sticky(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(log_open_item(&f->s, f->dir, "LLD-9"), 0);
+    assert_int_equal(log_item_error(&f->s), 0);
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(full >= 0);
+    uring_writer_forget_fd(f->uw, f->s.log_fd);
+    close(f->s.log_fd);
+    f->s.log_fd = full; /* the disk is now full under the item log */
+    log_printf(&f->s, "first line after the disk filled");
+    assert_int_equal(log_item_error(&f->s), -ENOSPC);
+    log_printf(&f->s, "second line");
+    log_flush(&f->s);
+    assert_int_equal(log_item_error(&f->s), -ENOSPC); /* still, after a clean-looking flush */
+}
+
 static void test_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -453,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_lines_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_audit_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_item_error_is_sticky, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
