@@ -105,6 +105,28 @@ audit_valid() {
     return 0
 }
 
+# wait_for FILE TEXT [COUNT]: until FILE has COUNT (default 1) lines containing the
+# fixed string TEXT; 10 s at most. Returns 1 on time-out.
+wait_for() {
+    for _ in $(seq 1 200); do
+        [ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# run_id_of PID: the run id (<UTC timestamp>-<pid>) of the run whose coordinator
+# is PID, from agentos-shmstat's list; waits up to 5 s for it to appear.
+run_id_of() {
+    local id=""
+    for _ in $(seq 1 100); do
+        id=$(agentos-shmstat 2>/dev/null | awk -v p="$1" '$3 == p { print $1 }')
+        [ -n "$id" ] && break
+        sleep 0.05
+    done
+    echo "$id"
+}
+
 latest_run_dir() { ls -1td "$AGENTOS_HOME"/logs/parallel/*/ 2>/dev/null | head -1 | sed 's:/$::'; }
 
 finish() {

@@ -9,10 +9,7 @@ cd "$WS"
 make_specs lld/pending 6
 lld-workflow --all --parallel 3 >"$WS/run1.txt" 2>&1 &
 coord=$!
-for _ in $(seq 1 100); do
-    [ "$(grep -c 'Executing: N2_review' "$WS/run1.txt")" -ge 2 ] && break
-    sleep 0.05
-done
+wait_for "$WS/run1.txt" 'Executing: N2_review' 2
 workers=$(pgrep -P "$coord" | tr '\n' ' ')
 check "the run has workers" test -n "$workers"
 kill -9 "$coord"

@@ -7,10 +7,7 @@ cd "$WS"
 make_specs lld/pending 6
 lld-workflow --all --parallel 3 >"$WS/run1.txt" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-    [ "$(grep -c 'Executing: N2_review' "$WS/run1.txt")" -ge 2 ] && break
-    sleep 0.05
-done
+wait_for "$WS/run1.txt" 'Executing: N2_review' 2
 workers=$(pgrep -P "$pid" | tr '\n' ' ')
 # A hung worker (stopped) keeps the first, graceful shutdown waiting.
 set -- $workers

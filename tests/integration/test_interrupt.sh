@@ -9,10 +9,7 @@ make_specs lld/pending 6
 lld-workflow --all --parallel 3 >"$WS/run1.txt" 2>&1 &
 pid=$!
 # wait until every first-round item has finished at least one LLM node
-for _ in $(seq 1 100); do
-    [ "$(grep -c 'Executing: N2_review' "$WS/run1.txt")" -ge 3 ] && break
-    sleep 0.05
-done
+wait_for "$WS/run1.txt" 'Executing: N2_review' 3
 t0=$(date +%s%N)
 kill -INT "$pid"
 wait "$pid"

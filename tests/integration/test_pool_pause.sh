@@ -18,14 +18,6 @@ good_keys() {
     sed -i 's/"test-key-/"good-key-/' "$CREDS"
 }
 
-# wait_for FILE TEXT: up to 10 s for a fixed string to appear in FILE.
-wait_for() {
-    for _ in $(seq 1 200); do
-        grep -qF "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
 
 start_mock --latency-ms 50 --deny-key test-key-1=401 --deny-key test-key-2=403 --deny-key test-key-3=401
 

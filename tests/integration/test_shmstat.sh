@@ -31,12 +31,7 @@ lld-workflow --all --parallel 3 >"$WS/run.out" 2>&1 &
 RUN_PID=$!
 
 # The run id is <timestamp>-<coordinator pid>; the list shows it with the pid.
-RUN=""
-for _ in $(seq 1 100); do
-    RUN=$(agentos-shmstat 2>/dev/null | awk -v p="$RUN_PID" '$3 == p { print $1 }')
-    [ -n "$RUN" ] && break
-    sleep 0.05
-done
+RUN=$(run_id_of "$RUN_PID")
 check "the list shows the run with its coordinator pid" test -n "$RUN"
 check "the run id ends with the coordinator pid" test "${RUN%-"$RUN_PID"}" != "$RUN"
 agentos-shmstat >"$WS/list.txt"

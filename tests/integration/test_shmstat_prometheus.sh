@@ -39,12 +39,7 @@ make_specs lld/pending 18
 for i in 01 04 07 10 13 16; do printf 'MOCK-REVISE-ONCE\n' >>"lld/pending/$i.md"; done
 lld-workflow --all --parallel 3 >"$WS/run.out" 2>&1 &
 RUN_PID=$!
-RUN=""
-for _ in $(seq 1 100); do
-    RUN=$(agentos-shmstat 2>/dev/null | awk -v p="$RUN_PID" '$3 == p { print $1 }')
-    [ -n "$RUN" ] && break
-    sleep 0.05
-done
+RUN=$(run_id_of "$RUN_PID")
 check "found the run" test -n "$RUN"
 
 agentos-shmstat "$RUN" --listen 127.0.0.1:0 >"$WS/listen.out" 2>&1 &
