@@ -201,6 +201,9 @@ int args_parse(int argc, char **argv, const char *prog_workflow, struct run_opts
         if (o->nids)
             return set_err(err, errlen, "unexpected argument \"%s\" after the workstream file",
                            o->ids[0]);
+    } else if (o->fail_fast || o->dot) {
+        return set_err(err, errlen, "%s applies to workstream runs only",
+                       o->fail_fast ? "--fail-fast" : "--dot");
     } else if (o->all && o->nids) {
         return set_err(err, errlen, "give either --all or item IDs, not both (\"%s\")", o->ids[0]);
     } else if (!o->all && !o->nids) {

@@ -131,6 +131,9 @@ static void test_values(void **state)
     assert_int_equal(parse(&o, err, warn, "lld", 3, "--all", "--bogus"), -EINVAL);
     assert_non_null(strstr(err, "--bogus"));
     args_free(&o);
+    assert_int_equal(parse(&o, err, warn, "lld", 3, "--all", "--dot"), -EINVAL);
+    assert_non_null(strstr(err, "workstream"));
+    args_free(&o);
     assert_int_equal(parse(&o, err, warn, "lld", 2, "--help"), 0);
     assert_true(o.help);
     args_free(&o);
