@@ -78,7 +78,7 @@ $(BUILD)/bin/lld-workflow $(BUILD)/bin/issue-workflow: $(BUILD)/bin/agentos-run
 
 # A test may ask for extra link flags (e.g. -Wl,--wrap=fn) on a line
 # "/* LDFLAGS: ... */" near its top.
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $$(sed -n 's|^/\* LDFLAGS: \(.*\) \*/$$|\1|p' $<) -o $@ $< $(LIB) -lcmocka $(MHD_LIBS) $(LDLIBS)
 

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tests/unit/testutil.h"
 #include <sqlite3.h>
 
 #include "runtime/ckpt.h"
@@ -35,8 +37,7 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/test_ckpt.XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (test_tmpdir(f->dir, sizeof(f->dir), "test_ckpt") != 0)
         return -1;
     if (ckpt_path(f->path, sizeof(f->path), f->dir, "lld", "42") != 0)
         return -1;
@@ -47,9 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
+    if (test_rmtree(f->dir) != 0)
         return -1;
     free(f);
     return 0;

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #include "runtime/items.h"
 #include "runtime/result.h"
 #include "runtime/util.h"
@@ -114,8 +116,7 @@ static void put(const char *dir, const char *name, const char *text)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/test_items.XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (test_tmpdir(f->dir, sizeof(f->dir), "test_items") != 0)
         return -1;
     snprintf(f->items, sizeof(f->items), "%s/lld/pending", f->dir);
     snprintf(f->out, sizeof(f->out), "%s/lld/done", f->dir);
@@ -128,9 +129,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
+    if (test_rmtree(f->dir) != 0)
         return -1;
     free(f);
     return 0;

@@ -18,6 +18,8 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #include "runtime/log.h"
 #include "runtime/util.h"
 
@@ -191,8 +193,7 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    strcpy(f->dir, "/tmp/test_log.XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (test_tmpdir(f->dir, sizeof(f->dir), "test_log") != 0)
         return -1;
     snprintf(f->console_path, sizeof(f->console_path), "%s/console.txt", f->dir);
     f->console_fd = open(f->console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -209,9 +210,7 @@ static int teardown(void **state)
     log_close_item(&f->s);
     uring_writer_close(f->uw);
     close(f->console_fd);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = test_rmtree(f->dir);
     free(f);
     return rc == 0 ? 0 : -1;
 }

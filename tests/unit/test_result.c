@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #include "runtime/result.h"
 #include "runtime/util.h"
 
@@ -32,8 +34,7 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/test_result.XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (test_tmpdir(f->dir, sizeof(f->dir), "test_result") != 0)
         return -1;
     snprintf(f->out, sizeof(f->out), "%s/lld/done", f->dir);
     snprintf(f->path, sizeof(f->path), "%s/LLD-42.md", f->out);
@@ -44,9 +45,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
+    if (test_rmtree(f->dir) != 0)
         return -1;
     free(f);
     return 0;

@@ -1,0 +1,378 @@
+/*
+ * llm_fixture.h - the shared fixture of the LLM-client tests (test_llm.c,
+ * test_llm_pool.c): a real shared segment with credential slots, real log
+ * files, and an in-test libmicrohttpd server on 127.0.0.1 that answers from a
+ * script. Header-only because the build makes one binary per test file.
+ */
+#ifndef AGENTOS_TESTS_LLM_FIXTURE_H
+#define AGENTOS_TESTS_LLM_FIXTURE_H
+
+/* Each test file uses a different subset of the helpers below. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include <microhttpd.h>
+
+#include "runtime/credfile.h"
+#include "runtime/http.h"
+#include "runtime/llm.h"
+#include "runtime/log.h"
+#include "runtime/uring.h"
+#include "runtime/util.h"
+#include "shm/breaker.h"
+#include "shm/cred.h"
+#include "shm/segment.h"
+
+#define SECRET "SECRET-MARKER-123"
+#define MAX_REQ 64
+
+/* ---- a scripted mock server ------------------------------------------------------------- */
+
+struct mock_reply {
+    int status;
+    const char *retry_after;
+    const char *body;
+};
+
+struct mock {
+    struct MHD_Daemon *d;
+    unsigned short port;
+    pthread_mutex_t mu;
+    struct mock_reply script[16];
+    int nscript, next, requests;
+    char auth[MAX_REQ][64]; /* key header of each request */
+    int64_t at_ns[MAX_REQ]; /* when each request arrived */
+};
+
+static struct mock M;
+
+static enum MHD_Result mock_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
+{
+    (void)url, (void)method, (void)version, (void)upload_data;
+    struct mock *m = cls;
+    if (!*con_cls) {
+        *con_cls = m; /* first call: headers only */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!a)
+        a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-goog-api-key");
+    pthread_mutex_lock(&m->mu);
+    if (m->requests < MAX_REQ) {
+        util_strlcpy(m->auth[m->requests], a ? a : "", sizeof(m->auth[0]));
+        m->at_ns[m->requests] = util_now_mono_ns();
+    }
+    m->requests++;
+    struct mock_reply r = m->script[m->next];
+    if (m->next + 1 < m->nscript)
+        m->next++;
+    pthread_mutex_unlock(&m->mu);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(r.body), (void *)r.body, MHD_RESPMEM_MUST_COPY);
+    if (r.retry_after)
+        MHD_add_response_header(resp, "Retry-After", r.retry_after);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void mock_script(int n, const struct mock_reply *r)
+{
+    pthread_mutex_lock(&M.mu);
+    memcpy(M.script, r, (size_t)n * sizeof(*r));
+    M.nscript = n;
+    M.next = 0;
+    M.requests = 0;
+    pthread_mutex_unlock(&M.mu);
+}
+
+/* ---- fixture: segment + credentials + log sink ------------------------------------------ */
+
+struct fx {
+    char dir[64];
+    char console_path[128];
+    int console_fd;
+    struct uring_writer *uw;
+    struct log_sink log;
+    struct shm_segment seg;
+    struct cred_file creds;
+    struct llm_client c;
+    volatile sig_atomic_t stop;
+    int waits_on, waits_off;
+};
+
+static void on_wait(void *arg, int waiting)
+{
+    struct fx *f = arg;
+    if (waiting)
+        f->waits_on++;
+    else
+        f->waits_off++;
+}
+
+static const char openai_ok[] = "{\"choices\":[{\"message\":{\"content\":\"the answer\"}}]}";
+static const char gemini_ok[] = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"gem\"}]}}]}";
+
+/* nkeys keys "key-0".."key-N" of provider, with secrets SECRET-<i>, all on the mock server. */
+static void fx_keys(struct fx *f, int nkeys, const char *provider)
+{
+    char text[4096];
+    size_t off = (size_t)snprintf(text, sizeof(text), "{\"credentials\":[");
+    for (int i = 0; i < nkeys; i++)
+        off += (size_t)snprintf(text + off, sizeof(text) - off,
+                                "%s{\"id\":\"key-%d\",\"provider\":\"%s\",\"model\":\"m\","
+                                "\"base_url\":\"http://127.0.0.1:%u/v1\",\"api_key\":\"" SECRET
+                                "-%d\"}",
+                                i ? "," : "", i, provider, M.port, i);
+    snprintf(text + off, sizeof(text) - off, "]}");
+    char err[256];
+    assert_int_equal(credfile_parse("test", text, strlen(text), 0, &f->creds, err, sizeof(err)), 0);
+
+    char run_id[40];
+    snprintf(run_id, sizeof(run_id), "test-llm-%d-%lld", (int)getpid(),
+             (long long)(util_now_mono_ns() % 1000000000));
+    struct shm_create_params p = {.run_id = run_id,
+                                  .workflow = "lld",
+                                  .item_count = 1,
+                                  .key_count = (uint32_t)nkeys,
+                                  .worker_count = 1,
+                                  .parallel_max = 1};
+    assert_int_equal(shm_segment_create(&f->seg, &p, err, sizeof(err)), 0);
+    for (int i = 0; i < nkeys; i++) {
+        struct cred_init ci;
+        credfile_to_init(&f->creds.v[i], &ci);
+        assert_int_equal(cred_slot_init(shm_cred_slot(&f->seg, (uint32_t)i), &ci), 0);
+    }
+    atomic_store(&f->seg.hdr->run_state, SHM_RUN_RUNNING);
+    f->c.seg = &f->seg;
+    f->c.creds = &f->creds;
+}
+
+/* fx_keys, with one endpoint slot (circuit breaker) that every key uses. */
+static void fx_keys_endpoint(struct fx *f, int nkeys)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1", M.port);
+    const char *urls[] = {url};
+    fx_keys(f, nkeys, "openai");
+    /* fx_keys made a segment without endpoints: make it again with one */
+    shm_segment_unlink(f->seg.name);
+    shm_segment_detach(&f->seg);
+    char run_id[40], err[256];
+    snprintf(run_id, sizeof(run_id), "test-llm-ep-%d", (int)getpid());
+    struct shm_create_params p = {.run_id = run_id,
+                                  .workflow = "lld",
+                                  .item_count = 1,
+                                  .key_count = (uint32_t)nkeys,
+                                  .worker_count = 1,
+                                  .parallel_max = 1,
+                                  .endpoint_count = 1,
+                                  .endpoint_urls = urls};
+    assert_int_equal(shm_segment_create(&f->seg, &p, err, sizeof(err)), 0);
+    for (int i = 0; i < nkeys; i++) {
+        struct cred_init ci;
+        credfile_to_init(&f->creds.v[i], &ci);
+        ci.endpoint = 0;
+        assert_int_equal(cred_slot_init(shm_cred_slot(&f->seg, (uint32_t)i), &ci), 0);
+    }
+    atomic_store(&f->seg.hdr->run_state, SHM_RUN_RUNNING);
+}
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    strcpy(f->dir, "/tmp/test_llm.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->console_path, sizeof(f->console_path), "%s/console.txt", f->dir);
+    f->console_fd = open(f->console_path, O_CREAT | O_RDWR | O_APPEND, 0600);
+    if (f->console_fd < 0 || uring_writer_open(&f->uw, 64) < 0)
+        return -1;
+    log_sink_init(&f->log, f->uw, f->console_fd, "run-1", NULL);
+    if (log_open_item(&f->log, f->dir, "LLD-1") < 0)
+        return -1;
+    f->c.pid = (int32_t)getpid();
+    f->c.timeout_s = 10;
+    f->c.stop = &f->stop;
+    f->c.log = &f->log;
+    f->c.simulate_429_after = -1;
+    f->c.on_wait = on_wait;
+    f->c.on_wait_arg = f;
+    *state = f;
+    return 0;
+}
+
+/* Concatenation of every file in the run folder (console, item log, audit). */
+static char *fx_all_output(struct fx *f)
+{
+    log_flush(&f->log);
+    char *all = calloc(1, 1);
+    size_t len = 0;
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[400], *buf;
+        size_t n;
+        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+        if (util_read_file(path, 1 << 24, &buf, &n) != 0)
+            continue;
+        all = realloc(all, len + n + 1);
+        memcpy(all + len, buf, n + 1);
+        len += n;
+        free(buf);
+    }
+    if (d)
+        closedir(d);
+    return all;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    char *all = fx_all_output(f);
+    int leaked = strstr(all, "SECRET") != NULL;
+    free(all);
+    log_close_item(&f->log);
+    uring_writer_close(f->uw);
+    close(f->console_fd);
+    if (f->seg.base) {
+        shm_segment_unlink(f->seg.name);
+        shm_segment_detach(&f->seg);
+    }
+    credfile_free(&f->creds);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    if (leaked)
+        fprintf(stderr, "a secret reached the console, the log or the audit file\n");
+    return leaked ? -1 : 0;
+}
+
+static void assert_output_has(struct fx *f, const char *needle)
+{
+    char *all = fx_all_output(f);
+    if (!strstr(all, needle))
+        fail_msg("output lacks \"%s\":\n%s", needle, all);
+    free(all);
+}
+
+static const struct cred_slot_sh *slot_of(struct fx *f, int i)
+{
+    return shm_cred_slot(&f->seg, (uint32_t)i);
+}
+
+struct stopper {
+    volatile sig_atomic_t *flag;
+    _Atomic uint32_t *run_state;
+    int ms;
+};
+
+/*
+ * In agentos the stop flag is set by the worker's SIGTERM handler, so the test
+ * sets it the same way: the helper thread signals the main thread, whose
+ * handler sets the flag (no data race, as in production).
+ */
+static volatile sig_atomic_t *stopper_flag;
+static pthread_t stopper_target;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    if (stopper_flag)
+        *stopper_flag = 1;
+}
+
+static void *stop_later(void *arg)
+{
+    struct stopper *s = arg;
+    usleep((useconds_t)s->ms * 1000);
+    if (s->flag)
+        pthread_kill(stopper_target, SIGUSR1);
+    if (s->run_state)
+        atomic_store(s->run_state, SHM_RUN_SHUTTING_DOWN);
+    return NULL;
+}
+
+/* Start a stopper thread for s (call from the thread running llm_complete). */
+static int start_stopper(pthread_t *t, struct stopper *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGUSR1, &sa, NULL);
+    stopper_flag = s->flag;
+    stopper_target = pthread_self();
+    return pthread_create(t, NULL, stop_later, s);
+}
+
+/* Run llm_complete until stop_ms, when the stop flag is raised; returns its result. */
+static int complete_until(struct fx *f, int stop_ms)
+{
+    struct stopper s = {.flag = &f->stop, .ms = stop_ms};
+    pthread_t t;
+    assert_int_equal(start_stopper(&t, &s), 0);
+    char *reply = NULL, err[256] = "";
+    int rc = llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err));
+    pthread_join(t, NULL);
+    free(reply);
+    f->stop = 0;
+    return rc;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    memset(&M, 0, sizeof(M));
+    pthread_mutex_init(&M.mu, NULL);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    M.d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL,
+                           NULL, mock_handler, &M, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+    if (!M.d)
+        return -1;
+    M.port = MHD_get_daemon_info(M.d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    return http_global_init();
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    MHD_stop_daemon(M.d);
+    pthread_mutex_destroy(&M.mu);
+    return 0;
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+#endif
