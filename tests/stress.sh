@@ -11,7 +11,7 @@ source "$(dirname "$0")/integration/lib.sh"
 RUNS=${STRESS_RUNS:-200}
 start_mock --latency-ms 40 --latency-jitter-ms 80
 write_credentials 2 openai ', "concurrency": 2'
-lost=0 repeated=0 reserved=0 badaudit=0 segleft=0 kills_w=0 kills_c=0 unfinished=0
+lost=0 repeated=0 reserved=0 badaudit=0 segleft=0 kills_w=0 kills_c=0 unfinished=0 hung=0
 coords=""
 
 for r in $(seq 1 "$RUNS"); do
@@ -37,9 +37,19 @@ for r in $(seq 1 "$RUNS"); do
             kill -9 "${victims[$((RANDOM % ${#victims[@]}))]}" 2>/dev/null && kills_w=$((kills_w + 1))
         fi
     fi
+    # A run must end by itself after the kill; if not, show where it is stuck.
+    for _ in $(seq 1 1200); do kill -0 "$coord" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$coord" 2>/dev/null; then
+        hung=$((hung + 1))
+        echo "# run $r: still running 60 s after the kill ($dir); its state:"
+        agentos-shmstat "$(run_id_of "$coord")" 2>&1 | sed 's/^/#   /'
+        ps -o pid,stat,wchan:20,cmd --ppid "$coord" 2>&1 | sed 's/^/#   /'
+        tail -5 "$dir/run0.txt" | sed 's/^/#   /'
+        kill -9 "$coord" $(pgrep -P "$coord") 2>/dev/null
+    fi
     wait "$coord" 2>/dev/null
     for attempt in 1 2 3; do
-        timeout 120 lld-workflow --all --parallel "$par" --no-progress >"$dir/run$attempt.txt" 2>&1 &
+        timeout 60 lld-workflow --all --parallel "$par" --no-progress >"$dir/run$attempt.txt" 2>&1 &
         c2=$!
         coords="$coords $c2"
         wait "$c2"
@@ -68,11 +78,12 @@ for c in $coords; do
 done
 
 echo "# stress: $RUNS killed runs ($kills_w workers, $kills_c coordinators killed), delivered repeats of in-flight nodes: $(mock_stat delivered_repeats)"
-echo "# items lost $lost, finished nodes repeated $repeated, keys left reserved $reserved, bad audit lines $badaudit, segments left $segleft, batches not completed $unfinished"
+echo "# items lost $lost, finished nodes repeated $repeated, keys left reserved $reserved, bad audit lines $badaudit, segments left $segleft, batches not completed $unfinished, hung runs $hung"
 check_eq "stress: items lost" 0 "$lost"
 check_eq "stress: finished nodes requested again" 0 "$repeated"
 check_eq "stress: keys left reserved" 0 "$reserved"
 check_eq "stress: audit lines that do not parse" 0 "$badaudit"
 check_eq "stress: segments left behind" 0 "$segleft"
 check_eq "stress: batches that did not complete after the kill" 0 "$unfinished"
+check_eq "stress: killed runs that did not end by themselves" 0 "$hung"
 finish
