@@ -464,6 +464,8 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     install_signals();
     crash_point_arm();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* `ps -o comm` and `pgrep -x agentos-worker` tell workers from the coordinator */
+    prctl(PR_SET_NAME, "agentos-worker");
     if (getppid() != rc->seg.hdr->creator_pid)
         return 0; /* the coordinator died before we got here */
     int32_t pid = (int32_t)getpid();

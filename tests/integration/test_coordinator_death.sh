@@ -10,7 +10,7 @@ make_specs lld/pending 6
 lld-workflow --all --parallel 3 >"$WS/run1.txt" 2>&1 &
 coord=$!
 wait_for "$WS/run1.txt" 'Executing: N2_review' 2
-workers=$(pgrep -P "$coord" | tr '\n' ' ')
+workers=$(pgrep -P "$coord" -x agentos-worker | tr '\n' ' ')
 check "the run has workers" test -n "$workers"
 kill -9 "$coord"
 wait "$coord" 2>/dev/null

@@ -8,7 +8,7 @@ make_specs lld/pending 6
 lld-workflow --all --parallel 3 >"$WS/run1.txt" 2>&1 &
 pid=$!
 wait_for "$WS/run1.txt" 'Executing: N2_review' 2
-workers=$(pgrep -P "$pid" | tr '\n' ' ')
+workers=$(pgrep -P "$pid" -x agentos-worker | tr '\n' ' ')
 # A hung worker (stopped) keeps the first, graceful shutdown waiting.
 set -- $workers
 kill -STOP "$1"

@@ -60,7 +60,7 @@ for _ in $(seq 1 100); do
     grep -q 'Executing: N1_design' "$WS/term.txt" && break
     sleep 0.05
 done
-victim=$(pgrep -P "$coord" | head -1)
+victim=$(pgrep -P "$coord" -x agentos-worker | head -1)
 kill -TERM "$victim"
 wait "$coord"
 check_eq "a worker stopped by SIGTERM: the run still completes" 0 "$?"
