@@ -15,6 +15,7 @@
 
 #define BAR_WIDTH 20
 #define ERASE_LINE "\r\033[K"
+#define CCON_BACKLOG_MAX (256u * 1024u) /* unwritten stdout bytes that stop reading the pipe */
 
 void ccon_init(struct coord_console *c, struct uring_writer *uw, int out_fd, int progress)
 {
@@ -176,6 +177,11 @@ void ccon_finish(struct coord_console *c)
 {
     erase_bar(c);
     ccon_flush(c);
+}
+
+int ccon_backlogged(const struct coord_console *c)
+{
+    return uring_writer_pending(c->uw, c->out_fd) > CCON_BACKLOG_MAX;
 }
 
 void ccon_flush(struct coord_console *c)

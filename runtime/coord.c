@@ -21,6 +21,13 @@
  * up to COORD_SHUTDOWN_NS, then SIGKILL what is left. Exit 130. A second
  * SIGINT kills the workers at once; checkpoints are SQLite transactions, so
  * they stay valid either way.
+ *
+ * The terminal never holds the coordinator up: its writer's flushes are
+ * bounded (COORD_FLUSH_BUDGET_NS), so a stopped terminal (Ctrl+S) or a pipe to
+ * a paused pager delays output, not signal handling. While stdout is that far
+ * behind, the console pipe is left unread, so workers wait on it (ordinary
+ * backpressure) instead of the coordinator buffering without limit. At the
+ * end, see flush_before_exit().
  */
 #include "runtime/run.h"
 
@@ -45,6 +52,8 @@
 
 #define COORD_SHUTDOWN_NS (4500 * UTIL_NS_PER_MS)
 #define COORD_TICK_MS 100
+#define COORD_EXIT_NS (4800 * UTIL_NS_PER_MS)       /* Ctrl+C to exit, output included */
+#define COORD_FLUSH_BUDGET_NS (50 * UTIL_NS_PER_MS) /* longest a console flush may wait */
 #define COORD_MAX_RETRIES 1 /* a dead worker's item is retried once */
 #define COORD_MAX_START_FAILS 5               /* workers exiting with an error before any item ends */
 #define COORD_FORK_GIVE_UP_NS (10 * UTIL_NS_PER_SEC) /* fork failing this long ends the run */
@@ -79,6 +88,7 @@ struct coord {
     int64_t fork_fail_since; /* fork() has been failing since (0 = it works) */
     int shutting_down;
     int64_t shutdown_deadline;
+    int64_t exit_by; /* an interrupted run exits by then, written or not */
     int64_t started_ns;
     sigset_t orig_mask;
 };
@@ -365,6 +375,7 @@ static void begin_shutdown(struct coord *c)
 {
     c->shutting_down = 1;
     c->shutdown_deadline = util_now_mono_ns() + COORD_SHUTDOWN_NS;
+    c->exit_by = util_now_mono_ns() + COORD_EXIT_NS;
     atomic_store(&c->rc.seg.hdr->run_state, SHM_RUN_SHUTTING_DOWN);
     ccon_coord(&c->con, "Shutting down... waiting for workers to checkpoint");
     ccon_flush(&c->con);
@@ -391,10 +402,15 @@ static void install_signals(struct coord *c)
     sigprocmask(SIG_BLOCK, &block, &c->orig_mask);
 }
 
-/* One ppoll round: console lines in, signals handled. */
+/*
+ * One ppoll round: console lines in, signals handled. While stdout is far
+ * behind, worker lines stay in the pipe (they wait, the coordinator does not);
+ * during a shutdown they are taken anyway so workers can reach their exit.
+ */
 static void wait_events(struct coord *c)
 {
-    struct pollfd pfd = {.fd = c->pipe_rd, .events = POLLIN};
+    int hold = !c->shutting_down && ccon_backlogged(&c->con);
+    struct pollfd pfd = {.fd = hold ? -1 : c->pipe_rd, .events = POLLIN};
     struct timespec tick = {.tv_sec = 0, .tv_nsec = COORD_TICK_MS * UTIL_NS_PER_MS};
     sigset_t open_mask = c->orig_mask;
     sigdelset(&open_mask, SIGINT);
@@ -402,7 +418,18 @@ static void wait_events(struct coord *c)
     sigdelset(&open_mask, SIGCHLD);
     sigdelset(&open_mask, SIGHUP);
     ppoll(&pfd, 1, &tick, &open_mask);
-    ccon_drain(&c->con, c->pipe_rd);
+    if (!hold)
+        ccon_drain(&c->con, c->pipe_rd);
+}
+
+/* Let a pending SIGINT/SIGTERM run its handler now (they are blocked outside ppoll). */
+static void poll_signals(struct coord *c)
+{
+    sigset_t open_mask = c->orig_mask;
+    sigdelset(&open_mask, SIGINT);
+    sigdelset(&open_mask, SIGTERM);
+    struct timespec zero = {0, 0};
+    ppoll(NULL, 0, &zero, &open_mask);
 }
 
 /* The main loop. Returns 1 when interrupted. */
@@ -462,6 +489,7 @@ static int start_console(struct coord *c)
         fprintf(stderr, "agentos-run: could not set up io_uring: %s\n", strerror(-r));
         return r;
     }
+    uring_writer_set_budget(c->uw, COORD_FLUSH_BUDGET_NS);
     ccon_init(&c->con, c->uw, STDOUT_FILENO, !rc->o->no_progress && !rc->o->quiet);
     char path[2200];
     snprintf(path, sizeof(path), "%s/coordinator.log", rc->run_dir);
@@ -478,6 +506,34 @@ static int start_console(struct coord *c)
     c->pipe_rd = p[0];
     rc->console_wfd = p[1];
     return 0;
+}
+
+/*
+ * Write what is left for stdout before exiting. After a run that ended by
+ * itself, as long as the output takes (a pager read slowly still gets the
+ * summary) unless SIGINT/SIGTERM arrives meanwhile; after a Ctrl+C, until the
+ * exit deadline; after a second Ctrl+C, hardly at all. What a stopped
+ * terminal cannot take by then is dropped (coordinator.log has it). Returns 1
+ * if a signal cut the wait short.
+ */
+static int flush_before_exit(struct coord *c, int how)
+{
+    int64_t now = util_now_mono_ns();
+    int64_t until = how == 2 ? now + 100 * UTIL_NS_PER_MS : how == 1 ? c->exit_by : INT64_MAX;
+    int seen = sig_int_count;
+    for (;;) {
+        int64_t left = until - util_now_mono_ns();
+        if (left < 0)
+            left = 0;
+        if (uring_writer_flush_within(c->uw, left < COORD_FLUSH_BUDGET_NS
+                                                 ? left
+                                                 : COORD_FLUSH_BUDGET_NS) != -ETIME ||
+            left == 0)
+            return 0;
+        poll_signals(c);
+        if (sig_int_count > seen)
+            return 1;
+    }
 }
 
 static int finish(struct coord *c, int how)
@@ -504,6 +560,8 @@ static int finish(struct coord *c, int how)
     }
     summary_write_json(rc, elapsed, status);
     ccon_finish(&c->con);
+    if (flush_before_exit(c, how) && how == 0)
+        status = 130; /* interrupted while the output waited for a reader */
     return status;
 }
 

@@ -19,6 +19,15 @@
  *     are retried in order; any other error is recorded on the fd and drops
  *     that fd's remaining bytes.
  *
+ * A writer can be given a time budget (uring_writer_set_budget: the coordinator
+ * does, for the terminal it must never hang on). A bounded flush waits for
+ * completions only until its deadline, then cancels what is still in flight
+ * (IORING_OP_ASYNC_CANCEL interrupts a write blocked on a stopped terminal or a
+ * full pipe), reaps the cancelled requests, and keeps the unwritten bytes of
+ * every fd pending, in order, for the next flush. The write(2) fallback polls
+ * for POLLOUT before each write of at most PIPE_BUF bytes instead; that bounds
+ * pipes and sockets but not a terminal stopped with Ctrl+S.
+ *
  * Offsets are (uint64_t)-1, "the current position", which needs
  * IORING_FEAT_RW_CUR_POS. When io_uring cannot be set up (old kernel, seccomp
  * sandbox, io_uring_disabled, or AGENTOS_URING=off in the environment) the same
@@ -32,6 +41,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -76,8 +86,27 @@ struct uring_writer {
     size_t pending; /* bytes over all fds */
     struct uw_req *reqs;
     size_t nreq, capreq;
-    int flush_err; /* first error of the flush in progress */
+    int flush_err;     /* first error of the flush in progress */
+    int64_t budget_ns; /* bound of uring_writer_flush; < 0: none */
+    int64_t deadline;  /* CLOCK_MONOTONIC ns the flush in progress ends at; < 0: none */
+    int stalled;       /* the last bounded flush ran out of time */
 };
+
+static int64_t uw_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Time left before the flush's deadline, in ns (0 when past it); -1 without one. */
+static int64_t uw_left(const struct uring_writer *w)
+{
+    if (w->deadline < 0)
+        return -1;
+    int64_t left = w->deadline - uw_now();
+    return left > 0 ? left : 0;
+}
 
 /* ---- fd table ---------------------------------------------------------- */
 
@@ -227,8 +256,11 @@ static void uw_wait_writable(struct uring_writer *w)
         if (!seen)
             pf[n++] = (struct pollfd){.fd = r->fd, .events = POLLOUT};
     }
+    int64_t left = uw_left(w);
+    int ms = left >= 0 && left < (int64_t)UW_POLL_MS * 1000000 ? (int)((left + 999999) / 1000000)
+                                                               : UW_POLL_MS;
     if (n > 0)
-        (void)poll(pf, n, UW_POLL_MS);
+        (void)poll(pf, n, ms);
 }
 
 static int uw_any_eagain(const struct uring_writer *w)
@@ -267,13 +299,67 @@ static unsigned uw_prepare(struct uring_writer *w)
     return prepared;
 }
 
-/* Reap `count` completions. Returns bytes of progress, or -errno if the ring broke. */
+/*
+ * Ask the kernel to cancel every request still in flight. A write blocked in
+ * an io-wq worker (a stopped terminal, a full pipe) is interrupted and
+ * completes with what it wrote, or -EINTR/-ECANCELED. The cancel requests'
+ * own completions carry no request (user_data 0) and are skipped.
+ */
+static int uw_cancel_inflight(struct uring_writer *w)
+{
+    for (size_t i = 0; i < w->nreq; i++) {
+        struct uw_req *r = &w->reqs[i];
+        if (r->state != UW_REQ_INFLIGHT)
+            continue;
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+        if (!sqe) {
+            (void)io_uring_submit(&w->ring);
+            sqe = io_uring_get_sqe(&w->ring);
+            if (!sqe)
+                return -EBUSY;
+        }
+        io_uring_prep_cancel(sqe, r, 0);
+        io_uring_sqe_set_data(sqe, NULL);
+    }
+    int rc;
+    do
+        rc = io_uring_submit(&w->ring);
+    while (rc == -EINTR);
+    return rc < 0 ? rc : 0;
+}
+
+/* Wait for a completion, until `deadline` (< 0: for ever). 0, -ETIME or -errno. */
+static int uw_wait_until(struct uring_writer *w, int64_t deadline, struct io_uring_cqe **cqe)
+{
+    if (deadline < 0)
+        return io_uring_wait_cqe(&w->ring, cqe);
+    int64_t left = deadline - uw_now();
+    if (left < 0)
+        left = 0;
+    struct __kernel_timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+    return io_uring_wait_cqe_timeout(&w->ring, cqe, &ts);
+}
+
+/*
+ * Reap `count` write completions. Past the flush's deadline, what is still in
+ * flight is cancelled (again every UW_POLL_MS should the kernel be slow to
+ * answer), so a bounded flush returns soon after its deadline. Returns 0, or
+ * -errno if the ring broke.
+ */
 static long uw_reap(struct uring_writer *w, unsigned count, size_t *progress)
 {
     struct io_uring_cqe *cqes[UW_CQE_BATCH];
+    int64_t deadline = w->deadline;
     while (count > 0) {
         struct io_uring_cqe *cqe;
-        int rc = io_uring_wait_cqe(&w->ring, &cqe);
+        int rc = uw_wait_until(w, deadline, &cqe);
+        if (rc == -ETIME) {
+            rc = uw_cancel_inflight(w);
+            if (rc < 0)
+                return rc;
+            deadline = uw_now() + (int64_t)UW_POLL_MS * 1000000;
+            continue;
+        }
         if (rc == -EINTR || rc == -EAGAIN)
             continue;
         if (rc < 0)
@@ -281,10 +367,13 @@ static long uw_reap(struct uring_writer *w, unsigned count, size_t *progress)
         unsigned n = io_uring_peek_batch_cqe(&w->ring, cqes, UW_CQE_BATCH);
         for (unsigned i = 0; i < n; i++) {
             struct uw_req *r = io_uring_cqe_get_data(cqes[i]);
+            if (!r)
+                continue; /* a cancel request's own completion */
             *progress += uw_complete(w, r, cqes[i]->res);
+            if (count > 0)
+                count--;
         }
         io_uring_cq_advance(&w->ring, n);
-        count = n > count ? 0 : count - n;
     }
     return 0;
 }
@@ -326,6 +415,18 @@ static size_t uw_ring_round(struct uring_writer *w)
 
 /* ---- write(2) fallback --------------------------------------------------- */
 
+/* Whether fd can take data within left_ns (errors and hang-ups count: write() reports them). */
+static int uw_poll_out(int fd, int64_t left_ns)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLOUT};
+    int ms = (int)((left_ns + 999999) / 1000000);
+    int rc;
+    do
+        rc = poll(&pf, 1, ms);
+    while (rc < 0 && errno == EINTR);
+    return rc != 0;
+}
+
 static size_t uw_write_round(struct uring_writer *w)
 {
     size_t progress = 0;
@@ -340,7 +441,15 @@ static size_t uw_write_round(struct uring_writer *w)
         if (blocked)
             continue;
         while (r->state == UW_REQ_WAIT) {
-            ssize_t n = write(r->fd, r->buf + r->done, r->len - r->done);
+            size_t len = r->len - r->done;
+            if (w->deadline >= 0) {
+                /* bounded: a pipe that polls writable takes PIPE_BUF bytes without blocking */
+                if (!uw_poll_out(r->fd, uw_left(w)))
+                    break; /* out of time for this fd; the others still get their turn */
+                if (len > PIPE_BUF)
+                    len = PIPE_BUF;
+            }
+            ssize_t n = write(r->fd, r->buf + r->done, len);
             size_t got = uw_complete(w, r, n < 0 ? -errno : (int)n);
             progress += got;
             if (n <= 0)
@@ -375,6 +484,31 @@ static void uw_reset_buffers(struct uring_writer *w)
     w->nreq = 0;
 }
 
+/*
+ * A bounded flush ran out of time: keep each fd's unwritten bytes (from its
+ * first unfinished request on; requests of one fd finish in order) for the
+ * next flush, and forget the rest.
+ */
+static void uw_keep_unwritten(struct uring_writer *w)
+{
+    w->pending = 0;
+    for (size_t s = 0; s < w->nfds; s++) {
+        struct uw_fdbuf *b = &w->fds[s];
+        size_t from = b->len;
+        for (size_t i = 0; i < w->nreq && !b->err; i++) {
+            const struct uw_req *r = &w->reqs[i];
+            if (r->slot == s && r->state == UW_REQ_WAIT) {
+                from = (size_t)(r->buf - b->buf) + r->done;
+                break;
+            }
+        }
+        memmove(b->buf, b->buf + from, b->len - from);
+        b->len -= from;
+        w->pending += b->len;
+    }
+    w->nreq = 0;
+}
+
 static void uw_fail_unfinished(struct uring_writer *w, int err)
 {
     for (size_t i = 0; i < w->nreq; i++)
@@ -386,20 +520,35 @@ static void uw_fail_unfinished(struct uring_writer *w, int err)
 
 int uring_writer_flush(struct uring_writer *w)
 {
+    return w ? uring_writer_flush_within(w, w->budget_ns) : -EINVAL;
+}
+
+int uring_writer_flush_within(struct uring_writer *w, int64_t budget_ns)
+{
     if (!w)
         return -EINVAL;
-    if (w->pending == 0)
+    if (w->pending == 0) {
+        w->stalled = 0;
         return 0;
+    }
     w->flush_err = 0;
     int rc = uw_build_reqs(w);
     if (rc < 0) {
         uw_reset_buffers(w);
         return rc;
     }
+    w->deadline = budget_ns < 0 ? -1 : uw_now() + budget_ns;
     int stalls = 0;
     while (uw_unfinished(w)) {
         size_t progress = w->have_ring ? uw_ring_round(w) : uw_write_round(w);
         uw_drop_failed(w);
+        if (uw_unfinished(w) && uw_left(w) == 0) {
+            /* out of time: what is left stays pending, in order */
+            uw_keep_unwritten(w);
+            w->deadline = -1;
+            w->stalled = 1;
+            return w->flush_err ? w->flush_err : -ETIME;
+        }
         if (uw_any_eagain(w)) {
             uw_wait_writable(w);
             stalls = 0;
@@ -410,7 +559,25 @@ int uring_writer_flush(struct uring_writer *w)
         }
     }
     uw_reset_buffers(w);
+    w->deadline = -1;
+    w->stalled = 0;
     return w->flush_err;
+}
+
+void uring_writer_set_budget(struct uring_writer *w, int64_t budget_ns)
+{
+    if (w)
+        w->budget_ns = budget_ns < 0 ? -1 : budget_ns;
+}
+
+size_t uring_writer_pending(const struct uring_writer *w, int fd)
+{
+    if (!w)
+        return 0;
+    for (size_t i = 0; i < w->nfds; i++)
+        if (w->fds[i].fd == fd)
+            return w->fds[i].len;
+    return 0;
 }
 
 /* ---- public API ---------------------------------------------------------- */
@@ -429,6 +596,8 @@ int uring_writer_open(struct uring_writer **out, unsigned depth)
     struct uring_writer *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
+    w->budget_ns = -1;
+    w->deadline = -1;
     if (depth == 0)
         depth = UW_DEPTH_DEFAULT;
     if (depth > UW_DEPTH_MAX)
@@ -477,8 +646,8 @@ int uring_writer_append(struct uring_writer *w, int fd, const void *buf, size_t 
     memcpy(b->buf + b->len, buf, len);
     b->len += len;
     w->pending += len;
-    if (w->pending > UW_BATCH_LIMIT)
-        (void)uring_writer_flush(w);
+    if (w->pending > UW_BATCH_LIMIT && !w->stalled)
+        (void)uring_writer_flush(w); /* a stalled bounded writer waits for its next flush */
     b = uw_find(w, fd);
     return b ? b->err : 0;
 }

@@ -21,6 +21,7 @@
 #define AGENTOS_RUNTIME_URING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct uring_writer;
 
@@ -38,8 +39,24 @@ int uring_writer_set_fd_flags(struct uring_writer *w, int fd, unsigned flags);
  */
 int uring_writer_append(struct uring_writer *w, int fd, const void *buf, size_t len);
 
-/* Submit everything pending and wait until it is all written. 0 or first -errno. */
+/*
+ * Submit everything pending and wait until it is all written, or until the
+ * writer's budget (uring_writer_set_budget) runs out. 0, the first -errno, or
+ * -ETIME when time ran out: the unwritten bytes stay pending, in order.
+ */
 int uring_writer_flush(struct uring_writer *w);
+/* The same with its own budget in ns (< 0: wait as long as it takes; 0: what goes now). */
+int uring_writer_flush_within(struct uring_writer *w, int64_t budget_ns);
+/*
+ * Bound every later uring_writer_flush (and the automatic flush of an append)
+ * to budget_ns; < 0 (the default) waits as long as the fds take. For an fd
+ * that may stop taking data (a terminal stopped with Ctrl+S, a pipe to a
+ * paused pager) in a process that must stay responsive. While a bounded flush
+ * has run out of time, appends only queue.
+ */
+void uring_writer_set_budget(struct uring_writer *w, int64_t budget_ns);
+/* Bytes appended to fd and not written yet. */
+size_t uring_writer_pending(const struct uring_writer *w, int fd);
 
 /*
  * The first hard write error recorded on fd (-errno), or 0. Errors are sticky:
