@@ -135,6 +135,27 @@ static void dry_run(const struct run_ctx *rc)
     fflush(stdout);
 }
 
+/*
+ * An item whose result is up to date needs no checkpoint. One is left only
+ * if its worker died between writing the result (the item's commit point)
+ * and removing the checkpoint, and the run ended before a retry noticed; it
+ * is removed here, so a checkpoint on disk always means unfinished work.
+ */
+static void remove_finished_checkpoints(const struct run_ctx *rc)
+{
+    if (rc->workflow_db)
+        return;
+    for (size_t i = 0; i < rc->items.n; i++) {
+        const struct item *it = &rc->items.v[i];
+        if (it->pending || it->invalid_name)
+            continue;
+        char path[4096];
+        ckpt_path(path, sizeof(path), rc->home, rc->wf->name, it->stem);
+        if (access(path, F_OK) == 0)
+            ckpt_remove(path);
+    }
+}
+
 static int load_credentials(struct run_ctx *rc)
 {
     char path[4096];
@@ -232,6 +253,7 @@ int plan_run(struct run_ctx *rc)
         dry_run(rc);
         return -1;
     }
+    remove_finished_checkpoints(rc);
     if (rc->nsel == 0) {
         printf("[COORDINATOR] Nothing pending for %s in %s (%zu item%s up to date)\n", rc->wf->name,
                rc->items_dir, rc->items.n, rc->items.n == 1 ? "" : "s");

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Ctrl+C mid-run: the shutdown line, exit 130 within 5 s, checkpoints kept;
-# the re-run completes and no finished node is requested again.
+# the re-run completes and no finished node is requested again. A checkpoint
+# left beside a finished item (its worker died between the result and the
+# removal) is removed by the next run, not by a dry run.
 source "$(dirname "$0")/lib.sh"
 start_mock --latency-ms 700
 write_credentials 3
@@ -25,10 +27,19 @@ check_eq "no segment left" 0 "$(ls /dev/shm | grep -c "^agentos-.*-$pid\$")"
 for db in "$AGENTOS_HOME"/checkpoints/*.db; do
     check "$(basename "$db") passes integrity_check" bash -c "[ \"\$(sqlite3 '$db' 'PRAGMA integrity_check')\" = ok ]"
 done
+mkdir -p "$WS/saved" && cp "$AGENTOS_HOME"/checkpoints/*.db "$WS/saved/"
 timeout 120 lld-workflow --all --parallel 3 >"$WS/run2.txt" 2>&1
 check_eq "the re-run completes" 0 "$?"
 check "it resumes from checkpoints" grep -q 'Resuming at N' "$WS/run2.txt"
 check "all 6 approved in the end" test "$(grep -l '^status: approved$' lld/done/*.md | wc -l)" -eq 6
 check_eq "no request repeated for a finished node" 0 "$(mock_stat delivered_repeats)"
 check "no checkpoint left" test -z "$(ls "$AGENTOS_HOME/checkpoints/")"
+
+cp "$WS"/saved/*.db "$AGENTOS_HOME/checkpoints/"
+lld-workflow --all --dry-run >"$WS/dry.txt" 2>&1
+check_eq "a dry run leaves finished items' checkpoints alone" "$(ls "$WS/saved" | wc -l)" "$(ls "$AGENTOS_HOME/checkpoints/" | wc -l)"
+lld-workflow --all >"$WS/run3.txt" 2>&1
+check_eq "with every item up to date, nothing runs" 0 "$?"
+check "it says nothing is pending" grep -qF 'Nothing pending for lld' "$WS/run3.txt"
+check "and the finished items' checkpoints are gone" test -z "$(ls "$AGENTOS_HOME/checkpoints/")"
 finish
