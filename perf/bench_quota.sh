@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quota use under per-key rpm budgets (SPEC 6 pacing, issue 3).
 #
-#   perf/bench_rpm.sh [--quick] [--keys K] [--rpm R]
+#   perf/bench_quota.sh [--quick] [--keys K] [--rpm R]
 #
 # K keys (default 3), each with "rpm": R (default 120) in credentials.json, against
 # agentos-mockllm --rpm R (the same budget, enforced per key with 429 + Retry-After).
@@ -58,7 +58,7 @@ for i in $(seq 1 "$ITEMS"); do printf '# Spec %d\n\nBenchmark item.\n' "$i" >"$W
 } >"$AGENTOS_HOME/credentials.json"
 chmod 600 "$AGENTOS_HOME/credentials.json"
 
-echo "bench_rpm: $KEYS keys x rpm $RPM, $ITEMS items (~${SECONDS_WANTED}s), --parallel $KEYS"
+echo "bench_quota: $KEYS keys x rpm $RPM, $ITEMS items (~${SECONDS_WANTED}s), --parallel $KEYS"
 cd "$WS"
 t0=$(date +%s.%N)
 lld-workflow --all --parallel "$KEYS" --no-progress --quiet >"$WS/out.txt" 2>&1
@@ -80,4 +80,4 @@ printf '429 share      %.4f  (target <  0.01)\n' "$share"
 ok=1
 [ "$(echo "$used >= 0.90" | bc -l)" = 1 ] || ok=0
 [ "$(echo "$share < 0.01" | bc -l)" = 1 ] || ok=0
-[ "$ok" = 1 ] && echo "bench_rpm: targets met" || { echo "bench_rpm: target missed"; exit 1; }
+[ "$ok" = 1 ] && echo "bench_quota: targets met" || { echo "bench_quota: target missed"; exit 1; }
