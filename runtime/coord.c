@@ -54,6 +54,7 @@
 #define COORD_TICK_MS 100
 #define COORD_EXIT_NS (4800 * UTIL_NS_PER_MS)       /* Ctrl+C to exit, output included */
 #define COORD_FLUSH_BUDGET_NS (50 * UTIL_NS_PER_MS) /* longest a console flush may wait */
+#define COORD_EXIT_IDLE_NS (1000 * UTIL_NS_PER_MS)  /* an interrupted run's output stood still */
 #define COORD_MAX_RETRIES 1 /* a dead worker's item is retried once */
 #define COORD_MAX_START_FAILS 5               /* workers exiting with an error before any item ends */
 #define COORD_FORK_GIVE_UP_NS (10 * UTIL_NS_PER_SEC) /* fork failing this long ends the run */
@@ -511,18 +512,22 @@ static int start_console(struct coord *c)
 /*
  * Write what is left for stdout before exiting. After a run that ended by
  * itself, as long as the output takes (a pager read slowly still gets the
- * summary) unless SIGINT/SIGTERM arrives meanwhile; after a Ctrl+C, until the
- * exit deadline; after a second Ctrl+C, hardly at all. What a stopped
- * terminal cannot take by then is dropped (coordinator.log has it). Returns 1
- * if a signal cut the wait short.
+ * summary) unless SIGINT/SIGTERM arrives meanwhile. After a Ctrl+C, while the
+ * output moves, until the exit deadline; a stopped terminal gets
+ * COORD_EXIT_IDLE_NS. After a second Ctrl+C, hardly at all. What stdout has
+ * not taken by then is dropped (coordinator.log has it). Returns 1 if a
+ * signal cut the wait short.
  */
 static int flush_before_exit(struct coord *c, int how)
 {
     int64_t now = util_now_mono_ns();
     int64_t until = how == 2 ? now + 100 * UTIL_NS_PER_MS : how == 1 ? c->exit_by : INT64_MAX;
+    size_t left_bytes = uring_writer_pending(c->uw, c->con.out_fd);
+    int64_t moved_at = now;
     int seen = sig_int_count;
     for (;;) {
-        int64_t left = until - util_now_mono_ns();
+        now = util_now_mono_ns();
+        int64_t left = until - now;
         if (left < 0)
             left = 0;
         if (uring_writer_flush_within(c->uw, left < COORD_FLUSH_BUDGET_NS
@@ -530,6 +535,13 @@ static int flush_before_exit(struct coord *c, int how)
                                                  : COORD_FLUSH_BUDGET_NS) != -ETIME ||
             left == 0)
             return 0;
+        size_t pending = uring_writer_pending(c->uw, c->con.out_fd);
+        if (pending < left_bytes) {
+            left_bytes = pending;
+            moved_at = util_now_mono_ns();
+        } else if (how == 1 && util_now_mono_ns() - moved_at > COORD_EXIT_IDLE_NS) {
+            return 0;
+        }
         poll_signals(c);
         if (sig_int_count > seen)
             return 1;
