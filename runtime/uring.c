@@ -502,7 +502,8 @@ static void uw_keep_unwritten(struct uring_writer *w)
                 break;
             }
         }
-        memmove(b->buf, b->buf + from, b->len - from);
+        if (from > 0 && from < b->len)
+            memmove(b->buf, b->buf + from, b->len - from);
         b->len -= from;
         w->pending += b->len;
     }
