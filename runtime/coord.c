@@ -515,10 +515,11 @@ static int start_console(struct coord *c)
  * summary) unless SIGINT/SIGTERM arrives meanwhile. After a Ctrl+C, while the
  * output moves, until the exit deadline; a stopped terminal gets
  * COORD_EXIT_IDLE_NS. After a second Ctrl+C, hardly at all. What stdout has
- * not taken by then is dropped (coordinator.log has it). Returns 1 if a
- * signal cut the wait short.
+ * not taken by then is dropped (coordinator.log has it). A signal that cuts
+ * the wait short leaves the exit status as it was: the work is done, and
+ * summary.json says so.
  */
-static int flush_before_exit(struct coord *c, int how)
+static void flush_before_exit(struct coord *c, int how)
 {
     int64_t now = util_now_mono_ns();
     int64_t until = how == 2 ? now + 100 * UTIL_NS_PER_MS : how == 1 ? c->exit_by : INT64_MAX;
@@ -534,17 +535,17 @@ static int flush_before_exit(struct coord *c, int how)
                                                  ? left
                                                  : COORD_FLUSH_BUDGET_NS) != -ETIME ||
             left == 0)
-            return 0;
+            return;
         size_t pending = uring_writer_pending(c->uw, c->con.out_fd);
         if (pending < left_bytes) {
             left_bytes = pending;
             moved_at = util_now_mono_ns();
         } else if (how == 1 && util_now_mono_ns() - moved_at > COORD_EXIT_IDLE_NS) {
-            return 0;
+            return;
         }
         poll_signals(c);
         if (sig_int_count > seen)
-            return 1;
+            return;
     }
 }
 
@@ -572,8 +573,7 @@ static int finish(struct coord *c, int how)
     }
     summary_write_json(rc, elapsed, status);
     ccon_finish(&c->con);
-    if (flush_before_exit(c, how) && how == 0)
-        status = 130; /* interrupted while the output waited for a reader */
+    flush_before_exit(c, how);
     return status;
 }
 
