@@ -135,12 +135,7 @@ static void run_pipe_lines(struct fixture *f, int nlines, int pipe_sz, int nonbl
     assert_int_equal(uring_writer_forget_fd(w, p[1]), 0);
     uring_writer_close(w);
     close(p[1]);
-    wait_ok(pid);
-    size_t glen;
-    char *got = slurp(out, &glen);
-    assert_int_equal(glen, wlen);
-    assert_memory_equal(got, want, wlen);
-    free(got);
+    expect_copy(pid, out, want, wlen);
     free(want);
 }
 
@@ -185,12 +180,7 @@ static void test_socket_short_writes_in_chain(void **state)
     assert_int_equal(uring_writer_flush(w), 0);
     uring_writer_close(w);
     close(sv[0]);
-    wait_ok(pid);
-    size_t glen;
-    char *got = slurp(out, &glen);
-    assert_int_equal(glen, wlen);
-    assert_memory_equal(got, want, wlen);
-    free(got);
+    expect_copy(pid, out, want, wlen);
     free(want);
 }
 

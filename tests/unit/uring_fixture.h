@@ -182,6 +182,17 @@ static void wait_ok(pid_t pid)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* The copier `pid` ends well and its file `path` holds exactly want[0, wlen). */
+static void expect_copy(pid_t pid, const char *path, const char *want, size_t wlen)
+{
+    wait_ok(pid);
+    size_t glen;
+    char *got = slurp(path, &glen);
+    assert_int_equal(glen, wlen);
+    assert_memory_equal(got, want, wlen);
+    free(got);
+}
+
 /* Expected text of lines [0, n): "<tag> <i> xxxxx...\n" with varying widths. */
 static size_t make_lines(char *out, size_t cap, const char *tag, int n)
 {
