@@ -127,6 +127,20 @@ run_id_of() {
     echo "$id"
 }
 
+# busy_worker PID: the pid of a worker of coordinator PID that holds an item,
+# read from agentos-shmstat --json (an idle worker, waiting for admission, would
+# not do for a test that kills "the worker running an item"); waits up to 5 s.
+busy_worker() {
+    local run w=""
+    run=$(run_id_of "$1")
+    for _ in $(seq 1 100); do
+        w=$(agentos-shmstat --json "$run" 2>/dev/null | jq -r '[.workers[] | select(.item != null) | .pid][0] // empty')
+        [ -n "$w" ] && break
+        sleep 0.05
+    done
+    echo "$w"
+}
+
 latest_run_dir() { ls -1td "$AGENTOS_HOME"/logs/parallel/*/ 2>/dev/null | head -1 | sed 's:/$::'; }
 
 finish() {

@@ -60,7 +60,8 @@ for _ in $(seq 1 100); do
     grep -q 'Executing: N1_design' "$WS/term.txt" && break
     sleep 0.05
 done
-victim=$(pgrep -P "$coord" -x agentos-worker | head -1)
+victim=$(busy_worker "$coord")
+check "a worker holds an item" test -n "$victim"
 kill -TERM "$victim"
 wait "$coord"
 check_eq "a worker stopped by SIGTERM: the run still completes" 0 "$?"
