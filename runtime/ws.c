@@ -1,0 +1,781 @@
+/*
+ * ws.c - workstream files (see ws.h).
+ *
+ * Loading runs in passes, each reporting the first problem it meets in file
+ * order: the text (size, NUL bytes, UTF-8, JSON); the top level and every step
+ * on its own; duplicate step IDs, through an index sorted by ID that also
+ * resolves depends_on in O(log n); a depth-first search, roots and edges in
+ * file order, that reports the first cycle it closes and otherwise yields a
+ * topological order; and, in that order, waves, hashes and the transitive
+ * closure. The search is iterative because a chain of WS_MAX_STEPS steps is
+ * that deep.
+ *
+ * The closure is one bitset row per step (row a has bit b when a depends on
+ * b): n*n/8 bytes, 12.5 MB at WS_MAX_STEPS, built in O(edges * n/64). It makes
+ * ws_depends O(1), which ws_check_files calls for every overlapping pair.
+ *
+ * Everything quoted from the file in a message (an unknown dependency, a
+ * files entry) is cut and has non-printable bytes replaced, so an error stays
+ * one line; IDs are quoted as they are because only valid ones are kept.
+ */
+#include "runtime/ws.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/items.h"
+#include "runtime/util.h"
+
+/* IDs end up in file names: the item-stem rule. */
+_Static_assert(WS_ID_MAX == ITEM_STEM_MAX, "workstream and item IDs share a rule");
+#define WS_ID_RULE "a string of 1-64 characters of A-Z a-z 0-9 _ -"
+
+#define WS_WORKERS_LIMIT 1000000L /* only to keep the number a long; callers cap lower */
+#define WS_TIMEOUT_LIMIT 86400L   /* one day, in seconds */
+#define WS_SHOWN_MAX 80           /* longest piece of file text quoted in a message */
+#define WS_DOT_RUN_MAX 40         /* characters of a command shown in a DOT label */
+
+struct ws_ctx {
+    const char *name; /* file name for messages */
+    char *err;
+    size_t errlen;
+    struct workstream *ws;
+};
+
+/* Set err to "<name>: <message>". Returns -EINVAL, for "return ws_fail(...)". */
+__attribute__((format(printf, 2, 3))) static int ws_fail(struct ws_ctx *x, const char *fmt, ...)
+{
+    if (!x->err || x->errlen == 0)
+        return -EINVAL;
+    int n = snprintf(x->err, x->errlen, "%s: ", x->name);
+    if (n >= 0 && (size_t)n < x->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+/* Copy file text s for a message: printable ASCII kept, other bytes '?', cut with "...". */
+static const char *ws_shown(char out[WS_SHOWN_MAX + 4], const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i < WS_SHOWN_MAX; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    strcpy(out + i, s[i] ? "..." : "");
+    return out;
+}
+
+static const cJSON *ws_get(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+static int ws_nonempty(const cJSON *v)
+{
+    return cJSON_IsString(v) && v->valuestring[0] != '\0';
+}
+
+static size_t ws_words(size_t nsteps)
+{
+    return (nsteps + 63) / 64;
+}
+
+/* --- the text ------------------------------------------------------------ */
+
+/* Offset of the first byte that is not valid UTF-8 (overlong, surrogate, > U+10FFFF), or len. */
+static size_t ws_utf8_bad(const unsigned char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 3, cp = c & 0x0f, min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return i;
+        }
+        if (len - i < n)
+            return i;
+        for (size_t k = 1; k < n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
+static size_t ws_line_of(const char *text, size_t at)
+{
+    size_t line = 1;
+    for (size_t i = 0; i < at; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+/*
+ * Parse text into ws->doc. Positions in messages count bytes from 1, as
+ * editors' "go to byte" does. cJSON stops a string at a raw NUL and does not
+ * check UTF-8, so both are checked first; it also stops after the first
+ * value, so anything but whitespace after it is refused here.
+ */
+static int ws_parse_text(struct ws_ctx *x, const char *text, size_t len)
+{
+    if (len > WS_FILE_MAX) {
+        ws_fail(x, "larger than %d bytes", WS_FILE_MAX);
+        return -EFBIG;
+    }
+    const char *nul = memchr(text, '\0', len);
+    if (nul)
+        return ws_fail(x, "contains a NUL byte at byte %zu (not a JSON text file)",
+                       (size_t)(nul - text) + 1);
+    size_t bad = ws_utf8_bad((const unsigned char *)text, len);
+    if (bad < len)
+        return ws_fail(x, "not valid UTF-8 near byte %zu", bad + 1);
+    const char *end = NULL;
+    x->ws->doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (x->ws->doc)
+        while (end < text + len && (unsigned char)*end <= ' ')
+            end++;
+    if (!x->ws->doc || end < text + len) {
+        size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+        return ws_fail(x, "not valid JSON near byte %zu (line %zu)", at + 1, ws_line_of(text, at));
+    }
+    if (!cJSON_IsObject(x->ws->doc))
+        return ws_fail(x, "top level must be a JSON object");
+    return 0;
+}
+
+/* --- the top level and each step ------------------------------------------ */
+
+/* execution.<key>, when present: a whole number from 1 to max. */
+static int ws_whole(struct ws_ctx *x, const cJSON *exec, const char *key, long max, long *out)
+{
+    const cJSON *v = ws_get(exec, key);
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1))
+        return ws_fail(x, "execution.%s must be a whole number of at least 1", key);
+    if (v->valuedouble > (double)max)
+        return ws_fail(x, "execution.%s must be at most %ld", key, max);
+    if (v->valuedouble != (double)(long)v->valuedouble)
+        return ws_fail(x, "execution.%s must be a whole number of at least 1", key);
+    *out = (long)v->valuedouble;
+    return 0;
+}
+
+static int ws_parse_execution(struct ws_ctx *x, const cJSON *exec)
+{
+    struct workstream *ws = x->ws;
+    ws->parallel = 1;
+    if (!exec)
+        return 0;
+    if (!cJSON_IsObject(exec))
+        return ws_fail(x, "execution must be an object");
+    const cJSON *par = ws_get(exec, "parallel");
+    if (par && !cJSON_IsBool(par))
+        return ws_fail(x, "execution.parallel must be true or false");
+    if (par)
+        ws->parallel = cJSON_IsTrue(par);
+    int rc = ws_whole(x, exec, "max_workers", WS_WORKERS_LIMIT, &ws->max_workers);
+    if (rc == 0)
+        rc = ws_whole(x, exec, "timeout_per_step", WS_TIMEOUT_LIMIT, &ws->timeout_per_step);
+    return rc;
+}
+
+/* Relative, and no ".." component: a prompt's reply stays inside the tree. */
+static int ws_relpath_ok(const char *p)
+{
+    if (p[0] == '/')
+        return 0;
+    while (*p) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 0;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return 1;
+}
+
+/* Exactly one of run and prompt; output on prompt steps only, and required there. */
+static int ws_parse_action(struct ws_ctx *x, struct ws_step *st)
+{
+    const cJSON *run = ws_get(st->def, "run"), *prompt = ws_get(st->def, "prompt");
+    const cJSON *output = ws_get(st->def, "output");
+    if (run && prompt)
+        return ws_fail(x, "step %s has both \"run\" and \"prompt\" (a step is one or the other)",
+                       st->id);
+    if (!run && !prompt)
+        return ws_fail(x, "step %s needs \"run\" (a command) or \"prompt\"", st->id);
+    if (run) {
+        if (!ws_nonempty(run))
+            return ws_fail(x, "step %s: run must be a non-empty string", st->id);
+        if (output)
+            return ws_fail(x, "step %s: \"output\" is only for prompt steps", st->id);
+        st->run = run->valuestring;
+        return 0;
+    }
+    if (!ws_nonempty(prompt))
+        return ws_fail(x, "step %s: prompt must be a non-empty string", st->id);
+    if (!output)
+        return ws_fail(x, "step %s: a prompt step needs \"output\" (where the reply goes)", st->id);
+    if (!ws_nonempty(output) || !ws_relpath_ok(output->valuestring))
+        return ws_fail(x, "step %s: output must be a relative path without \"..\" components",
+                       st->id);
+    st->prompt = prompt->valuestring;
+    st->output = output->valuestring;
+    return 0;
+}
+
+/*
+ * The step's <key>, when present: an array of non-empty strings. With out,
+ * the strings (pointers into the doc) go to *out and their count to *n; *out
+ * is set as soon as it is allocated so a failure leaves it for ws_free.
+ */
+static int ws_strings(struct ws_ctx *x, const struct ws_step *st, const char *key, char ***out,
+                      size_t *n)
+{
+    const cJSON *arr = ws_get(st->def, key);
+    if (!arr)
+        return 0;
+    if (!cJSON_IsArray(arr))
+        return ws_fail(x, "step %s: %s must be an array of non-empty strings", st->id, key);
+    size_t cnt = (size_t)cJSON_GetArraySize(arr), i = 0;
+    char **v = NULL;
+    if (out && cnt > 0 && !(*out = v = calloc(cnt, sizeof(*v))))
+        return -ENOMEM;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (!ws_nonempty(e))
+            return ws_fail(x, "step %s: %s[%zu] must be a non-empty string", st->id, key, i);
+        if (v)
+            v[i] = e->valuestring;
+        i++;
+    }
+    if (n)
+        *n = i;
+    return 0;
+}
+
+static int ws_parse_step(struct ws_ctx *x, size_t i, const cJSON *def)
+{
+    struct ws_step *st = &x->ws->steps[i];
+    st->def = def;
+    if (!cJSON_IsObject(def))
+        return ws_fail(x, "steps[%zu] must be an object", i);
+    const cJSON *id = ws_get(def, "id");
+    if (!cJSON_IsString(id) || !item_stem_valid(id->valuestring))
+        return ws_fail(x, "steps[%zu].id must be " WS_ID_RULE, i);
+    util_strlcpy(st->id, id->valuestring, sizeof(st->id));
+    char **accept = NULL;
+    int rc = ws_parse_action(x, st);
+    if (rc == 0)
+        rc = ws_strings(x, st, "files", &st->files, &st->nfiles);
+    if (rc == 0)
+        rc = ws_strings(x, st, "acceptance_tests", &accept, &st->naccept);
+    st->accept = (const char **)accept;
+    if (rc == 0) /* resolved once every ID is known (ws_resolve) */
+        rc = ws_strings(x, st, "depends_on", NULL, NULL);
+    return rc;
+}
+
+static int ws_parse_top(struct ws_ctx *x)
+{
+    struct workstream *ws = x->ws;
+    const cJSON *id = ws_get(ws->doc, "id");
+    if (!cJSON_IsString(id) || !item_stem_valid(id->valuestring))
+        return ws_fail(x, "id must be " WS_ID_RULE);
+    util_strlcpy(ws->id, id->valuestring, sizeof(ws->id));
+    int rc = ws_parse_execution(x, ws_get(ws->doc, "execution"));
+    if (rc)
+        return rc;
+    const cJSON *steps = ws_get(ws->doc, "steps");
+    if (!steps)
+        return ws_fail(x, "missing \"steps\"");
+    if (!cJSON_IsArray(steps))
+        return ws_fail(x, "steps must be an array of step objects");
+    int n = cJSON_GetArraySize(steps);
+    if (n == 0)
+        return ws_fail(x, "steps must list at least one step");
+    if (n > WS_MAX_STEPS)
+        return ws_fail(x, "steps lists %d steps, more than %d", n, WS_MAX_STEPS);
+    if (!(ws->steps = calloc((size_t)n, sizeof(*ws->steps))))
+        return -ENOMEM;
+    ws->nsteps = (size_t)n;
+    size_t i = 0;
+    const cJSON *def;
+    cJSON_ArrayForEach(def, steps)
+    {
+        if ((rc = ws_parse_step(x, i++, def)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* --- the graph ----------------------------------------------------------- */
+
+struct ws_key {
+    const char *id;
+    size_t i;
+};
+
+static int ws_key_cmp(const void *pa, const void *pb)
+{
+    const struct ws_key *a = pa, *b = pb;
+    int c = strcmp(a->id, b->id);
+    return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+/* Sort the IDs into keys; report the duplicate whose second use comes first. */
+static int ws_index(struct ws_ctx *x, struct ws_key *keys)
+{
+    const struct workstream *ws = x->ws;
+    for (size_t i = 0; i < ws->nsteps; i++)
+        keys[i] = (struct ws_key){ws->steps[i].id, i};
+    qsort(keys, ws->nsteps, sizeof(*keys), ws_key_cmp);
+    size_t dup = 0;
+    for (size_t k = 1; k < ws->nsteps; k++)
+        if (strcmp(keys[k - 1].id, keys[k].id) == 0 && (!dup || keys[k].i < keys[dup].i))
+            dup = k;
+    if (dup)
+        return ws_fail(x, "duplicate step id \"%s\" (steps[%zu] and steps[%zu])", keys[dup].id,
+                       keys[dup - 1].i, keys[dup].i);
+    return 0;
+}
+
+/* Index of the step called id, or SIZE_MAX. */
+static size_t ws_lookup(const struct ws_key *keys, size_t n, const char *id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(keys[mid].id, id);
+        if (c == 0)
+            return keys[mid].i;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+/*
+ * depends_on names to indexes. A dependency listed twice counts once (seen[j]
+ * holds 1 + the last step that listed j), so the graph has no parallel edges.
+ */
+static int ws_resolve(struct ws_ctx *x, const struct ws_key *keys, size_t *seen)
+{
+    struct workstream *ws = x->ws;
+    for (size_t i = 0; i < ws->nsteps; i++) {
+        struct ws_step *st = &ws->steps[i];
+        const cJSON *arr = ws_get(st->def, "depends_on"), *e;
+        size_t cnt = arr ? (size_t)cJSON_GetArraySize(arr) : 0;
+        if (cnt == 0)
+            continue;
+        if (!(st->deps = malloc(cnt * sizeof(*st->deps))))
+            return -ENOMEM;
+        cJSON_ArrayForEach(e, arr)
+        {
+            size_t j = ws_lookup(keys, ws->nsteps, e->valuestring);
+            char shown[WS_SHOWN_MAX + 4];
+            if (j == SIZE_MAX)
+                return ws_fail(x, "step %s depends on unknown step \"%s\"", st->id,
+                               ws_shown(shown, e->valuestring));
+            if (seen[j] == i + 1)
+                continue;
+            seen[j] = i + 1;
+            st->deps[st->ndeps++] = j;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The cycle closed by an edge from the top of the DFS stack back to d (on the
+ * stack): "a -> b -> a", starting and ending at the member first in the file.
+ */
+static int ws_deadlock(struct ws_ctx *x, const size_t *stack, size_t sp, size_t d)
+{
+    size_t k = sp - 1;
+    while (stack[k] != d)
+        k--;
+    size_t len = sp - k, first = 0;
+    for (size_t t = 1; t < len; t++)
+        if (stack[k + t] < stack[k + first])
+            first = t;
+    char *chain = malloc((len + 1) * (WS_ID_MAX + 4));
+    if (!chain)
+        return -ENOMEM;
+    size_t o = 0;
+    for (size_t t = 0; t <= len; t++) {
+        const char *id = x->ws->steps[stack[k + (first + t) % len]].id;
+        o += (size_t)sprintf(chain + o, "%s%s", t ? " -> " : "", id);
+    }
+    ws_fail(x, "Step deadlock detected: %s", chain);
+    free(chain);
+    return -EINVAL;
+}
+
+/*
+ * Depth-first search along depends_on, roots and edges in file order. Fills
+ * topo with every step after all of its dependencies, or reports the first
+ * cycle met (an edge to a step still on the stack).
+ */
+static int ws_order(struct ws_ctx *x, size_t *topo)
+{
+    enum { WHITE, GREY, BLACK };
+    const struct workstream *ws = x->ws;
+    size_t n = ws->nsteps, nt = 0;
+    unsigned char *color = calloc(n, 1);
+    size_t *next = calloc(n, sizeof(*next)), *stack = malloc(n * sizeof(*stack));
+    int rc = color && next && stack ? 0 : -ENOMEM;
+    for (size_t r = 0; r < n && rc == 0; r++) {
+        if (color[r] != WHITE)
+            continue;
+        size_t sp = 0;
+        stack[sp++] = r;
+        color[r] = GREY;
+        while (sp > 0 && rc == 0) {
+            size_t v = stack[sp - 1];
+            if (next[v] == ws->steps[v].ndeps) {
+                color[v] = BLACK;
+                topo[nt++] = v;
+                sp--;
+                continue;
+            }
+            size_t d = ws->steps[v].deps[next[v]++];
+            if (color[d] == WHITE) {
+                color[d] = GREY;
+                stack[sp++] = d;
+            } else if (color[d] == GREY) {
+                rc = ws_deadlock(x, stack, sp, d);
+            }
+        }
+    }
+    free(color);
+    free(next);
+    free(stack);
+    return rc;
+}
+
+/* SHA-256 of the step's compact JSON followed by its dependencies' hashes. */
+static int ws_hash(struct ws_step *st, const struct ws_step *steps)
+{
+    char *json = cJSON_PrintUnformatted(st->def);
+    if (!json)
+        return -ENOMEM;
+    size_t jl = strlen(json);
+    char *buf = malloc(jl + 64 * st->ndeps + 1);
+    int rc = -ENOMEM;
+    if (buf) {
+        memcpy(buf, json, jl);
+        for (size_t k = 0; k < st->ndeps; k++)
+            memcpy(buf + jl + 64 * k, steps[st->deps[k]].sha256, 64);
+        rc = util_sha256_hex(buf, jl + 64 * st->ndeps, st->sha256);
+    }
+    free(buf);
+    cJSON_free(json);
+    return rc;
+}
+
+/* Waves, hashes and the closure, each step after its dependencies. */
+static int ws_derive(struct workstream *ws, const size_t *topo)
+{
+    size_t n = ws->nsteps, words = ws_words(n);
+    if (!(ws->reach = calloc(n * words, sizeof(*ws->reach))))
+        return -ENOMEM;
+    for (size_t t = 0; t < n; t++) {
+        struct ws_step *st = &ws->steps[topo[t]];
+        uint64_t *row = ws->reach + topo[t] * words;
+        for (size_t k = 0; k < st->ndeps; k++) {
+            size_t d = st->deps[k];
+            const uint64_t *drow = ws->reach + d * words;
+            for (size_t w = 0; w < words; w++)
+                row[w] |= drow[w];
+            row[d / 64] |= (uint64_t)1 << (d % 64);
+            if (ws->steps[d].wave + 1 > st->wave)
+                st->wave = ws->steps[d].wave + 1;
+        }
+        if (st->wave + 1 > ws->nwaves)
+            ws->nwaves = st->wave + 1;
+        int rc = ws_hash(st, ws->steps);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int ws_link(struct ws_ctx *x)
+{
+    size_t n = x->ws->nsteps;
+    struct ws_key *keys = malloc(n * sizeof(*keys));
+    size_t *seen = calloc(n, sizeof(*seen)), *topo = malloc(n * sizeof(*topo));
+    int rc = keys && seen && topo ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = ws_index(x, keys);
+    if (rc == 0)
+        rc = ws_resolve(x, keys, seen);
+    if (rc == 0)
+        rc = ws_order(x, topo);
+    if (rc == 0)
+        rc = ws_derive(x->ws, topo);
+    free(keys);
+    free(seen);
+    free(topo);
+    return rc;
+}
+
+int ws_parse(const char *text, size_t len, const char *name, struct workstream *ws, char *err,
+             size_t errlen)
+{
+    struct ws_ctx x = {.name = name ? name : "workstream", .err = err, .errlen = errlen, .ws = ws};
+    memset(ws, 0, sizeof(*ws));
+    if (err && errlen)
+        err[0] = '\0';
+    int rc = ws_parse_text(&x, text ? text : "", text ? len : 0);
+    if (rc == 0)
+        rc = ws_parse_top(&x);
+    if (rc == 0)
+        rc = ws_link(&x);
+    if (rc == -ENOMEM)
+        util_errf(err, errlen, "%s: out of memory", x.name);
+    if (rc)
+        ws_free(ws);
+    return rc;
+}
+
+int ws_load(const char *path, struct workstream *ws, char *err, size_t errlen)
+{
+    memset(ws, 0, sizeof(*ws));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = util_read_file(path, WS_FILE_MAX, &text, &len);
+    if (rc == -EFBIG)
+        util_errf(err, errlen, "%s: larger than %d bytes", path, WS_FILE_MAX);
+    else if (rc == -EINVAL)
+        util_errf(err, errlen, "%s: not a regular file", path);
+    else if (rc)
+        util_errf(err, errlen, "%s: could not read: %s", path, strerror(-rc));
+    if (rc)
+        return rc;
+    rc = ws_parse(text, len, path, ws, err, errlen);
+    free(text);
+    return rc;
+}
+
+int ws_depends(const struct workstream *ws, size_t a, size_t b)
+{
+    if (!ws || !ws->reach || a >= ws->nsteps || b >= ws->nsteps)
+        return 0;
+    return (int)((ws->reach[a * ws_words(ws->nsteps) + b / 64] >> (b % 64)) & 1);
+}
+
+void ws_free(struct workstream *ws)
+{
+    if (!ws)
+        return;
+    for (size_t i = 0; ws->steps && i < ws->nsteps; i++) {
+        free(ws->steps[i].files);
+        free(ws->steps[i].accept);
+        free(ws->steps[i].deps);
+    }
+    free(ws->steps);
+    free(ws->reach);
+    cJSON_Delete(ws->doc);
+    memset(ws, 0, sizeof(*ws));
+}
+
+/* --- overlapping files ---------------------------------------------------- */
+
+struct ws_entry {
+    const char *norm; /* ws_norm_path form */
+    const char *orig; /* as written */
+    size_t step;
+};
+
+static int ws_entry_cmp(const void *pa, const void *pb)
+{
+    const struct ws_entry *a = pa, *b = pb;
+    int c = strcmp(a->norm, b->norm);
+    return c ? c : (a->step > b->step) - (a->step < b->step);
+}
+
+/*
+ * Normalise a files entry into out as "c1/c2/" (each component followed by a
+ * "/"), which turns overlap into a plain string prefix: "a/" is a prefix of
+ * "a/x.c/" but not of "ab/". Empty and "." components are dropped; ".." drops
+ * the component before it when there is one. The whole tree is "", an
+ * absolute path keeps its leading "/". out needs strlen(p) + 2 bytes.
+ */
+static size_t ws_norm_path(const char *p, char *out)
+{
+    size_t o = 0, keep = 0; /* keep: what ".." may not remove */
+    if (*p == '/')
+        out[o++] = '/', keep = 1;
+    while (*p) {
+        size_t n = strcspn(p, "/");
+        int dots = n == 2 && p[0] == '.' && p[1] == '.';
+        if (dots && o > keep) {
+            for (o--; o > keep && out[o - 1] != '/'; o--)
+                ;
+        } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+            memcpy(out + o, p, n);
+            o += n;
+            out[o++] = '/';
+            if (dots)
+                keep = o;
+        }
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* The common ancestor of an overlap for a message: "a/b/" -> "a/b", "" -> ".". */
+static const char *ws_norm_shown(char out[WS_SHOWN_MAX + 4], const char *norm)
+{
+    size_t n = strlen(norm);
+    if (n == 0)
+        return ".";
+    if (n == 1)
+        return "/";
+    char tmp[WS_SHOWN_MAX + 2];
+    size_t keep = n - 1 < WS_SHOWN_MAX + 1 ? n - 1 : WS_SHOWN_MAX + 1;
+    memcpy(tmp, norm, keep);
+    tmp[keep] = '\0';
+    return ws_shown(out, tmp);
+}
+
+/* Report the pair e (an ancestor of, or equal to, f) from two unordered steps. */
+static int ws_overlap(const struct workstream *ws, const struct ws_entry *e,
+                      const struct ws_entry *f, struct ws_ctx *x)
+{
+    const struct ws_entry *a = e->step < f->step ? e : f, *b = a == e ? f : e;
+    char under[WS_SHOWN_MAX + 4], sa[WS_SHOWN_MAX + 4], sb[WS_SHOWN_MAX + 4];
+    return ws_fail(x,
+                   "steps %s and %s may run at once but both list files under \"%s\" "
+                   "(\"%s\" and \"%s\")",
+                   ws->steps[a->step].id, ws->steps[b->step].id, ws_norm_shown(under, e->norm),
+                   ws_shown(sa, a->orig), ws_shown(sb, b->orig));
+}
+
+/*
+ * Sorted, the entries under an entry e (e itself, again, or below it) follow
+ * e directly, so each entry is compared only with entries it overlaps: the
+ * cost is the number of overlapping pairs, each one ws_depends lookup.
+ */
+static int ws_find_overlap(const struct workstream *ws, const struct ws_entry *v, size_t n,
+                           struct ws_ctx *x)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i].norm);
+        for (size_t j = i + 1; j < n && strncmp(v[j].norm, v[i].norm, len) == 0; j++) {
+            size_t a = v[i].step, b = v[j].step;
+            if (a != b && !ws_depends(ws, a, b) && !ws_depends(ws, b, a))
+                return ws_overlap(ws, &v[i], &v[j], x);
+        }
+    }
+    return 0;
+}
+
+int ws_check_files(const struct workstream *ws, const char *name, char *err, size_t errlen)
+{
+    struct ws_ctx x = {.name = name ? name : "workstream", .err = err, .errlen = errlen};
+    size_t n = 0, bytes = 0;
+    for (size_t i = 0; i < ws->nsteps; i++)
+        for (size_t k = 0; k < ws->steps[i].nfiles; k++, n++)
+            bytes += strlen(ws->steps[i].files[k]) + 2;
+    if (n < 2)
+        return 0;
+    struct ws_entry *v = malloc(n * sizeof(*v));
+    char *arena = malloc(bytes), *p = arena;
+    int rc = v && arena ? 0 : -ENOMEM;
+    for (size_t i = 0, e = 0; rc == 0 && i < ws->nsteps; i++)
+        for (size_t k = 0; k < ws->steps[i].nfiles; k++, e++) {
+            v[e] = (struct ws_entry){p, ws->steps[i].files[k], i};
+            p += ws_norm_path(ws->steps[i].files[k], p) + 1;
+        }
+    if (rc == 0) {
+        qsort(v, n, sizeof(*v), ws_entry_cmp);
+        rc = ws_find_overlap(ws, v, n, &x);
+    } else {
+        util_errf(err, errlen, "%s: out of memory", x.name);
+    }
+    free(v);
+    free(arena);
+    return rc;
+}
+
+/* --- DOT ------------------------------------------------------------------ */
+
+/*
+ * s inside a DOT string: '"' and '\' escaped, a newline as "\n", other control
+ * bytes as spaces; cut after max characters (UTF-8 sequences count once) with
+ * "...".
+ */
+static void ws_dot_str(FILE *out, const char *s, size_t max)
+{
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p & 0xc0) != 0x80 && chars++ == max) {
+            fputs("...", out);
+            return;
+        }
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
+    }
+}
+
+void ws_write_dot(const struct workstream *ws, FILE *out)
+{
+    /* IDs are [A-Za-z0-9_-] (checked at load): safe inside quotes as they are. */
+    fprintf(out, "digraph \"%s\" {\n", ws->id);
+    fputs("    rankdir=LR;\n", out);
+    for (size_t i = 0; i < ws->nsteps; i++) {
+        const struct ws_step *st = &ws->steps[i];
+        fprintf(out, "    \"%s\" [shape=%s, label=\"%s\\n", st->id, st->run ? "box" : "note",
+                st->id);
+        if (st->run) {
+            fputs("run: ", out);
+            ws_dot_str(out, st->run, WS_DOT_RUN_MAX);
+        } else {
+            fputs("prompt -> ", out);
+            ws_dot_str(out, st->output ? st->output : "", SIZE_MAX);
+        }
+        fputs("\"];\n", out);
+    }
+    for (size_t i = 0; i < ws->nsteps; i++)
+        for (size_t k = 0; k < ws->steps[i].ndeps; k++)
+            fprintf(out, "    \"%s\" -> \"%s\";\n", ws->steps[ws->steps[i].deps[k]].id,
+                    ws->steps[i].id);
+    fputs("}\n", out);
+}
