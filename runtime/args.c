@@ -113,9 +113,10 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char 
 
     if (!strcmp(name, "--all"))
         o->all = 1;
-    else if (!strcmp(name, "--parallel"))
+    else if (!strcmp(name, "--parallel")) {
         rc = parse_parallel(argc, argv, i, iv, o, err, errlen);
-    else if (!strcmp(name, "--dry-run"))
+        o->parallel_given = 1;
+    } else if (!strcmp(name, "--dry-run"))
         o->dry_run = 1;
     else if (!strcmp(name, "--items"))
         rc = take_value(argc, argv, i, iv, &o->items_dir, err, errlen);
@@ -128,9 +129,10 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char 
     else if (!strcmp(name, "--max-reviews")) {
         if (!(rc = take_long(argc, argv, i, iv, 1, 100, &v, err, errlen)))
             o->max_reviews = (int)v;
-    } else if (!strcmp(name, "--timeout-per-step"))
+    } else if (!strcmp(name, "--timeout-per-step")) {
         rc = take_long(argc, argv, i, iv, 1, 86400, &o->timeout_per_step, err, errlen);
-    else if (!strcmp(name, "--pause-timeout"))
+        o->timeout_given = 1;
+    } else if (!strcmp(name, "--pause-timeout"))
         rc = take_long(argc, argv, i, iv, 0, 30L * 86400, &o->pause_timeout, err, errlen);
     else if (!strcmp(name, "--fresh"))
         o->fresh = 1;
@@ -201,6 +203,9 @@ int args_parse(int argc, char **argv, const char *prog_workflow, struct run_opts
         if (o->nids)
             return set_err(err, errlen, "unexpected argument \"%s\" after the workstream file",
                            o->ids[0]);
+        if (o->items_dir || o->out_dir)
+            return set_err(err, errlen, "%s applies to item workflows, not workstreams",
+                           o->items_dir ? "--items" : "--out");
     } else if (o->fail_fast || o->dot) {
         return set_err(err, errlen, "%s applies to workstream runs only",
                        o->fail_fast ? "--fail-fast" : "--dot");

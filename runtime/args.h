@@ -23,6 +23,7 @@ struct run_opts {
     const char **ids; /* malloc'd array of pointers into argv */
     int nids;
     int parallel;        /* 1 without the flag */
+    int parallel_given;  /* --parallel was on the command line */
     int parallel_capped; /* the requested N was above the cap */
     int dry_run;
     const char *items_dir; /* NULL = workflow default */
@@ -31,6 +32,7 @@ struct run_opts {
     const char *credentials; /* NULL = <home>/credentials.json */
     int max_reviews;         /* 3 */
     long timeout_per_step;   /* seconds, 300 */
+    int timeout_given;       /* --timeout-per-step was on the command line */
     long pause_timeout;      /* seconds, -1 = wait until refreshed or interrupted */
     int fresh;
     int no_progress;

@@ -45,8 +45,10 @@
 #include "runtime/console.h"
 #include "runtime/plan.h"
 #include "runtime/pool.h"
+#include "runtime/steps.h"
 #include "runtime/summary.h"
 #include "runtime/util.h"
+#include "runtime/ws.h"
 #include "shm/cred.h"
 #include "shm/prog.h"
 
@@ -88,6 +90,7 @@ struct coord {
     int start_fails;        /* workers that exited with an error since an item last ended */
     int64_t fork_fail_since; /* fork() has been failing since (0 = it works) */
     int shutting_down;
+    int fail_fast_stop; /* the shutdown is --fail-fast's, not a signal's */
     int64_t shutdown_deadline;
     int64_t exit_by; /* an interrupted run exits by then, written or not */
     int64_t started_ns;
@@ -118,6 +121,7 @@ static void init_slots(struct coord *c)
             prog_write(slot, &p);
         }
     }
+    steps_init_claims(rc);
 }
 
 static int create_segment(struct coord *c)
@@ -134,8 +138,8 @@ static int create_segment(struct coord *c)
         .workflow = rc->wf->name,
         .item_count = (uint32_t)rc->nsel,
         .key_count = (uint32_t)rc->creds.n,
-        .worker_count = (uint32_t)rc->o->parallel,
-        .parallel_max = (uint32_t)rc->o->parallel,
+        .worker_count = (uint32_t)rc->parallel,
+        .parallel_max = (uint32_t)rc->parallel,
         .endpoint_count = pool_endpoints(&rc->creds, urls),
         .endpoint_urls = urls,
         .node_count = (uint32_t)nn,
@@ -154,7 +158,7 @@ static int create_segment(struct coord *c)
         uint32_t cc = rc->creds.v[i].concurrency ? rc->creds.v[i].concurrency : 1;
         slots += cc < SHM_KEY_HOLDERS_MAX ? cc : SHM_KEY_HOLDERS_MAX;
     }
-    uint32_t par = (uint32_t)rc->o->parallel;
+    uint32_t par = (uint32_t)rc->parallel;
     atomic_store(&rc->seg.hdr->parallelism, slots && slots < par ? slots : par);
     atomic_store(&rc->seg.hdr->run_state, SHM_RUN_RUNNING);
     return 0;
@@ -308,6 +312,29 @@ static void reap(struct coord *c)
 
 /* ---- progress, signals, the loop -------------------------------------- */
 
+static void signal_workers(struct coord *c, int sig);
+
+/*
+ * --fail-fast: a step failed, so the run stops as a shutdown does (running
+ * steps checkpoint and end interrupted; no step starts), but ends with exit
+ * status 1, not 130. Steps not started end as skipped, with the reason.
+ */
+static void stop_for_fail_fast(struct coord *c, const char *failed_id)
+{
+    c->shutting_down = 1;
+    c->fail_fast_stop = 1;
+    c->shutdown_deadline = util_now_mono_ns() + COORD_SHUTDOWN_NS;
+    c->exit_by = util_now_mono_ns() + COORD_EXIT_NS;
+    atomic_store(&c->rc.seg.hdr->run_state, SHM_RUN_SHUTTING_DOWN);
+    char why[SHM_REASON_MAX];
+    snprintf(why, sizeof(why), "not started: --fail-fast after %s failed", failed_id);
+    unsigned n = steps_skip_unstarted(&c->rc, why);
+    ccon_coord(&c->con, "%s failed; --fail-fast stops the run (%u step%s not started)", failed_id,
+               n, n == 1 ? "" : "s");
+    ccon_flush(&c->con);
+    signal_workers(c, SIGTERM);
+}
+
 static void count_finished(struct coord *c)
 {
     struct shm_header_sh *h = c->rc.seg.hdr;
@@ -330,6 +357,8 @@ static void count_finished(struct coord *c)
         atomic_store(&h->items_done, c->done);
         if (p.state == PROG_FAILED)
             atomic_fetch_add(&h->items_failed, 1);
+        if (p.state == PROG_FAILED && c->rc.o->fail_fast && c->rc.ws && !c->shutting_down)
+            stop_for_fail_fast(c, p.id);
         if (p.state == PROG_FAILED && p.worker_pid == 0 && !strcmp(p.reason, "Invalid item name"))
             ccon_coord(&c->con, "%s FAILED: Invalid item name", p.id);
         ccon_progress(&c->con, c->done, h->item_count);
@@ -458,6 +487,8 @@ static int loop(struct coord *c)
             }
         }
         count_finished(c);
+        if (!c->shutting_down)
+            steps_release(&c->rc, &c->con);
         derive_counts(c);
         if (!c->shutting_down)
             pool_tick(&c->pool);
@@ -477,7 +508,7 @@ static int loop(struct coord *c)
             return 3;
         }
     }
-    return c->shutting_down ? 1 : 0;
+    return c->shutting_down && !c->fail_fast_stop ? 1 : 0;
 }
 
 /* ---- the run ---------------------------------------------------------- */
@@ -561,7 +592,8 @@ static int finish(struct coord *c, int how)
     struct summary_counts n;
     summary_count(rc, &n);
     /* Items that never ended (workers could not be kept alive) are not "processed". */
-    int status = how == 3 ? 75 : how ? 130 : (n.failed || n.interrupted || n.not_started) ? 1 : 0;
+    int unfinished = n.failed || n.skipped || n.interrupted || n.not_started;
+    int status = how == 3 ? 75 : how ? 130 : unfinished ? 1 : 0;
     unsigned stuck = summary_keys_reserved(rc);
     if (stuck)
         ccon_coord(&c->con, "BUG: %u key request slot%s still reserved after every worker exited",
@@ -597,6 +629,11 @@ static void cleanup(struct coord *c)
     free(c->reported);
     free(c->deaths);
     free(rc->sel);
+    free(rc->slot_of);
+    if (rc->ws) {
+        ws_free(rc->ws);
+        free(rc->ws);
+    }
     items_free(&rc->items);
     credfile_free(&rc->creds);
 }
@@ -631,7 +668,7 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
         cleanup(&c);
         return 2;
     }
-    c.nworkers = (unsigned)o->parallel;
+    c.nworkers = (unsigned)c.rc.parallel;
     c.wpid = calloc(c.nworkers, sizeof(*c.wpid));
     c.reported = calloc(c.rc.nsel + 1, sizeof(*c.reported));
     c.deaths = calloc(c.rc.nsel + 1, sizeof(*c.deaths));
@@ -640,9 +677,14 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
         return 2;
     }
     pool_init(&c.pool, &c.rc, &c.con);
-    ccon_coord(&c.con, "Run %s: %zu %s item%s, --parallel %d, %zu key%s", c.rc.run_id, c.rc.nsel,
-               wf->name, c.rc.nsel == 1 ? "" : "s", o->parallel, c.rc.creds.n,
-               c.rc.creds.n == 1 ? "" : "s");
+    if (c.rc.ws)
+        ccon_coord(&c.con, "Run %s: workstream %s, %zu step%s, --parallel %d, %zu key%s",
+                   c.rc.run_id, c.rc.ws->id, c.rc.nsel, c.rc.nsel == 1 ? "" : "s", c.rc.parallel,
+                   c.rc.creds.n, c.rc.creds.n == 1 ? "" : "s");
+    else
+        ccon_coord(&c.con, "Run %s: %zu %s item%s, --parallel %d, %zu key%s", c.rc.run_id,
+                   c.rc.nsel, wf->name, c.rc.nsel == 1 ? "" : "s", c.rc.parallel, c.rc.creds.n,
+                   c.rc.creds.n == 1 ? "" : "s");
     install_signals(&c);
     int how = loop(&c);
     if (how == 3 || how == 1) {

@@ -22,6 +22,21 @@
 
 #include "runtime/ckpt.h"
 #include "runtime/util.h"
+#include "runtime/ws.h"
+
+int run_ckpt_path(const struct run_ctx *rc, const struct item *it, char *out, size_t outlen)
+{
+    if (rc->workflow_db) {
+        util_strlcpy(out, rc->workflow_db, outlen);
+        return 0;
+    }
+    if (rc->ws) {
+        int n = snprintf(out, outlen, "%s/checkpoints/workstream-%s/%s.db", rc->home, rc->ws->id,
+                         it->stem);
+        return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+    }
+    return ckpt_path(out, outlen, rc->home, rc->wf->name, it->stem);
+}
 
 static int resolve_paths(struct run_ctx *rc)
 {
@@ -110,26 +125,31 @@ static int select_items(struct run_ctx *rc)
     return 0;
 }
 
+void plan_resume_point(const struct run_ctx *rc, const struct item *it, char *what, size_t len)
+{
+    char path[4096], next[64] = "";
+    snprintf(what, len, "new");
+    if (run_ckpt_path(rc, it, path, sizeof(path)) < 0)
+        return;
+    int r = rc->o->fresh ? -ENOENT : ckpt_peek(path, next, sizeof(next));
+    if (r == 0 && next[0])
+        snprintf(what, len, "resume at %s", next);
+    else if (r == -EBADMSG)
+        snprintf(what, len, "checkpoint unreadable (%s would fail)", rc->ws ? "step" : "item");
+}
+
 static void dry_run(const struct run_ctx *rc)
 {
     printf("%zu item%s would run (%s, --parallel %d):\n", rc->nsel, rc->nsel == 1 ? "" : "s",
-           rc->wf->name, rc->o->parallel);
+           rc->wf->name, rc->parallel);
     for (size_t k = 0; k < rc->nsel; k++) {
         const struct item *it = &rc->items.v[rc->sel[k]];
         if (it->invalid_name) {
             printf("  %-20s %-40s fails: Invalid item name\n", it->id, "-");
             continue;
         }
-        char path[4096], next[64] = "", what[128] = "new";
-        if (rc->workflow_db)
-            util_strlcpy(path, rc->workflow_db, sizeof(path));
-        else
-            ckpt_path(path, sizeof(path), rc->home, rc->wf->name, it->stem);
-        int r = rc->o->fresh ? -ENOENT : ckpt_peek(path, next, sizeof(next));
-        if (r == 0 && next[0])
-            snprintf(what, sizeof(what), "resume at %s", next);
-        else if (r == -EBADMSG)
-            snprintf(what, sizeof(what), "checkpoint unreadable (item would fail)");
+        char what[128];
+        plan_resume_point(rc, it, what, sizeof(what));
         printf("  %-20s %-40s %s\n", it->id, it->input_path, what);
     }
     fflush(stdout);
@@ -150,8 +170,7 @@ static void remove_finished_checkpoints(const struct run_ctx *rc)
         if (it->pending || it->invalid_name)
             continue;
         char path[4096];
-        ckpt_path(path, sizeof(path), rc->home, rc->wf->name, it->stem);
-        if (access(path, F_OK) == 0)
+        if (run_ckpt_path(rc, it, path, sizeof(path)) == 0 && access(path, F_OK) == 0)
             ckpt_remove(path);
     }
 }
@@ -166,35 +185,38 @@ static int load_credentials(struct run_ctx *rc)
     long limit = 0;
     if (env_long("AGENTOS_CREDENTIAL_LIMIT", 1, 1000000, &limit) < 0)
         return -EINVAL;
+    rc->simulate_429 = -1;
+    long sim = -1;
+    if (env_long("AGENTOS_SIMULATE_429", 0, 1000000000, &sim) < 0)
+        return -EINVAL;
+    rc->simulate_429 = sim;
+    if (!rc->roles_needed)
+        return 0; /* shell steps only: no key is read, none is needed */
     char err[512];
     int r = credfile_load(path, (size_t)limit, &rc->creds, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "agentos-run: %s\n", err);
         return -EINVAL;
     }
-    /* Both built-in workflows draft and review: a role no key has could never be served, and
-     * the run would wait for it forever. (The pool pauses when a role's keys get disabled.) */
+    /* A role no key has could never be served, and the run would wait for it forever.
+     * (The pool pauses when a role's keys get disabled.) */
     uint32_t have = 0;
     for (size_t i = 0; i < rc->creds.n; i++)
         have |= rc->creds.v[i].roles;
-    const char *missing = !(have & CRED_ROLE_DRAFT)    ? "draft"
-                          : !(have & CRED_ROLE_REVIEW) ? "review"
-                                                       : NULL;
+    uint32_t lack = rc->roles_needed & ~have;
+    const char *missing = (lack & CRED_ROLE_DRAFT)    ? "draft"
+                          : (lack & CRED_ROLE_REVIEW) ? "review"
+                                                      : NULL;
     if (missing) {
-        fprintf(stderr,
-                "agentos-run: no key in %s has role %s%s (every workflow needs a draft and a "
-                "review key)\n",
-                path, missing, limit > 0 ? " among those AGENTOS_CREDENTIAL_LIMIT keeps" : "");
+        fprintf(stderr, "agentos-run: no key in %s has role %s%s (%s)\n", path, missing,
+                limit > 0 ? " among those AGENTOS_CREDENTIAL_LIMIT keeps" : "",
+                rc->ws ? "prompt steps need a draft key"
+                       : "every workflow needs a draft and a review key");
         return -EINVAL;
     }
     if (rc->creds.insecure_mode)
         fprintf(stderr, "agentos-run: warning: %s is readable by group or others; chmod 600 it\n",
                 path);
-    rc->simulate_429 = -1;
-    long sim = -1;
-    if (env_long("AGENTOS_SIMULATE_429", 0, 1000000000, &sim) < 0)
-        return -EINVAL;
-    rc->simulate_429 = sim;
     return 0;
 }
 
@@ -231,10 +253,9 @@ static int make_run_dir(struct run_ctx *rc)
     return -EEXIST;
 }
 
-int plan_run(struct run_ctx *rc)
+/* The items of an item workflow: discover, select, answer --dry-run. 0, -1 or 2 as plan_run. */
+static int plan_items(struct run_ctx *rc)
 {
-    if (resolve_paths(rc) < 0)
-        return 2;
     char err[512];
     if (items_discover(rc->wf->id_prefix, rc->items_dir, rc->out_dir, &rc->items, err,
                        sizeof(err)) < 0) {
@@ -253,10 +274,27 @@ int plan_run(struct run_ctx *rc)
         dry_run(rc);
         return -1;
     }
+    return 0;
+}
+
+int plan_run(struct run_ctx *rc)
+{
+    if (resolve_paths(rc) < 0)
+        return 2;
+    rc->parallel = rc->o->parallel;
+    rc->timeout_per_step = rc->o->timeout_per_step;
+    rc->roles_needed = CRED_ROLE_DRAFT | CRED_ROLE_REVIEW;
+    int status = rc->o->workstream ? plan_ws_steps(rc) : plan_items(rc);
+    if (status != 0)
+        return status;
     remove_finished_checkpoints(rc);
     if (rc->nsel == 0) {
-        printf("[COORDINATOR] Nothing pending for %s in %s (%zu item%s up to date)\n", rc->wf->name,
-               rc->items_dir, rc->items.n, rc->items.n == 1 ? "" : "s");
+        if (rc->ws)
+            printf("[COORDINATOR] Nothing pending in workstream %s (%zu step%s up to date)\n",
+                   rc->ws->id, rc->items.n, rc->items.n == 1 ? "" : "s");
+        else
+            printf("[COORDINATOR] Nothing pending for %s in %s (%zu item%s up to date)\n",
+                   rc->wf->name, rc->items_dir, rc->items.n, rc->items.n == 1 ? "" : "s");
         return -1;
     }
     if (load_credentials(rc) < 0 || make_run_dir(rc) < 0)
@@ -265,13 +303,14 @@ int plan_run(struct run_ctx *rc)
         for (size_t k = 0; k < rc->nsel; k++) {
             const struct item *it = &rc->items.v[rc->sel[k]];
             char path[4096];
-            if (it->invalid_name)
-                continue;
-            ckpt_path(path, sizeof(path), rc->home, rc->wf->name, it->stem);
-            ckpt_remove(rc->workflow_db ? rc->workflow_db : path);
+            if (!it->invalid_name && run_ckpt_path(rc, it, path, sizeof(path)) == 0)
+                ckpt_remove(path);
         }
     char ck[2200];
-    snprintf(ck, sizeof(ck), "%s/checkpoints", rc->home);
+    if (rc->ws)
+        snprintf(ck, sizeof(ck), "%s/checkpoints/workstream-%s", rc->home, rc->ws->id);
+    else
+        snprintf(ck, sizeof(ck), "%s/checkpoints", rc->home);
     int r = util_mkdir_p(ck, 0700);
     if (r < 0) {
         fprintf(stderr, "agentos-run: could not create %s: %s\n", ck, strerror(-r));

@@ -16,4 +16,15 @@
  */
 int plan_run(struct run_ctx *rc);
 
+/*
+ * The steps of a workstream file (rc->o->workstream) as the run's items:
+ * load and validate the file, answer --dot and --dry-run, set the effective
+ * parallelism and timeout, select the pending steps (plan_ws.c). 0, -1 or 2
+ * as plan_run.
+ */
+int plan_ws_steps(struct run_ctx *rc);
+
+/* "new", "resume at NODE" or "checkpoint unreadable ..." for --dry-run. */
+void plan_resume_point(const struct run_ctx *rc, const struct item *it, char *what, size_t len);
+
 #endif

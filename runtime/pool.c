@@ -60,7 +60,7 @@ void pool_init(struct pool_monitor *pm, struct run_ctx *rc, struct coord_console
     memset(pm, 0, sizeof(*pm));
     pm->rc = rc;
     pm->con = con;
-    pm->last_parallelism = (uint32_t)rc->o->parallel;
+    pm->last_parallelism = (uint32_t)rc->parallel;
     if (rc->o->credentials)
         util_strlcpy(pm->cred_path, rc->o->credentials, sizeof(pm->cred_path));
     else
@@ -123,7 +123,7 @@ static const char *pool_roles_name(uint32_t roles)
 static void watch_pause(struct pool_monitor *pm, const struct pool_view *v)
 {
     struct shm_header_sh *h = pm->rc->seg.hdr;
-    uint32_t missing = POOL_ROLES_NEEDED & ~v->live_roles;
+    uint32_t missing = pm->rc->roles_needed & ~v->live_roles;
     int exhausted = v->keys == 0 || v->disabled == v->keys || missing;
     if (exhausted && !pm->paused) {
         pm->paused = 1;
@@ -150,13 +150,18 @@ static void watch_pause(struct pool_monitor *pm, const struct pool_view *v)
 
 void pool_tick(struct pool_monitor *pm)
 {
+    if (!pm->rc->roles_needed)
+        return; /* no item of this run sends a request (a workstream of shell steps) */
     struct timespec mt;
     stat_creds(pm, &mt);
     if (mt.tv_sec != pm->cred_mtime.tv_sec || mt.tv_nsec != pm->cred_mtime.tv_nsec)
         pool_reload(pm, "edited file");
     struct pool_view v;
     look(pm, &v);
-    set_parallelism(pm, &v);
+    /* Items of a workstream need a key only in their prompt steps: a shell step must not
+     * wait for the pool, so only item workflows narrow the run to the keys that serve. */
+    if (!pm->rc->ws)
+        set_parallelism(pm, &v);
     /* the pause first: once paused, "All keys busy; waiting" would only mislead */
     watch_pause(pm, &v);
     watch_waiting(pm, &v);

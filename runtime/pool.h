@@ -5,10 +5,11 @@
  *   - parallelism: items in flight never exceed the request slots of the keys
  *     that can serve now (not disabled, not rate-limited) and never drop below
  *     one. The header's `parallelism` is the admission limit workers obey; a
- *     console line marks each change.
+ *     console line marks each change. Not for workstreams: their shell steps
+ *     need no key (prompt steps wait for one inside the request).
  *   - waiting: when workers start waiting for a key, one line says so.
  *   - pause: when no key can come back (all disabled), or no key that is not
- *     disabled has a role the workflow needs (POOL_ROLES_NEEDED), the run
+ *     disabled has a role the run needs (rc->roles_needed), the run
  *     pauses ("Credential pool exhausted. Pausing all workflows...", plus
  *     "No usable key has role review" for a role); SIGHUP or an edited
  *     credentials file reloads the pool; --pause-timeout ends the wait (the
@@ -22,9 +23,6 @@
 
 #include "runtime/console.h"
 #include "runtime/run.h"
-
-/* Roles a workflow needs keys for: both built-in workflows draft and review. */
-#define POOL_ROLES_NEEDED (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)
 
 struct pool_monitor {
     struct run_ctx *rc;

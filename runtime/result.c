@@ -44,8 +44,9 @@ static int result_is_field(const char *s)
 static const char *result_check_meta(const struct result_meta *m)
 {
     if (!m->status ||
-        (strcmp(m->status, "approved") != 0 && strcmp(m->status, "needs-revision") != 0))
-        return "status must be approved or needs-revision";
+        (strcmp(m->status, "approved") != 0 && strcmp(m->status, "needs-revision") != 0 &&
+         strcmp(m->status, "passed") != 0))
+        return "status must be approved, needs-revision or passed";
     if (m->rounds < 0)
         return "rounds is negative";
     if (!result_is_sha(m->source_sha256))

@@ -15,6 +15,8 @@
 #include "runtime/wf.h"
 #include "shm/segment.h"
 
+struct workstream;
+
 struct run_ctx {
     const struct wf_desc *wf;
     const struct run_opts *o;
@@ -32,7 +34,17 @@ struct run_ctx {
     size_t *sel;            /* prog slot i runs items.v[sel[i]] */
     size_t nsel;
     int console_wfd; /* workers' end of the console pipe */
+    /* Effective settings (the flags, or for a workstream its execution block). */
+    int parallel;
+    long timeout_per_step;
+    uint32_t roles_needed; /* CRED_ROLE_* bits the items' requests need; 0 = no LLM at all */
+    /* Workstream runs: the steps are the items (items.v[i] is ws->steps[i]). */
+    struct workstream *ws;
+    long *slot_of; /* per step: its progress slot in this run, -1 = not run (up to date) */
 };
+
+/* Where item `it` keeps its checkpoint. 0 or -ENAMETOOLONG. */
+int run_ckpt_path(const struct run_ctx *rc, const struct item *it, char *out, size_t outlen);
 
 /* Worker process body: take items from the segment until none is left. Returns the exit status. */
 int wrk_main(struct run_ctx *rc, unsigned worker_index);

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "runtime/util.h"
+#include "runtime/ws.h"
 #include "shm/cred.h"
 #include "shm/prog.h"
 
@@ -23,6 +24,10 @@ const char *summary_outcome(uint32_t state)
         return "needs-revision";
     case PROG_FAILED:
         return "failed";
+    case PROG_PASSED:
+        return "passed";
+    case PROG_SKIPPED:
+        return "skipped";
     case PROG_INTERRUPTED:
     case PROG_RUNNING:
     case PROG_WAITING_KEY:
@@ -54,6 +59,12 @@ void summary_count(const struct run_ctx *rc, struct summary_counts *out)
         case PROG_FAILED:
             out->failed++;
             break;
+        case PROG_PASSED:
+            out->passed++;
+            break;
+        case PROG_SKIPPED:
+            out->skipped++;
+            break;
         case PROG_PENDING:
             out->not_started++;
             break;
@@ -79,15 +90,25 @@ void summary_print(const struct run_ctx *rc, struct coord_console *con, int64_t 
     if (n.interrupted || n.not_started)
         snprintf(extra, sizeof(extra), ", %u interrupted, %u not started", n.interrupted,
                  n.not_started);
-    ccon_coord(con, "Summary: %u approved, %u need revision, %u failed%s (%u items, %.1fs)",
-               n.approved, n.needs_revision, n.failed, extra, rc->seg.hdr->item_count,
-               (double)elapsed_ns / 1e9);
-    for (uint32_t i = 0; i < rc->seg.hdr->item_count; i++) {
+    uint32_t count = rc->seg.hdr->item_count;
+    if (rc->ws)
+        ccon_coord(con, "Summary: %u passed, %u failed, %u skipped%s (%u step%s, %.1fs)", n.passed,
+                   n.failed, n.skipped, extra, count, count == 1 ? "" : "s",
+                   (double)elapsed_ns / 1e9);
+    else
+        ccon_coord(con, "Summary: %u approved, %u need revision, %u failed%s (%u items, %.1fs)",
+                   n.approved, n.needs_revision, n.failed, extra, count, (double)elapsed_ns / 1e9);
+    for (uint32_t i = 0; i < count; i++) {
         struct prog_item p;
         read_slot(rc, i, &p);
-        ccon_coord(con, "  %-20s %-15s rounds %u  %6.1fs%s%s", p.id, summary_outcome(p.state),
-                   p.rounds, item_seconds(&p), p.state == PROG_FAILED ? "  FAILED: " : "",
-                   p.state == PROG_FAILED ? p.reason : "");
+        int why = p.state == PROG_FAILED || p.state == PROG_SKIPPED;
+        const char *label = p.state == PROG_FAILED ? "  FAILED: " : "  ";
+        if (rc->ws)
+            ccon_coord(con, "  %-20s %-15s %6.1fs%s%s", p.id, summary_outcome(p.state),
+                       item_seconds(&p), why ? label : "", why ? p.reason : "");
+        else
+            ccon_coord(con, "  %-20s %-15s rounds %u  %6.1fs%s%s", p.id, summary_outcome(p.state),
+                       p.rounds, item_seconds(&p), why ? label : "", why ? p.reason : "");
     }
 }
 
@@ -126,7 +147,9 @@ int summary_write_json(const struct run_ctx *rc, int64_t elapsed_ns, int exit_st
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "run", rc->run_id);
     cJSON_AddStringToObject(root, "workflow", rc->wf->name);
-    cJSON_AddNumberToObject(root, "parallel", rc->o->parallel);
+    cJSON_AddNumberToObject(root, "parallel", rc->parallel);
+    if (rc->ws)
+        cJSON_AddStringToObject(root, "workstream", rc->ws->id);
     cJSON_AddNumberToObject(root, "elapsed_s", (double)(elapsed_ns / 1000000) / 1000);
     cJSON_AddNumberToObject(root, "exit_status", exit_status);
     cJSON *counts = cJSON_AddObjectToObject(root, "counts");
@@ -135,6 +158,10 @@ int summary_write_json(const struct run_ctx *rc, int64_t elapsed_ns, int exit_st
     cJSON_AddNumberToObject(counts, "failed", n.failed);
     cJSON_AddNumberToObject(counts, "interrupted", n.interrupted);
     cJSON_AddNumberToObject(counts, "not_started", n.not_started);
+    if (rc->ws) {
+        cJSON_AddNumberToObject(counts, "passed", n.passed);
+        cJSON_AddNumberToObject(counts, "skipped", n.skipped);
+    }
     cJSON_AddNumberToObject(root, "requests", (double)atomic_load(&rc->seg.hdr->requests_total));
     cJSON_AddNumberToObject(root, "http_429", (double)atomic_load(&rc->seg.hdr->http_429_total));
     cJSON_AddNumberToObject(root, "keys_left_reserved", summary_keys_reserved(rc));

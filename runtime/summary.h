@@ -11,6 +11,7 @@
 
 struct summary_counts {
     unsigned approved, needs_revision, failed, interrupted, not_started;
+    unsigned passed, skipped; /* workstream steps */
 };
 
 /* Count outcomes from the progress table. */

@@ -17,6 +17,7 @@
 #ifndef AGENTOS_RUNTIME_WF_H
 #define AGENTOS_RUNTIME_WF_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -40,7 +41,12 @@ struct wf_desc {
     size_t node_count;
 };
 
-enum wf_outcome { WF_OUTCOME_NONE = 0, WF_OUTCOME_APPROVED = 1, WF_OUTCOME_NEEDS_REVISION = 2 };
+enum wf_outcome {
+    WF_OUTCOME_NONE = 0,
+    WF_OUTCOME_APPROVED = 1,
+    WF_OUTCOME_NEEDS_REVISION = 2,
+    WF_OUTCOME_PASSED = 3, /* a workstream step whose acceptance tests passed */
+};
 
 struct wf_item {
     const struct wf_desc *wf;
@@ -59,6 +65,10 @@ struct wf_item {
     char reason[256]; /* failure reason */
     int outcome;      /* enum wf_outcome, set by the finishing node */
     int rounds;       /* review rounds, set by the finishing node */
+    /* For workflows whose items are not files (workstream steps): */
+    const void *def;             /* the item's definition (struct ws_step), NULL otherwise */
+    long timeout_s;              /* a node running longer fails the item */
+    volatile sig_atomic_t *stop; /* set at shutdown: a node stops and returns -ECANCELED */
 };
 
 /* Index of a node by name, or -1. */

@@ -29,6 +29,7 @@
 #include "runtime/log.h"
 #include "runtime/result.h"
 #include "runtime/util.h"
+#include "runtime/ws.h"
 #include "shm/crashpoint.h"
 #include "shm/prog.h"
 
@@ -210,10 +211,10 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
         /* Waiting for a key (rate limits, a paused pool, backoff) is the pool's time,
          * not the node's: a 429 never fails an item. */
         int64_t worked = took - w->llm->waited_ns;
-        if (worked > w->rc->o->timeout_per_step * UTIL_NS_PER_SEC) {
+        if (worked > w->rc->timeout_per_step * UTIL_NS_PER_SEC) {
             char reason[160];
             snprintf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds",
-                     n->name, (long long)(worked / UTIL_NS_PER_SEC), w->rc->o->timeout_per_step);
+                     n->name, (long long)(worked / UTIL_NS_PER_SEC), w->rc->timeout_per_step);
             return fail_item(w, n->name, reason);
         }
         crash_point("node_done"); /* crash tests: the node ran, its checkpoint is not saved */
@@ -249,9 +250,24 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
     return 1;
 }
 
-static const char *outcome_word(int outcome)
+static uint32_t outcome_state(int outcome)
 {
-    return outcome == WF_OUTCOME_APPROVED ? "approved" : "needs revision";
+    return outcome == WF_OUTCOME_APPROVED ? PROG_APPROVED
+           : outcome == WF_OUTCOME_PASSED ? PROG_PASSED
+                                          : PROG_NEEDS_REVISION;
+}
+
+/* "Completed: approved after 2 review rounds", "Completed: passed" (+ note). */
+static void log_completed(struct log_sink *log, uint32_t state, int rounds, const char *note)
+{
+    if (state == PROG_PASSED)
+        log_printf(log, "Completed: passed%s", note);
+    else
+        log_printf(log, "Completed: %s after %d review round%s%s",
+                   state == PROG_APPROVED ? "approved" : "needs revision", rounds,
+                   rounds == 1 ? "" : "s", note);
+    struct audit_fields f = AUDIT_FIELDS_INIT;
+    log_audit(log, "item_done", &f);
 }
 
 /*
@@ -264,14 +280,12 @@ static int already_done(struct wrk_item *w, const struct item *src, const char *
     struct result_info ri;
     if (result_read(src->out_path, &ri) != 0 || strcmp(ri.sha256, src->sha256) != 0)
         return 0;
-    int approved = strcmp(ri.status, "approved") == 0;
-    w->p.state = approved ? PROG_APPROVED : PROG_NEEDS_REVISION;
+    w->p.state = !strcmp(ri.status, "approved") ? PROG_APPROVED
+                 : !strcmp(ri.status, "passed") ? PROG_PASSED
+                                                : PROG_NEEDS_REVISION;
     w->p.rounds = (uint32_t)(ri.rounds > 0 ? ri.rounds : 0);
     ckpt_remove(ckpt);
-    log_printf(w->log, "Completed: %s after %d review round%s (result already written)",
-               approved ? "approved" : "needs revision", ri.rounds, ri.rounds == 1 ? "" : "s");
-    struct audit_fields f = AUDIT_FIELDS_INIT;
-    log_audit(w->log, "item_done", &f);
+    log_completed(w->log, w->p.state, ri.rounds, " (result already written)");
     return 1;
 }
 
@@ -279,10 +293,10 @@ static void process_item(struct wrk_item *w, const struct item *src)
 {
     struct run_ctx *rc = w->rc;
     char path[4096];
-    if (rc->workflow_db)
-        util_strlcpy(path, rc->workflow_db, sizeof(path));
-    else
-        ckpt_path(path, sizeof(path), rc->home, rc->wf->name, src->stem);
+    if (run_ckpt_path(rc, src, path, sizeof(path)) < 0) {
+        fail_item(w, NULL, "checkpoint path too long");
+        return;
+    }
 
     struct wf_item it;
     memset(&it, 0, sizeof(it));
@@ -297,6 +311,9 @@ static void process_item(struct wrk_item *w, const struct item *src)
     it.max_reviews = rc->o->max_reviews;
     it.llm = w->llm;
     it.log = w->log;
+    it.def = rc->ws ? (const void *)&rc->ws->steps[src - rc->items.v] : NULL;
+    it.timeout_s = rc->timeout_per_step;
+    it.stop = &wrk_stop;
 
     if (w->p.attempts > 1 && already_done(w, src, path))
         return;
@@ -330,12 +347,9 @@ static void process_item(struct wrk_item *w, const struct item *src)
         ckpt_close(c);
         ckpt_remove(path);
         crash_point("item_done"); /* crash tests: result written, item not yet marked done */
-        w->p.state = it.outcome == WF_OUTCOME_APPROVED ? PROG_APPROVED : PROG_NEEDS_REVISION;
+        w->p.state = outcome_state(it.outcome);
         w->p.rounds = (uint32_t)it.rounds;
-        log_printf(w->log, "Completed: %s after %d review round%s", outcome_word(it.outcome),
-                   it.rounds, it.rounds == 1 ? "" : "s");
-        struct audit_fields f = AUDIT_FIELDS_INIT;
-        log_audit(w->log, "item_done", &f);
+        log_completed(w->log, w->p.state, it.rounds, "");
     } else {
         ckpt_close(c);
         if (res == 0) {
@@ -488,7 +502,7 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     llm.seg = &rc->seg;
     llm.creds = &rc->creds;
     llm.pid = pid;
-    llm.timeout_s = rc->o->timeout_per_step;
+    llm.timeout_s = rc->timeout_per_step;
     llm.stop = &wrk_stop;
     llm.log = &log;
     llm.simulate_429_after = rc->simulate_429;

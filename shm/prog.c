@@ -104,6 +104,14 @@ int prog_claim(struct prog_slot_sh *slot, int32_t pid)
                                                    memory_order_acq_rel, memory_order_relaxed);
 }
 
+int prog_claim_move(struct prog_slot_sh *slot, uint32_t from, uint32_t to)
+{
+    uint64_t expected = prog_claim_word(from, 0);
+
+    return atomic_compare_exchange_strong_explicit(&slot->claim, &expected, prog_claim_word(to, 0),
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
 void prog_set_claim(struct prog_slot_sh *slot, uint32_t claim, int32_t pid)
 {
     atomic_store_explicit(&slot->claim, prog_claim_word(claim, pid), memory_order_release);
@@ -124,6 +132,8 @@ const char *prog_state_name(uint32_t state)
         [PROG_NEEDS_REVISION] = "needs-revision",
         [PROG_FAILED] = "failed",
         [PROG_INTERRUPTED] = "interrupted",
+        [PROG_PASSED] = "passed",
+        [PROG_SKIPPED] = "skipped",
     };
 
     if (state >= sizeof(names) / sizeof(names[0]))

@@ -39,6 +39,13 @@ int prog_read(const struct prog_slot_sh *slot, struct prog_item *out);
  */
 int prog_claim(struct prog_slot_sh *slot, int32_t pid);
 
+/*
+ * Move an unowned claim (pid 0) from one state to another in one CAS, e.g. a
+ * free item to done when the run stops taking items, without racing a worker
+ * that takes it at the same instant. 1 if moved, 0 if the claim was not `from`.
+ */
+int prog_claim_move(struct prog_slot_sh *slot, uint32_t from, uint32_t to);
+
 /* Set the claim word (coordinator: requeue a dead worker's item, mark done). */
 void prog_set_claim(struct prog_slot_sh *slot, uint32_t claim, int32_t pid);
 

@@ -38,7 +38,8 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 2u /* 2: claim word holds state+pid; admission bitmask */
+#define SHM_LAYOUT_VERSION 3u /* 2: claim word holds state+pid; admission bitmask;
+                                 3: workstream states passed/skipped, claim blocked */
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -140,6 +141,8 @@ enum prog_state {
     PROG_NEEDS_REVISION = 4,
     PROG_FAILED = 5,
     PROG_INTERRUPTED = 6, /* stopped by shutdown/pause; checkpoint kept */
+    PROG_PASSED = 7,      /* workstream step: ran and its acceptance tests passed */
+    PROG_SKIPPED = 8,     /* workstream step: a step it depends on did not pass */
 };
 
 /*
@@ -152,6 +155,8 @@ enum prog_claim {
     PROG_CLAIM_TAKEN = 1, /* a worker is processing it */
     PROG_CLAIM_DONE = 2,  /* finished (any outcome); never taken again */
     PROG_CLAIM_SKIP = 3,  /* not to be run in this run (e.g. invalid name) */
+    PROG_CLAIM_BLOCKED = 4, /* workstream step waiting for the steps it depends on; the
+                               coordinator frees it (or marks it done, skipped) */
 };
 
 /*

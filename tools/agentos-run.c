@@ -1,7 +1,8 @@
 /*
  * agentos-run - run a batch of workflow items in parallel.
  *
- * One program, three names: `agentos-run WORKFLOW ...`, and `lld-workflow` /
+ * One program, three names: `agentos-run WORKFLOW ...` (and `agentos-run
+ * workstream FILE.json`), and `lld-workflow` /
  * `issue-workflow` (links to it) which imply the workflow from argv[0]. This
  * file only wires things together: it parses the command line, picks the
  * built-in workflow from the table in workflows/, finds the prompt
@@ -61,7 +62,17 @@ static void usage(FILE *f, const char *prog)
             "  issue-workflow --all --parallel 10 --max-reviews 2\n"
             "  agentos-run lld --all --items specs/ --out designs/ --parallel 5\n"
             "\n"
-            "Exit status: 0 all processed (approved or needs revision), 1 an item failed,\n"
+            "Workstreams (a JSON file of steps with depends_on, run as a graph):\n"
+            "  --parallel N          steps at once (default: execution.max_workers, else 3;\n"
+            "                        execution.parallel false runs one at a time)\n"
+            "  --fail-fast           stop every step at the first failure\n"
+            "  --dry-run             print the steps wave by wave, and what each would do\n"
+            "  --dot                 print the graph as Graphviz DOT\n"
+            "  agentos-run workstream ws.json --parallel 4\n"
+            "  agentos-run workstream ws.json --dot | dot -Tsvg > ws.svg\n"
+            "\n"
+            "Exit status: 0 all processed (approved or needs revision; every step passed),\n"
+            "1 an item or step failed (or a step was skipped),\n"
             "2 usage or configuration error, 75 paused past --pause-timeout,\n"
             "130 interrupted (checkpoints kept; run again to resume).\n"
             "Environment: AGENTOS_HOME, AGENTOS_CREDENTIAL_LIMIT=N, AGENTOS_SIMULATE_429=N,\n"
@@ -124,12 +135,8 @@ int main(int argc, char **argv)
     }
     if (warn[0])
         fprintf(stderr, "%s: warning: %s\n", base, warn);
-    if (!strcmp(o.workflow, "workstream")) {
-        fprintf(stderr, "%s: workstream runs are not available in this version\n", base);
-        args_free(&o);
-        return 2;
-    }
-    const struct wf_desc *wf = wf_find(o.workflow);
+    const struct wf_desc *wf =
+        !strcmp(o.workflow, "workstream") ? &wf_workstream : wf_find(o.workflow);
     if (!wf) {
         fprintf(stderr, "%s: unknown workflow \"%s\" (built in: lld, issue)\n", base, o.workflow);
         args_free(&o);

@@ -12,7 +12,10 @@
 extern const struct wf_desc wf_lld;   /* low-level designs: lld/pending -> lld/done */
 extern const struct wf_desc wf_issue; /* issue briefs: issues/pending -> issues/done */
 
-/* Every built-in workflow, NULL-terminated. */
+/* Workstream steps (SPEC 8): the items come from a workstream file, not a folder. */
+extern const struct wf_desc wf_workstream;
+
+/* Every built-in item workflow, NULL-terminated. */
 extern const struct wf_desc *const wf_builtin[];
 
 /* The built-in workflow called name ("lld", "issue"), or NULL. */
