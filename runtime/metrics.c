@@ -153,14 +153,15 @@ static cJSON *json_counts(const struct snap *s)
 
 static cJSON *json_item(const struct snap *s, uint32_t i)
 {
-    static const char *const claims[] = {"free", "taken", "done", "skip"};
+    static const char *const claims[] = {"free", "taken", "done", "skip", "blocked"};
     const struct snap_item *it = &s->items[i];
     cJSON *o = cJSON_CreateObject();
 
     cJSON_AddNumberToObject(o, "index", i);
     cJSON_AddStringToObject(o, "id", it->p.id);
     cJSON_AddStringToObject(o, "state", it->readable ? prog_state_name(it->p.state) : "unreadable");
-    cJSON_AddStringToObject(o, "claim", it->claim < 4 ? claims[it->claim] : "unknown");
+    cJSON_AddStringToObject(
+        o, "claim", it->claim < sizeof(claims) / sizeof(claims[0]) ? claims[it->claim] : "unknown");
     cJSON_AddStringToObject(o, "node", it->p.node);
     cJSON_AddNumberToObject(o, "worker_pid", it->p.worker_pid);
     cJSON_AddNumberToObject(o, "attempts", it->p.attempts);
