@@ -10,8 +10,9 @@
  *
  * fork and pidfd_open are wrapped at link time (-Wl,--wrap) so a fork failure
  * and a kernel without pidfd_open can be simulated; by default both pass
- * through. Every test is bounded: commands that would run for 30 s are
- * expected to be killed well within a second or two.
+ * through. Every test is bounded: commands that would run for 30 s must be
+ * killed well before that; the limits leave room for a loaded machine and
+ * sanitizer builds (they tell "killed" from "ran out", they time nothing).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -143,7 +144,7 @@ static int pid_gone(pid_t pid)
 static void assert_gone_soon(pid_t pid)
 {
     int64_t t0 = util_now_mono_ns();
-    while (!pid_gone(pid) && ms_since(t0) < 2000)
+    while (!pid_gone(pid) && ms_since(t0) < 5000)
         util_sleep_ns(10 * UTIL_NS_PER_MS);
     assert_true(pid_gone(pid));
 }
@@ -174,7 +175,7 @@ static void test_true_ok(void **state)
     assert_true(proc_ok(&r));
     assert_false(r.timed_out);
     assert_false(r.stopped);
-    assert_true(r.ms < 1000);
+    assert_true(r.ms < 4000);
     proc_describe(&r, 5000, d, sizeof(d));
     assert_string_equal(d, "exited with status 0");
     assert_no_children();
@@ -258,7 +259,7 @@ static void test_stdin_is_dev_null(void **state)
     assert_int_equal(rc, 0);
     assert_false(r.timed_out);
     assert_true(proc_ok(&r));
-    assert_true(r.ms < 1000);
+    assert_true(r.ms < 4000);
     assert_string_equal(out_text(f), "/dev/null\n");
 }
 
@@ -372,7 +373,7 @@ static void test_timeout(void **state)
     assert_int_equal(proc_run("sleep 30", -1, NULL, 200, 2000, NULL, &r), 0);
     int64_t took = ms_since(t0);
     assert_true(took >= 200);
-    assert_true(took < 1000);
+    assert_true(took < 10000);
     assert_true(r.ms >= 200);
     assert_true(r.timed_out);
     assert_false(r.stopped);
@@ -393,7 +394,7 @@ static void test_term_ignored_gets_kill_after_grace(void **state)
     int64_t took = ms_since(t0);
     assert_true(r.timed_out);
     assert_true(took >= 500); /* timeout + grace */
-    assert_true(took < 1500);
+    assert_true(took < 10000);
     assert_true(WIFSIGNALED(r.status));
     assert_int_equal(WTERMSIG(r.status), SIGKILL);
     assert_no_children();
@@ -418,7 +419,7 @@ static void test_group_leftover_killed_after_shell_dies(void **state)
              f->pidfile);
     int64_t t0 = util_now_mono_ns();
     assert_int_equal(proc_run(f->cmd, -1, NULL, 300, 5000, NULL, &r), 0);
-    assert_true(ms_since(t0) < 2000);
+    assert_true(ms_since(t0) < 4500);
     assert_true(r.timed_out);
     assert_int_equal(WTERMSIG(r.status), SIGTERM);
     assert_gone_soon(read_pid(f));
@@ -431,7 +432,7 @@ static void test_background_child_killed_after_exit(void **state)
     snprintf(f->cmd, sizeof(f->cmd), "(sleep 30 & echo $! > %s); true", f->pidfile);
     int64_t t0 = util_now_mono_ns();
     assert_int_equal(proc_run(f->cmd, f->out_fd, NULL, 5000, 500, NULL, &r), 0);
-    assert_true(ms_since(t0) < 1000);
+    assert_true(ms_since(t0) < 4000);
     assert_true(proc_ok(&r)); /* the step itself succeeded */
     assert_gone_soon(read_pid(f));
     assert_no_children();
@@ -469,7 +470,7 @@ static void test_stop_flag_from_signal(void **state)
     assert_false(r.timed_out);
     assert_false(proc_ok(&r));
     assert_true(took >= 150);
-    assert_true(took < 1000);
+    assert_true(took < 10000);
     char d[64];
     proc_describe(&r, 0, d, sizeof(d));
     assert_string_equal(d, "stopped");
@@ -503,7 +504,7 @@ static void test_shell_dies_with_worker(void **state)
         _exit(0);
     }
     int64_t t0 = util_now_mono_ns();
-    while (access(f->pidfile, F_OK) != 0 && ms_since(t0) < 2000)
+    while (access(f->pidfile, F_OK) != 0 && ms_since(t0) < 5000)
         util_sleep_ns(5 * UTIL_NS_PER_MS);
     pid_t shell = read_pid(f);
     assert_false(pid_gone(shell));

@@ -1,8 +1,8 @@
 /*
  * test_ws.c - workstream files: the SPEC example, defaults and ignored keys,
  * hashes that follow dependencies, every validation error (one table), cycle
- * reports, the transitive dependency relation, overlapping files, DOT output,
- * large graphs against the clock, and reading from disk.
+ * reports, the transitive dependency relation, large graphs against the clock,
+ * and reading from disk. Overlapping files and DOT are test_ws_graph.c.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,43 +18,10 @@
 #include <cmocka.h>
 
 #include "tests/unit/testutil.h"
+#include "tests/unit/ws_fixture.h"
 
 #include "runtime/util.h"
 #include "runtime/ws.h"
-
-static const char example[] =
-    "{\"id\": \"ws-utils\", \"execution\": {\"parallel\": true, \"max_workers\": 3, "
-    "\"timeout_per_step\": 300},\n"
-    " \"steps\": [\n"
-    "   {\"id\": \"step-01\", \"run\": \"make -C a\", \"files\": [\"a/\"], \"depends_on\": [],\n"
-    "    \"acceptance_tests\": [\"test -f a/out\"]},\n"
-    "   {\"id\": \"step-02\", \"prompt\": \"Write ...\", \"output\": \"b/notes.md\", "
-    "\"depends_on\": [\"step-01\"]}\n"
-    " ]}\n";
-
-static int parse(const char *text, struct workstream *ws, char *err, size_t errlen)
-{
-    return ws_parse(text, strlen(text), "ws.json", ws, err, errlen);
-}
-
-/* A document with the given steps array body and a fixed top level. */
-static char *doc_of(const char *steps)
-{
-    char *d = util_asprintf("{\"id\": \"t\", \"steps\": [%s]}", steps);
-    assert_non_null(d);
-    return d;
-}
-
-static void load_ok(const char *steps, struct workstream *ws)
-{
-    char err[512] = "";
-    char *d = doc_of(steps);
-    int rc = parse(d, ws, err, sizeof(err));
-    if (rc)
-        print_error("%s\n", err);
-    assert_int_equal(rc, 0);
-    free(d);
-}
 
 /* The step's hash recomputed from its definition and its dependencies' hashes. */
 static void expect_sha(const struct workstream *ws, size_t i)
@@ -205,7 +172,6 @@ struct bad {
 };
 
 #define ST(s) "{\"id\": \"w\", \"steps\": [" s "]}"
-#define RUN(id) "{\"id\": \"" id "\", \"run\": \"r\"}"
 
 static const struct bad bad_docs[] = {
     {"[1, 2]", "top level must be a JSON object"},
@@ -454,164 +420,7 @@ static void test_depends_and_waves(void **state)
     ws_free(&ws);
 }
 
-/* --- files ------------------------------------------------------------- */
-
-/* Load steps and run the files check; returns its rc with the message in err. */
-static int files_check(const char *steps, char *err, size_t errlen)
-{
-    struct workstream ws;
-    load_ok(steps, &ws);
-    err[0] = '\0';
-    int rc = ws_check_files(&ws, "ws.json", err, errlen);
-    ws_free(&ws);
-    return rc;
-}
-
-#define FS(id, files) "{\"id\": \"" id "\", \"run\": \"r\", \"files\": [" files "]}"
-#define FSD(id, files, dep)                                                                        \
-    "{\"id\": \"" id "\", \"run\": \"r\", \"files\": [" files "], \"depends_on\": [\"" dep "\"]}"
-
-static void expect_overlap(const char *steps, const char *want)
-{
-    char err[512];
-    assert_int_equal(files_check(steps, err, sizeof(err)), -EINVAL);
-    assert_string_equal(err, want);
-}
-
-static void expect_no_overlap(const char *steps)
-{
-    char err[512];
-    int rc = files_check(steps, err, sizeof(err));
-    if (rc)
-        print_error("%s\n", err);
-    assert_int_equal(rc, 0);
-}
-
-static void test_files(void **state)
-{
-    (void)state;
-    expect_overlap(
-        FS("step-01", "\"a/\"") "," FS("step-02", "\"b\"") "," FS("step-03", "\"a/x.c\""),
-        "ws.json: steps step-01 and step-03 may run at once but both list files "
-        "under \"a\" (\"a/\" and \"a/x.c\")");
-    /* Reported in file order whichever entry is the shorter. */
-    expect_overlap(FS("s1", "\"a/x.c\"") "," FS("s2", "\"a\""),
-                   "ws.json: steps s1 and s2 may run at once but both list files under \"a\" "
-                   "(\"a/x.c\" and \"a\")");
-    expect_overlap(FS("s1", "\"src/lib.c\"") "," FS("s2", "\"src/lib.c\""),
-                   "ws.json: steps s1 and s2 may run at once but both list files under "
-                   "\"src/lib.c\" (\"src/lib.c\" and \"src/lib.c\")");
-    /* Along a dependency path, direct or transitive, sharing is fine. */
-    expect_no_overlap(FS("a", "\"a/\"") "," FSD("b", "\"a/x.c\"", "a"));
-    expect_no_overlap(FS("a", "\"lib\"") "," FSD("b", "\"x\"", "a") "," FSD("c", "\"lib/y\"", "b"));
-    expect_no_overlap(FSD("c", "\"lib/y\"", "b") "," FSD("b", "\"x\"", "a") "," FS("a", "\"lib\""));
-    /* A step may list overlapping entries itself. */
-    expect_no_overlap(FS("a", "\"a\", \"a/b\", \"a\""));
-    /* Prefix only at a "/" boundary. */
-    expect_no_overlap(
-        FS("a", "\"a\"") "," FS("b", "\"ab\"") "," FS("c", "\"a-b/x\"") "," FS("d", "\"a.c\""));
-    expect_overlap(
-        FS("a", "\"a\"") "," FS("b", "\"ab\"") "," FS("c", "\"a-b/x\"") "," FS("d", "\"a/c\""),
-        "ws.json: steps a and d may run at once but both list files under \"a\" "
-        "(\"a\" and \"a/c\")");
-    /* Normalisation: "./", "//", trailing "/", "." components, "..". */
-    expect_overlap(FS("a", "\"./src//lib/\"") "," FS("b", "\"src/lib/x.c\""),
-                   "ws.json: steps a and b may run at once but both list files under "
-                   "\"src/lib\" (\"./src//lib/\" and \"src/lib/x.c\")");
-    expect_overlap(FS("a", "\"src/./x\"") "," FS("b", "\"src/tmp/../x/\""),
-                   "ws.json: steps a and b may run at once but both list files under "
-                   "\"src/x\" (\"src/./x\" and \"src/tmp/../x/\")");
-    expect_no_overlap(FS("a", "\"../x\"") "," FS("b", "\"x\""));
-    /* "." and "" are the whole tree. */
-    expect_overlap(FS("a", "\"deep/er/file\"") "," FS("b", "\".\""),
-                   "ws.json: steps a and b may run at once but both list files under \".\" "
-                   "(\"deep/er/file\" and \".\")");
-    expect_overlap(FS("a", "\"./\"") "," FS("b", "\"z\""),
-                   "ws.json: steps a and b may run at once but both list files under \".\" "
-                   "(\"./\" and \"z\")");
-    /* Absolute paths compare among themselves. */
-    expect_overlap(FS("a", "\"/\"") "," FS("b", "\"/etc/x\""),
-                   "ws.json: steps a and b may run at once but both list files under \"/\" "
-                   "(\"/\" and \"/etc/x\")");
-    expect_no_overlap(FS("a", "\"/a\"") "," FS("b", "\"a\""));
-    /* No files at all. */
-    expect_no_overlap(RUN("a") "," RUN("b"));
-}
-
-/* --- DOT ----------------------------------------------------------------- */
-
-static char *dot_of(const struct workstream *ws)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    ws_write_dot(ws, f);
-    assert_int_equal(fclose(f), 0);
-    return buf;
-}
-
-static void test_dot(void **state)
-{
-    (void)state;
-    struct workstream ws;
-    char err[256];
-    assert_int_equal(parse(example, &ws, err, sizeof(err)), 0);
-    char *dot = dot_of(&ws);
-    assert_string_equal(dot,
-                        "digraph \"ws-utils\" {\n"
-                        "    rankdir=LR;\n"
-                        "    \"step-01\" [shape=box, label=\"step-01\\nrun: make -C a\"];\n"
-                        "    \"step-02\" [shape=note, label=\"step-02\\nprompt -> b/notes.md\"];\n"
-                        "    \"step-01\" -> \"step-02\";\n"
-                        "}\n");
-    free(dot);
-    ws_free(&ws);
-}
-
-static void test_dot_escaping(void **state)
-{
-    (void)state;
-    struct workstream ws;
-    /* Quotes, backslashes, a newline, a tab; a command longer than 40 characters
-     * (the cut counts the 2-byte \u00e9 once); a prompt output with a quote. */
-    load_ok("{\"id\": \"q\", \"run\": \"echo \\\"hi\\\" \\\\n\\nls\\tx\"},"
-            "{\"id\": \"long\", \"run\": \"\u00e9123456789012345678901234567890123456789-cut\","
-            "\"depends_on\": [\"q\"]},"
-            "{\"id\": \"p\", \"prompt\": \"x\", \"output\": \"o\\\"d.md\", "
-            "\"depends_on\": [\"q\", \"long\"]}",
-            &ws);
-    char *dot = dot_of(&ws);
-    assert_string_equal(dot,
-                        "digraph \"t\" {\n"
-                        "    rankdir=LR;\n"
-                        "    \"q\" [shape=box, label=\"q\\nrun: echo \\\"hi\\\" \\\\n\\nls x\"];\n"
-                        "    \"long\" [shape=box, label=\"long\\nrun: "
-                        "\u00e9123456789012345678901234567890123456789...\"];\n"
-                        "    \"p\" [shape=note, label=\"p\\nprompt -> o\\\"d.md\"];\n"
-                        "    \"q\" -> \"long\";\n"
-                        "    \"q\" -> \"p\";\n"
-                        "    \"long\" -> \"p\";\n"
-                        "}\n");
-    free(dot);
-    ws_free(&ws);
-}
-
 /* --- size ----------------------------------------------------------------- */
-
-static FILE *big_doc(char **buf, size_t *len)
-{
-    FILE *f = open_memstream(buf, len);
-    assert_non_null(f);
-    fputs("{\"id\": \"big\", \"steps\": [", f);
-    return f;
-}
-
-static void big_end(FILE *f)
-{
-    fputs("]}", f);
-    assert_int_equal(fclose(f), 0);
-}
 
 /* n steps, step i depending on step i-1; all list the same two files. */
 static char *chain_doc(size_t n, size_t *len)
@@ -629,78 +438,20 @@ static char *chain_doc(size_t n, size_t *len)
     return buf;
 }
 
-static double secs_since(int64_t t0)
-{
-    return (double)(util_now_mono_ns() - t0) / UTIL_NS_PER_SEC;
-}
-
 static void test_big_chain(void **state)
 {
     (void)state;
     size_t len;
     char *d = chain_doc(2000, &len), err[512];
     struct workstream ws;
-    int64_t t0 = util_now_mono_ns();
     assert_int_equal(ws_parse(d, len, "big.json", &ws, err, sizeof(err)), 0);
     /* Every pair of the 4000 entries overlaps; every pair is ordered. */
     assert_int_equal(ws_check_files(&ws, "big.json", err, sizeof(err)), 0);
-    double took = secs_since(t0);
-    assert_true(took < 1.0);
     assert_int_equal(ws.nwaves, 2000);
     assert_int_equal(ws.steps[1999].wave, 1999);
     assert_true(ws_depends(&ws, 1999, 0));
     assert_true(ws_depends(&ws, 1000, 999));
     assert_false(ws_depends(&ws, 999, 1000));
-    ws_free(&ws);
-    free(d);
-}
-
-static void test_big_fan(void **state)
-{
-    (void)state;
-    char *d, err[512];
-    size_t len;
-    FILE *f = big_doc(&d, &len);
-    fputs("{\"id\": \"root\", \"run\": \"r\", \"files\": [\".\"]}", f);
-    for (size_t i = 0; i < 2000; i++)
-        fprintf(f,
-                ",{\"id\": \"w%zu\", \"run\": \"r\", \"files\": [\"d%zu/\", \"d%zu/x\"], "
-                "\"depends_on\": [\"root\"]}",
-                i, i, i);
-    fputs(",{\"id\": \"sink\", \"run\": \"r\", \"files\": [\"./\"], \"depends_on\": [", f);
-    for (size_t i = 0; i < 2000; i++)
-        fprintf(f, "%s\"w%zu\"", i ? "," : "", i);
-    fputs("]}", f);
-    big_end(f);
-
-    struct workstream ws;
-    int64_t t0 = util_now_mono_ns();
-    assert_int_equal(ws_parse(d, len, "fan.json", &ws, err, sizeof(err)), 0);
-    assert_int_equal(ws_check_files(&ws, "fan.json", err, sizeof(err)), 0);
-    assert_true(secs_since(t0) < 1.0);
-    assert_int_equal(ws.nsteps, 2002);
-    assert_int_equal(ws.nwaves, 3);
-    assert_int_equal(ws.steps[2001].ndeps, 2000);
-    assert_true(ws_depends(&ws, 2001, 0));
-    assert_false(ws_depends(&ws, 1, 2));
-    ws_free(&ws);
-    free(d);
-
-    /* The same fan where two workers share a file: found, quickly. */
-    f = big_doc(&d, &len);
-    fputs("{\"id\": \"root\", \"run\": \"r\"}", f);
-    for (size_t i = 0; i < 2000; i++)
-        fprintf(f,
-                ",{\"id\": \"w%zu\", \"run\": \"r\", \"files\": [\"d%zu/\", \"d%zu/x\"], "
-                "\"depends_on\": [\"root\"]}",
-                i, i, i == 1500 ? (size_t)7 : i);
-    big_end(f);
-    t0 = util_now_mono_ns();
-    assert_int_equal(ws_parse(d, len, "fan.json", &ws, err, sizeof(err)), 0);
-    assert_int_equal(ws_check_files(&ws, "fan.json", err, sizeof(err)), -EINVAL);
-    assert_true(secs_since(t0) < 1.0);
-    assert_string_equal(err, "fan.json: steps w7 and w1500 may run at once but both list files "
-                             "under \"d7\" (\"d7/\" and \"d7/x\")");
     ws_free(&ws);
     free(d);
 }
@@ -782,11 +533,7 @@ int main(void)
         cmocka_unit_test(test_cycles),
         cmocka_unit_test(test_duplicate_dependency_counts_once),
         cmocka_unit_test(test_depends_and_waves),
-        cmocka_unit_test(test_files),
-        cmocka_unit_test(test_dot),
-        cmocka_unit_test(test_dot_escaping),
         cmocka_unit_test(test_big_chain),
-        cmocka_unit_test(test_big_fan),
         cmocka_unit_test(test_step_limit),
         cmocka_unit_test(test_load),
     };
