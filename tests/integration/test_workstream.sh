@@ -176,10 +176,10 @@ check "both steps done" test -e long.done -a -e next.done
 # A worker killed with -9 in the middle of a step's command: its shell dies with it
 # (no orphan finishes the command), the step is retried once from its checkpoint, and
 # the inspector shows the waiting step as blocked meanwhile.
-printf '{"id":"k","steps":[{"id":"victim","run":"sleep 1.5; echo done >> k.txt"},{"id":"after","run":"touch after.done","depends_on":["victim"]}]}' >k.json
+printf '{"id":"k","steps":[{"id":"victim","run":"sleep 3; echo done >> k.txt"},{"id":"after","run":"touch after.done","depends_on":["victim"]}]}' >k.json
 agentos-run workstream k.json >k1.txt 2>&1 &
 coord=$!
-wait_for k1.txt '[victim] Running: sleep 1.5'
+wait_for k1.txt "[victim] Running: sleep 3"
 run=$(run_id_of "$coord")
 check_eq "the inspector shows the waiting step as blocked" blocked \
     "$(agentos-shmstat --json "$run" | jq -r '.items[] | select(.id == "after") | .claim')"
@@ -188,7 +188,7 @@ kill -9 "$victim"
 wait "$coord"
 check_eq "a worker killed mid-step: the run still completes" 0 "$?"
 check "the coordinator retried the step" grep -qE "^\[COORDINATOR\] Worker $victim killed by signal 9 while running victim; retrying it from its checkpoint" k1.txt
-sleep 2 # long enough for an orphaned "sleep 1.5; echo" to have written
+sleep 3.5 # long enough for an orphaned "sleep 3; echo" to have written
 check_eq "the killed worker's command did not finish on its own" 1 "$(wc -l <k.txt)"
 check "the dependent ran after the retry" test -e after.done
 

@@ -139,6 +139,40 @@ static void test_values(void **state)
     args_free(&o);
 }
 
+/* agentos-run workstream FILE: the file operand, its flags, and what the plan needs to
+ * know (whether --parallel / --timeout-per-step were given, to override the file). */
+static void test_workstream(void **state)
+{
+    (void)state;
+    struct run_opts o;
+    char err[256], warn[256];
+    assert_int_equal(parse(&o, err, warn, NULL, 5, "workstream", "ws.json", "--fail-fast", "--dot"),
+                     0);
+    assert_string_equal(o.workstream, "ws.json");
+    assert_true(o.fail_fast);
+    assert_true(o.dot);
+    assert_false(o.parallel_given);
+    assert_false(o.timeout_given);
+    args_free(&o);
+    assert_int_equal(parse(&o, err, warn, NULL, 6, "workstream", "ws.json", "--parallel", "4",
+                           "--timeout-per-step=7"),
+                     0);
+    assert_true(o.parallel_given);
+    assert_int_equal(o.parallel, 4);
+    assert_true(o.timeout_given);
+    assert_int_equal(o.timeout_per_step, 7);
+    args_free(&o);
+    assert_int_equal(parse(&o, err, warn, NULL, 2, "workstream"), -EINVAL);
+    assert_non_null(strstr(err, "FILE.json"));
+    args_free(&o);
+    assert_int_equal(parse(&o, err, warn, NULL, 4, "workstream", "a.json", "b.json"), -EINVAL);
+    assert_non_null(strstr(err, "b.json"));
+    args_free(&o);
+    assert_int_equal(parse(&o, err, warn, NULL, 5, "workstream", "a.json", "--out", "d"), -EINVAL);
+    assert_non_null(strstr(err, "--out"));
+    args_free(&o);
+}
+
 static void test_argv0(void **state)
 {
     (void)state;
@@ -153,7 +187,7 @@ int main(void)
         cmocka_unit_test(test_defaults),        cmocka_unit_test(test_parallel_bare_is_3),
         cmocka_unit_test(test_parallel_values), cmocka_unit_test(test_parallel_bad),
         cmocka_unit_test(test_selection),       cmocka_unit_test(test_values),
-        cmocka_unit_test(test_argv0),
+        cmocka_unit_test(test_argv0),           cmocka_unit_test(test_workstream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
