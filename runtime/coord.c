@@ -13,7 +13,8 @@
  * repairs itself. A worker that dies without finishing its item has its keys
  * returned (cred_release_dead), and its item is put back once (claim FREE)
  * to be resumed from its checkpoint by a fresh worker; a second death fails
- * the item. Other items are not disturbed.
+ * the item. Other items are not disturbed. (Forking, reaping and that retry
+ * live in coord_workers.c; the state both files share is in coord.h.)
  *
  * Shutdown protocol (SIGINT/SIGTERM): run state -> SHUTTING_DOWN, the console
  * line, SIGTERM to every worker (their handler sets a stop flag; an HTTP
@@ -43,6 +44,7 @@
 #include <unistd.h>
 
 #include "runtime/console.h"
+#include "runtime/coord.h"
 #include "runtime/plan.h"
 #include "runtime/pool.h"
 #include "runtime/steps.h"
@@ -53,13 +55,11 @@
 #include "shm/prog.h"
 
 #define COORD_SHUTDOWN_NS (4500 * UTIL_NS_PER_MS)
+#define COORD_SHUTDOWN_LINE "Shutting down... waiting for workers to checkpoint"
 #define COORD_TICK_MS 100
 #define COORD_EXIT_NS (4800 * UTIL_NS_PER_MS)       /* Ctrl+C to exit, output included */
 #define COORD_FLUSH_BUDGET_NS (50 * UTIL_NS_PER_MS) /* longest a console flush may wait */
 #define COORD_EXIT_IDLE_NS (1000 * UTIL_NS_PER_MS)  /* an interrupted run's output stood still */
-#define COORD_MAX_RETRIES 1 /* a dead worker's item is retried once */
-#define COORD_MAX_START_FAILS 5               /* workers exiting with an error before any item ends */
-#define COORD_FORK_GIVE_UP_NS (10 * UTIL_NS_PER_SEC) /* fork failing this long ends the run */
 
 static volatile sig_atomic_t sig_int_count;
 static volatile sig_atomic_t sig_chld;
@@ -75,27 +75,6 @@ static void on_signal(int sig)
         sig_hup = 1;
 }
 
-struct coord {
-    struct run_ctx rc;
-    struct coord_console con;
-    struct uring_writer *uw;
-    struct pool_monitor pool;
-    int pipe_rd;
-    int log_fd;
-    pid_t *wpid;        /* per worker slot, 0 = none */
-    unsigned nworkers;  /* slots */
-    unsigned *reported; /* items whose end was counted */
-    unsigned *deaths;   /* workers that died running each item (ours, not the slot's) */
-    unsigned done;
-    int start_fails;        /* workers that exited with an error since an item last ended */
-    int64_t fork_fail_since; /* fork() has been failing since (0 = it works) */
-    int shutting_down;
-    int fail_fast_stop; /* the shutdown is --fail-fast's, not a signal's */
-    int64_t shutdown_deadline;
-    int64_t exit_by; /* an interrupted run exits by then, written or not */
-    int64_t started_ns;
-    sigset_t orig_mask;
-};
 
 static void init_slots(struct coord *c)
 {
@@ -164,155 +143,9 @@ static int create_segment(struct coord *c)
     return 0;
 }
 
-/* ---- workers ---------------------------------------------------------- */
-
-static void spawn_worker(struct coord *c, unsigned slot)
-{
-    ccon_flush(&c->con);
-    pid_t pid = fork();
-    if (pid < 0) {
-        if (!c->fork_fail_since) {
-            c->fork_fail_since = util_now_mono_ns();
-            ccon_coord(&c->con, "could not start a worker: %s; retrying", strerror(errno));
-        }
-        return;
-    }
-    if (pid == 0) {
-        close(c->pipe_rd);
-        if (c->log_fd >= 0)
-            close(c->log_fd);
-        _exit(wrk_main(&c->rc, slot));
-    }
-    c->wpid[slot] = pid;
-    c->fork_fail_since = 0;
-}
-
-/* Workers cannot be kept alive: fork keeps failing, or they keep exiting with errors. */
-static int workers_hopeless(const struct coord *c)
-{
-    return c->start_fails >= COORD_MAX_START_FAILS ||
-           (c->fork_fail_since && util_now_mono_ns() - c->fork_fail_since > COORD_FORK_GIVE_UP_NS);
-}
-
-static unsigned alive_workers(const struct coord *c)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < c->nworkers; i++)
-        n += c->wpid[i] != 0;
-    return n;
-}
-
-/* Keep min(parallel, items waiting) workers alive. */
-static void keep_workers(struct coord *c)
-{
-    if (c->shutting_down || workers_hopeless(c))
-        return;
-    unsigned waiting = 0;
-    for (uint32_t i = 0; i < c->rc.seg.hdr->item_count; i++)
-        waiting += prog_claim_state(prog_claim_load(shm_prog_slot(&c->rc.seg, i))) ==
-                   PROG_CLAIM_FREE;
-    unsigned alive = alive_workers(c);
-    for (unsigned s = 0; s < c->nworkers && alive < waiting; s++) {
-        if (c->wpid[s] == 0) {
-            spawn_worker(c, s);
-            alive++;
-        }
-    }
-}
-
-static void describe_status(int status, char *buf, size_t len)
-{
-    if (WIFSIGNALED(status))
-        snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
-    else
-        snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-}
-
-/*
- * Item i was left unfinished by its worker (it died, or was stopped from
- * outside): put it back once for another worker to resume from its
- * checkpoint, or fail it. The worker may have been half-way through writing
- * the item's progress slot, so the slot is rebuilt from what the coordinator
- * itself knows (the item list and its own count), never trusted.
- */
-static void retry_or_fail(struct coord *c, uint32_t i, int32_t pid, const char *how)
-{
-    struct run_ctx *rc = &c->rc;
-    struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, i);
-    struct prog_item p, old;
-    memset(&p, 0, sizeof(p));
-    int readable = prog_read(slot, &old) == 0;
-    util_strlcpy(p.id, rc->items.v[rc->sel[i]].id, sizeof(p.id));
-    c->deaths[i]++;
-    p.attempts = c->deaths[i];
-    p.rounds = readable ? old.rounds : 0;
-    p.started_ns = readable ? old.started_ns : 0;
-    p.updated_ns = util_now_mono_ns();
-    if (c->deaths[i] <= COORD_MAX_RETRIES && !c->shutting_down) {
-        p.state = PROG_PENDING;
-        snprintf(p.reason, sizeof(p.reason), "worker %d %s; retrying from checkpoint", (int)pid,
-                 how);
-        prog_write(slot, &p);
-        prog_set_claim(slot, PROG_CLAIM_FREE, 0);
-        ccon_coord(&c->con, "Worker %d %s while running %s; retrying it from its checkpoint",
-                   (int)pid, how, p.id);
-    } else {
-        p.state = c->shutting_down ? PROG_INTERRUPTED : PROG_FAILED;
-        snprintf(p.reason, sizeof(p.reason), "worker died while running it (%s)", how);
-        p.finished_ns = p.updated_ns;
-        prog_write(slot, &p);
-        prog_set_claim(slot, PROG_CLAIM_DONE, 0);
-        if (!c->shutting_down)
-            ccon_coord(&c->con, "Worker %d %s while running %s; %s FAILED: %s", (int)pid, how,
-                       p.id, p.id, p.reason);
-    }
-}
-
-/*
- * A worker died: return its keys and its admission ticket, and retry or fail
- * the item it held. The claim word carries the holder's pid, so the item is
- * found whatever instant the worker died at.
- */
-static void worker_died(struct coord *c, unsigned wslot, pid_t pid, int status)
-{
-    struct shm_header_sh *h = c->rc.seg.hdr;
-    char how[64];
-    describe_status(status, how, sizeof(how));
-    cred_release_dead(&c->rc.seg, pid);
-    atomic_fetch_and(&h->in_flight_mask, ~(1u << wslot));
-    for (uint32_t i = 0; i < h->item_count; i++) {
-        uint64_t claim = prog_claim_load(shm_prog_slot(&c->rc.seg, i));
-        if (prog_claim_state(claim) == PROG_CLAIM_TAKEN && prog_claim_pid(claim) == pid)
-            retry_or_fail(c, i, pid, how);
-    }
-}
-
-static void reap(struct coord *c)
-{
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        unsigned s;
-        for (s = 0; s < c->nworkers && c->wpid[s] != pid; s++)
-            ;
-        if (s == c->nworkers)
-            continue;
-        c->wpid[s] = 0;
-        struct shm_worker_sh *w = shm_worker_slot(&c->rc.seg, s);
-        atomic_store(&w->pid, 0);
-        atomic_store(&w->item_index, -1);
-        int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (!clean) {
-            if (WIFEXITED(status))
-                c->start_fails++;
-            worker_died(c, s, pid, status);
-        }
-    }
-}
-
 /* ---- progress, signals, the loop -------------------------------------- */
 
-static void signal_workers(struct coord *c, int sig);
+static void begin_shutdown(struct coord *c, const char *why);
 
 /*
  * --fail-fast: a step failed, so the run stops as a shutdown does (running
@@ -321,18 +154,14 @@ static void signal_workers(struct coord *c, int sig);
  */
 static void stop_for_fail_fast(struct coord *c, const char *failed_id)
 {
-    c->shutting_down = 1;
-    c->fail_fast_stop = 1;
-    c->shutdown_deadline = util_now_mono_ns() + COORD_SHUTDOWN_NS;
-    c->exit_by = util_now_mono_ns() + COORD_EXIT_NS;
-    atomic_store(&c->rc.seg.hdr->run_state, SHM_RUN_SHUTTING_DOWN);
-    char why[SHM_REASON_MAX];
+    atomic_store(&c->rc.seg.hdr->run_state, SHM_RUN_SHUTTING_DOWN); /* no new admissions */
+    char why[SHM_REASON_MAX], msg[SHM_REASON_MAX + 64];
     snprintf(why, sizeof(why), "not started: --fail-fast after %s failed", failed_id);
     unsigned n = steps_skip_unstarted(&c->rc, why);
-    ccon_coord(&c->con, "%s failed; --fail-fast stops the run (%u step%s not started)", failed_id,
-               n, n == 1 ? "" : "s");
-    ccon_flush(&c->con);
-    signal_workers(c, SIGTERM);
+    snprintf(msg, sizeof(msg), "%s failed; --fail-fast stops the run (%u step%s not started)",
+             failed_id, n, n == 1 ? "" : "s");
+    c->fail_fast_stop = 1;
+    begin_shutdown(c, msg);
 }
 
 static void count_finished(struct coord *c)
@@ -348,7 +177,7 @@ static void count_finished(struct coord *c)
         if (p.state == PROG_INTERRUPTED) {
             /* Stopped from outside (SIGTERM to a worker) while the run goes on: not an end. */
             if (!c->shutting_down)
-                retry_or_fail(c, i, p.worker_pid, "was stopped");
+                coord_retry_or_fail(c, i, p.worker_pid, "was stopped");
             continue; /* during a shutdown: the item resumes in the next run */
         }
         c->reported[i] = 1;
@@ -394,22 +223,16 @@ static int all_claims_done(const struct coord *c)
     return 1;
 }
 
-static void signal_workers(struct coord *c, int sig)
-{
-    for (unsigned s = 0; s < c->nworkers; s++)
-        if (c->wpid[s])
-            kill(c->wpid[s], sig);
-}
-
-static void begin_shutdown(struct coord *c)
+/* Stop taking items; workers checkpoint and exit (SIGTERM). why is the console line. */
+static void begin_shutdown(struct coord *c, const char *why)
 {
     c->shutting_down = 1;
     c->shutdown_deadline = util_now_mono_ns() + COORD_SHUTDOWN_NS;
     c->exit_by = util_now_mono_ns() + COORD_EXIT_NS;
     atomic_store(&c->rc.seg.hdr->run_state, SHM_RUN_SHUTTING_DOWN);
-    ccon_coord(&c->con, "Shutting down... waiting for workers to checkpoint");
+    ccon_coord(&c->con, "%s", why);
     ccon_flush(&c->con);
-    signal_workers(c, SIGTERM);
+    coord_signal_workers(c, SIGTERM);
 }
 
 static void install_signals(struct coord *c)
@@ -467,11 +290,11 @@ static int loop(struct coord *c)
 {
     int handled_int = 0;
     for (;;) {
-        keep_workers(c);
+        coord_keep_workers(c);
         wait_events(c);
         if (sig_chld) {
             sig_chld = 0;
-            reap(c);
+            coord_reap(c);
         }
         if (sig_hup) {
             sig_hup = 0;
@@ -480,9 +303,9 @@ static int loop(struct coord *c)
         if (sig_int_count > handled_int) {
             handled_int = sig_int_count;
             if (handled_int == 1) {
-                begin_shutdown(c);
+                begin_shutdown(c, COORD_SHUTDOWN_LINE);
             } else {
-                signal_workers(c, SIGKILL);
+                coord_signal_workers(c, SIGKILL);
                 return 2;
             }
         }
@@ -493,18 +316,18 @@ static int loop(struct coord *c)
         if (!c->shutting_down)
             pool_tick(&c->pool);
         ccon_flush(&c->con);
-        if (alive_workers(c) == 0 && (c->shutting_down || all_claims_done(c)))
+        if (coord_alive_workers(c) == 0 && (c->shutting_down || all_claims_done(c)))
             break;
-        if (!c->shutting_down && alive_workers(c) == 0 && workers_hopeless(c)) {
+        if (!c->shutting_down && coord_alive_workers(c) == 0 && coord_workers_hopeless(c)) {
             ccon_coord(&c->con, "workers keep failing to start; stopping the run");
             break;
         }
         if (c->shutting_down && util_now_mono_ns() > c->shutdown_deadline) {
-            signal_workers(c, SIGKILL);
+            coord_signal_workers(c, SIGKILL);
             c->shutdown_deadline = INT64_MAX;
         }
         if (pool_should_exit(&c->pool) && !c->shutting_down) {
-            begin_shutdown(c);
+            begin_shutdown(c, COORD_SHUTDOWN_LINE);
             return 3;
         }
     }
@@ -689,20 +512,20 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
     int how = loop(&c);
     if (how == 3 || how == 1) {
         /* let the shutdown finish: workers checkpoint and exit */
-        while (alive_workers(&c) > 0) {
+        while (coord_alive_workers(&c) > 0) {
             wait_events(&c);
-            reap(&c);
+            coord_reap(&c);
             if (sig_int_count > 1)
-                signal_workers(&c, SIGKILL);
+                coord_signal_workers(&c, SIGKILL);
             if (util_now_mono_ns() > c.shutdown_deadline) {
-                signal_workers(&c, SIGKILL);
+                coord_signal_workers(&c, SIGKILL);
                 c.shutdown_deadline = INT64_MAX;
             }
         }
     } else if (how == 2) {
-        while (alive_workers(&c) > 0) {
+        while (coord_alive_workers(&c) > 0) {
             util_sleep_ns(5 * UTIL_NS_PER_MS);
-            reap(&c);
+            coord_reap(&c);
         }
     }
     status = finish(&c, how);
