@@ -67,17 +67,26 @@ static int recorded_passed(const struct item *it)
            !strcmp(ri.sha256, it->sha256);
 }
 
-/* Step indexes ordered by wave (dependencies before what needs them), file order within. */
+/*
+ * Step indexes ordered by wave (dependencies before what needs them), file
+ * order within a wave: a counting sort, linear even for a 10000-step chain.
+ */
 static size_t *wave_order(const struct workstream *ws)
 {
     size_t *order = calloc(ws->nsteps + 1, sizeof(*order));
-    if (!order)
+    size_t *start = calloc((size_t)ws->nwaves + 1, sizeof(*start));
+    if (!order || !start) {
+        free(order);
+        free(start);
         return NULL;
-    size_t n = 0;
+    }
+    for (size_t i = 0; i < ws->nsteps; i++)
+        start[ws->steps[i].wave + 1]++;
     for (unsigned w = 0; w < ws->nwaves; w++)
-        for (size_t i = 0; i < ws->nsteps; i++)
-            if (ws->steps[i].wave == w)
-                order[n++] = i;
+        start[w + 1] += start[w];
+    for (size_t i = 0; i < ws->nsteps; i++)
+        order[start[ws->steps[i].wave]++] = i;
+    free(start);
     return order;
 }
 
