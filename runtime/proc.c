@@ -50,20 +50,20 @@ struct proc_spawn {
 
 /* --- environment ---------------------------------------------------------- */
 
-/* 1 if extra holds an entry with the same NAME as var ("NAME=value"). */
+/* 1 if extra holds an entry with the same NAME as var ("NAME=value" or "NAME"). */
 static int env_replaced(const char *var, char *const extra[])
 {
     size_t n = strcspn(var, "=");
     for (size_t i = 0; extra && extra[i]; i++)
-        if (strncmp(extra[i], var, n) == 0 && extra[i][n] == '=')
+        if (strncmp(extra[i], var, n) == 0 && (extra[i][n] == '=' || extra[i][n] == '\0'))
             return 1;
     return 0;
 }
 
 /*
- * environ plus extra, an extra NAME replacing the inherited one. The array is
- * malloc'd, the strings borrowed. -EINVAL for an extra entry that is not
- * "NAME=value".
+ * environ plus extra: an extra "NAME=value" replaces the inherited NAME, an
+ * extra "NAME" (no '=') removes it. The array is malloc'd, the strings
+ * borrowed. -EINVAL for an empty name.
  */
 static int env_merge(char *const extra[], char ***out)
 {
@@ -71,7 +71,7 @@ static int env_merge(char *const extra[], char ***out)
     while (environ && environ[n])
         n++;
     for (; extra && extra[k]; k++)
-        if (extra[k][0] == '=' || !strchr(extra[k], '='))
+        if (extra[k][0] == '=' || extra[k][0] == '\0')
             return -EINVAL;
     char **v = malloc((n + k + 1) * sizeof(*v));
     if (!v)
@@ -81,7 +81,8 @@ static int env_merge(char *const extra[], char ***out)
         if (!env_replaced(environ[i], extra))
             v[m++] = environ[i];
     for (size_t i = 0; i < k; i++)
-        v[m++] = extra[i];
+        if (strchr(extra[i], '='))
+            v[m++] = extra[i];
     v[m] = NULL;
     *out = v;
     return 0;

@@ -36,8 +36,8 @@ struct proc_result {
  * Run `/bin/sh -c cmd` in a new process group (setpgid in the child), stdin
  * from /dev/null, stdout and stderr to out_fd (or /dev/null when out_fd < 0),
  * in the current directory, with the environment plus the variables given in
- * env (NULL-terminated "NAME=value" list, may be NULL; a NAME given there
- * replaces the inherited one). Every other descriptor is closed in the child
+ * env (NULL-terminated list, may be NULL: "NAME=value" replaces the
+ * inherited NAME, a bare "NAME" removes it). Every other descriptor is closed in the child
  * (close_range). The child restores default signal dispositions and an empty
  * signal mask before exec (the worker ignores SIGPIPE/SIGINT/SIGHUP; a
  * command must not inherit that), and sets PR_SET_PDEATHSIG SIGKILL so a
@@ -52,7 +52,7 @@ struct proc_result {
  * started and res says stopped.
  *
  * Returns 0 with res filled (whatever the exit status), or -errno if it could
- * not start: fork/pipe/open failure, -EINVAL for an env entry without '=',
+ * not start: fork/pipe/open failure, -EINVAL for an env entry with no name,
  * or the errno of a failed child setup or exec of /bin/sh (that child is
  * reaped before returning). Then nothing is left running.
  */

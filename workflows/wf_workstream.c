@@ -17,7 +17,8 @@
  * changes.
  *
  * Commands run through /bin/sh in the current folder, with stdout and stderr
- * in the step's <ID>.log, AGENTOS_STEP set to the step id, their own process
+ * in the step's <ID>.log, AGENTOS_STEP set to the step id, the variables that
+ * hold the run's API keys removed from their environment, their own process
  * group (a timeout or a shutdown ends the whole tree), and --timeout-per-step
  * (or execution.timeout_per_step) as the limit for the node.
  */
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/proc.h"
 #include "runtime/result.h"
@@ -51,20 +53,68 @@ static void short_cmd(const char *cmd, char *out, size_t len)
 }
 
 /*
+ * The command's environment changes: AGENTOS_STEP=<id>, and every inherited
+ * variable holding an API key of the run removed (api_key_env points at
+ * one): a step has no business with the keys, and a command that prints its
+ * environment would put them in the step's log. NULL-terminated, malloc'd
+ * (free with free_env), or NULL when out of memory.
+ */
+static char **step_env(const struct wf_item *it)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof(*env));
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    env[k++] = util_asprintf("AGENTOS_STEP=%s", it->stem);
+    const struct cred_file *cf = it->llm ? it->llm->creds : NULL;
+    for (size_t i = 0; i < n && cf; i++) {
+        const char *eq = strchr(environ[i], '=');
+        for (size_t j = 0; eq && eq[1] && j < cf->n; j++)
+            if (cf->v[j].secret && !strcmp(eq + 1, cf->v[j].secret)) {
+                env[k++] = strndup(environ[i], (size_t)(eq - environ[i]));
+                break;
+            }
+    }
+    for (size_t i = 0; i < k; i++)
+        if (!env[i]) {
+            for (size_t j = 0; j < k; j++)
+                free(env[j]);
+            free(env);
+            return NULL;
+        }
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/*
  * Run one command with the item's log as its output. 0 when it exited 0;
  * -ECANCELED when the run is stopping; else -EIO with it->reason saying what
  * happened to `what` (e.g. "command `make` exited with status 2").
  */
 static int run_cmd(struct wf_item *it, const char *what, const char *cmd, int64_t started_ns)
 {
-    char shown[80], env_step[WS_ID_MAX + 16];
+    char shown[80];
     short_cmd(cmd, shown, sizeof(shown));
-    snprintf(env_step, sizeof(env_step), "AGENTOS_STEP=%s", it->stem);
-    char *const env[] = {env_step, NULL};
+    char **env = step_env(it);
+    if (!env) {
+        snprintf(it->reason, sizeof(it->reason), "could not start %s `%s`: out of memory", what,
+                 shown);
+        return -ENOMEM;
+    }
     log_flush(it->log); /* our lines first, then the command's, in the same O_APPEND file */
     struct proc_result res;
     long limit = ms_left(it, started_ns);
     int r = proc_run(cmd, it->log->log_fd, env, limit, STEP_KILL_GRACE_MS, it->stop, &res);
+    free_env(env);
     if (r < 0) {
         snprintf(it->reason, sizeof(it->reason), "could not start %s `%s`: %s", what, shown,
                  strerror(-r));

@@ -44,6 +44,20 @@ check_eq "every file agentos wrote is 0600" "" "$bad"
 bad=$(find "$AGENTOS_HOME/logs" "$AGENTOS_HOME/checkpoints" lld/done -type d -perm /077 2>/dev/null)
 check_eq "every folder agentos made is 0700" "" "$bad"
 
+# A workstream: a prompt step uses the keys, and a shell step that prints its
+# environment must not print the key that api_key_env names (it is removed).
+cat >ws.json <<'EOF'
+{"id": "sec", "steps": [
+  {"id": "ask", "prompt": "# Notes\n\nWrite notes.", "output": "notes.md"},
+  {"id": "show-env", "run": "env", "depends_on": ["ask"]}]}
+EOF
+timeout 60 agentos-run workstream ws.json >"$WS/ws-console.txt" 2>&1
+check_eq "the workstream ran" 0 "$?"
+check "the shell step printed its environment" grep -q '^AGENTOS_STEP=show-env$' "$(latest_run_dir)/show-env.log"
+check "the key's variable was there to leak" test -n "$AGENTOS_TEST_KEY2"
+hits=$(grep -rl "$M" "$WS/ws-console.txt" "$AGENTOS_HOME" notes.md 2>/dev/null | grep -v "$AGENTOS_HOME/credentials.json")
+check_eq "no secret in the workstream's console, step logs, records or output" "" "$hits"
+
 chmod 644 "$AGENTOS_HOME/credentials.json"
 printf '\nOne more line.\n' >>lld/pending/01.md
 timeout 60 lld-workflow 01 >"$WS/o2.txt" 2>"$WS/e2.txt"

@@ -269,10 +269,12 @@ static void test_env_and_cwd(void **state)
     struct proc_result r;
     assert_int_equal(setenv("AGENTOS_PROC_INHERITED", "yes", 1), 0);
     assert_int_equal(setenv("AGENTOS_PROC_REPLACED", "old", 1), 0);
-    char *env[] = {"FOO=bar", "AGENTOS_PROC_REPLACED=new", "EMPTY=", NULL};
+    assert_int_equal(setenv("AGENTOS_PROC_REMOVED", "secret", 1), 0);
+    char *env[] = {"FOO=bar", "AGENTOS_PROC_REPLACED=new", "EMPTY=", "AGENTOS_PROC_REMOVED", NULL};
     assert_int_equal(proc_run("test \"$FOO\" = bar && test \"$AGENTOS_PROC_INHERITED\" = yes"
                               " && test \"$AGENTOS_PROC_REPLACED\" = new"
                               " && test \"${EMPTY-unset}\" = \"\""
+                              " && test \"${AGENTOS_PROC_REMOVED-unset}\" = unset"
                               " && env | grep -c '^AGENTOS_PROC_REPLACED=' && pwd",
                               f->out_fd, env, 5000, 500, NULL, &r),
                      0);
@@ -288,6 +290,7 @@ static void test_env_and_cwd(void **state)
     assert_true(proc_ok(&r));
     unsetenv("AGENTOS_PROC_INHERITED");
     unsetenv("AGENTOS_PROC_REPLACED");
+    unsetenv("AGENTOS_PROC_REMOVED");
 }
 
 static void test_own_process_group(void **state)
@@ -528,7 +531,7 @@ static void test_start_failures(void **state)
     (void)state;
     struct proc_result r;
     int fds = open_fd_count();
-    char *bad_env[] = {"FOO=bar", "NOEQUALS", NULL};
+    char *bad_env[] = {"FOO=bar", "=nameless", NULL};
     assert_int_equal(proc_run("true", -1, bad_env, 5000, 500, NULL, &r), -EINVAL);
     /* A bad out_fd fails in the child before exec: reported through the error pipe. */
     assert_int_equal(fcntl(987, F_GETFD), -1);
