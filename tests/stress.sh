@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Crash stress: many runs, each killed (-9) at a random moment: a random
 # worker, or the coordinator. After each kill the batch is run again until it
-# completes. Prints, over all runs: items lost, finished nodes requested again,
-# keys left reserved, audit lines that do not parse, segments left behind.
-# All must be 0. STRESS_RUNS (default 200) sets the number of killed runs.
+# completes. Every third run is a workstream (a random graph of shell and
+# prompt steps) instead of an lld batch. Prints, over all runs: items or steps
+# lost, finished nodes requested again, keys left reserved, audit lines that
+# do not parse, segments left behind. All must be 0. STRESS_RUNS (default
+# 200) sets the number of killed runs.
 #
 #   tests/stress.sh            (make stress)
 #   STRESS_RUNS=6 tests/stress.sh   (the short version inside make test)
@@ -13,6 +15,28 @@ start_mock --latency-ms 40 --latency-jitter-ms 80
 write_credentials 2 openai ', "concurrency": 2'
 lost=0 repeated=0 reserved=0 badaudit=0 segleft=0 kills_w=0 kills_c=0 unfinished=0 hung=0
 coords=""
+ws_runs=0
+
+# make_workstream N R: ws.json with N steps, each depending on a random earlier
+# one half of the time; every third a prompt step. A shell step appends its id to
+# ledger.txt and its acceptance test looks for it.
+make_workstream() {
+    local n=$1 r=$2 i sep="" dep
+    {
+        echo "{\"id\": \"stress-$r\", \"execution\": {\"parallel\": true}, \"steps\": ["
+        for i in $(seq 1 "$n"); do
+            dep=""
+            [ "$i" -gt 1 ] && [ $((RANDOM % 2)) -eq 0 ] && dep="\"s$((1 + RANDOM % (i - 1)))\""
+            if [ $((i % 3)) -eq 0 ]; then
+                echo "$sep{\"id\": \"s$i\", \"prompt\": \"# Step $i of run $r\\n\\nWrite it.\", \"output\": \"out/s$i.md\", \"depends_on\": [$dep]}"
+            else
+                echo "$sep{\"id\": \"s$i\", \"run\": \"sleep 0.$((RANDOM % 3))$((RANDOM % 10)); echo s$i >> ledger.txt\", \"depends_on\": [$dep], \"acceptance_tests\": [\"grep -qx s$i ledger.txt\"]}"
+            fi
+            sep=","
+        done
+        echo "]}"
+    } >ws.json
+}
 
 for r in $(seq 1 "$RUNS"); do
     dir="$WS/r$r"
@@ -22,10 +46,17 @@ for r in $(seq 1 "$RUNS"); do
     mkdir -p "$AGENTOS_HOME"
     cp "$WS/home/credentials.json" "$AGENTOS_HOME/"
     n=$((3 + RANDOM % 5))
-    make_specs lld/pending "$n"
-    for f in lld/pending/*.md; do echo "Stress run $r." >>"$f"; done # unique prompts per run
     par=$((1 + RANDOM % 4))
-    lld-workflow --all --parallel "$par" --no-progress >"$dir/run0.txt" 2>&1 &
+    if [ $((r % 3)) -eq 0 ]; then
+        ws_runs=$((ws_runs + 1))
+        make_workstream "$n" "$r"
+        cmd=(agentos-run workstream ws.json --parallel "$par" --no-progress)
+    else
+        make_specs lld/pending "$n"
+        for f in lld/pending/*.md; do echo "Stress run $r." >>"$f"; done # unique prompts per run
+        cmd=(lld-workflow --all --parallel "$par" --no-progress)
+    fi
+    "${cmd[@]}" >"$dir/run0.txt" 2>&1 &
     coord=$!
     coords="$coords $coord"
     sleep "0.$((RANDOM % 9))$((RANDOM % 10))"
@@ -52,7 +83,7 @@ for r in $(seq 1 "$RUNS"); do
     fi
     wait "$coord" 2>/dev/null
     for attempt in 1 2 3; do
-        timeout 60 lld-workflow --all --parallel "$par" --no-progress >"$dir/run$attempt.txt" 2>&1 &
+        timeout 60 "${cmd[@]}" >"$dir/run$attempt.txt" 2>&1 &
         c2=$!
         coords="$coords $c2"
         wait "$c2"
@@ -60,7 +91,7 @@ for r in $(seq 1 "$RUNS"); do
         [ $rc -eq 0 ] && break
     done
     [ $rc -eq 0 ] || { unfinished=$((unfinished + 1)); echo "# run $r did not complete: rc $rc ($dir)"; }
-    ok_items=$(grep -l '^status: approved$' lld/done/*.md 2>/dev/null | wc -l)
+    ok_items=$(grep -l '^status: \(approved\|passed\)$' lld/done/*.md "$AGENTOS_HOME"/workstreams/*/*.md 2>/dev/null | wc -l)
     lost=$((lost + n - ok_items))
     # a finished node is one whose node_done was logged after its checkpoint committed
     dup=$(cat "$AGENTOS_HOME"/logs/parallel/*/workflow-audit-*.jsonl 2>/dev/null |
@@ -80,7 +111,7 @@ for c in $coords; do
     ls /dev/shm | grep -qE -- "^agentos-.*-$c\$" && segleft=$((segleft + 1))
 done
 
-echo "# stress: $RUNS killed runs ($kills_w workers, $kills_c coordinators killed), delivered repeats of in-flight nodes: $(mock_stat delivered_repeats)"
+echo "# stress: $RUNS killed runs ($ws_runs workstreams; $kills_w workers, $kills_c coordinators killed), delivered repeats of in-flight nodes: $(mock_stat delivered_repeats)"
 echo "# items lost $lost, finished nodes repeated $repeated, keys left reserved $reserved, bad audit lines $badaudit, segments left $segleft, batches not completed $unfinished, hung runs $hung"
 check_eq "stress: items lost" 0 "$lost"
 check_eq "stress: finished nodes requested again" 0 "$repeated"
