@@ -60,4 +60,27 @@ ls -1 lld/done
 echo "== run folder:"
 ls -1 "$(ls -1d "$AGENTOS_HOME"/logs/parallel/*/ | tail -1)"
 echo "== stand-in stats: $(curl -s "http://127.0.0.1:$PORT/stats" | head -c 300)"
-[ "$rc" -eq 1 ]
+
+# A workstream: two independent build steps, a prompt step after one of them, and a
+# final step that needs everything (docs/workstreams.md).
+cat >ws-demo.json <<'JSON'
+{"id": "ws-demo", "execution": {"parallel": true, "max_workers": 3},
+ "steps": [
+   {"id": "build-a", "run": "mkdir -p a && sleep 0.5 && echo built > a/out", "files": ["a/"],
+    "acceptance_tests": ["test -s a/out"]},
+   {"id": "build-b", "run": "mkdir -p b && sleep 0.5 && echo built > b/out", "files": ["b/"]},
+   {"id": "notes", "prompt": "# Release notes\n\nWrite release notes for component a.",
+    "output": "notes/release.md", "depends_on": ["build-a"], "files": ["notes/"]},
+   {"id": "package", "run": "cat a/out b/out notes/release.md > package.txt",
+    "depends_on": ["notes", "build-b"], "acceptance_tests": ["grep -q Release package.txt"]}
+ ]}
+JSON
+echo
+echo "== agentos-run workstream ws-demo.json --dry-run"
+agentos-run workstream ws-demo.json --dry-run
+echo
+echo "== agentos-run workstream ws-demo.json"
+agentos-run workstream ws-demo.json
+wrc=$?
+echo "== exit status $wrc; the graph as DOT: agentos-run workstream ws-demo.json --dot"
+[ "$rc" -eq 1 ] && [ "$wrc" -eq 0 ]
