@@ -244,53 +244,12 @@ int items_discover(const char *prefix, const char *items_dir, const char *out_di
     return e;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid/overlong/surrogate. */
-static size_t items_utf8_len(const unsigned char *p, size_t left)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0; /* continuation byte, C0/C1 overlong lead, or > U+10FFFF lead */
-    }
-    if (left < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-static int items_utf8_valid(const unsigned char *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        size_t n = items_utf8_len(p + i, len - i);
-        if (n == 0)
-            return 0;
-        i += n;
-    }
-    return 1;
-}
-
 int item_spec_valid(const char *text, size_t len)
 {
     if (!text || len > ITEM_SPEC_MAX || memchr(text, '\0', len))
         return -EINVAL;
     const unsigned char *p = (const unsigned char *)text;
-    if (!items_utf8_valid(p, len))
+    if (util_utf8_invalid_at(p, len) != len)
         return -EINVAL;
     size_t i = 0;
     if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)

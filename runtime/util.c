@@ -228,3 +228,45 @@ uint64_t util_rss_kib(void)
         return 0;
     return (uint64_t)resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
 }
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid/overlong/surrogate. */
+static size_t utf8_seq_len(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp, min;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3, cp = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0; /* continuation byte, C0/C1 overlong lead, or > U+10FFFF lead */
+    }
+    if (left < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+size_t util_utf8_invalid_at(const void *p, size_t len)
+{
+    const unsigned char *q = p;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_seq_len(q + i, len - i);
+        if (n == 0)
+            return i;
+        i += n;
+    }
+    return len;
+}

@@ -47,6 +47,13 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...)
 /* snprintf into a malloc'd string; NULL on allocation failure. */
 char *util_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Offset of the first byte of p[0..len) that does not start a valid UTF-8
+ * sequence (overlong forms, surrogates and code points above U+10FFFF are
+ * invalid), or len when all of it is valid.
+ */
+size_t util_utf8_invalid_at(const void *p, size_t len);
+
 /* Lower-case hex SHA-256 (libcrypto) of data into out[65]. */
 int util_sha256_hex(const void *data, size_t len, char out[65]);
 

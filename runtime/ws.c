@@ -79,41 +79,6 @@ static size_t ws_words(size_t nsteps)
 
 /* --- the text ------------------------------------------------------------ */
 
-/* Offset of the first byte that is not valid UTF-8 (overlong, surrogate, > U+10FFFF), or len. */
-static size_t ws_utf8_bad(const unsigned char *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 3, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4, cp = c & 0x07, min = 0x10000;
-        } else {
-            return i;
-        }
-        if (len - i < n)
-            return i;
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += n;
-    }
-    return len;
-}
-
 static size_t ws_line_of(const char *text, size_t at)
 {
     size_t line = 1;
@@ -138,7 +103,7 @@ static int ws_parse_text(struct ws_ctx *x, const char *text, size_t len)
     if (nul)
         return ws_fail(x, "contains a NUL byte at byte %zu (not a JSON text file)",
                        (size_t)(nul - text) + 1);
-    size_t bad = ws_utf8_bad((const unsigned char *)text, len);
+    size_t bad = util_utf8_invalid_at(text, len);
     if (bad < len)
         return ws_fail(x, "not valid UTF-8 near byte %zu", bad + 1);
     const char *end = NULL;
