@@ -1,14 +1,19 @@
 # agentos build. Plain make, shared flags, warnings are errors.
-#   make            build everything into build/
+#   make            the product (tools and links) into build/
 #   make deps       install missing Debian packages (apt-get; sudo when not root)
 #   make demo       deps + build + a real parallel batch against agentos-mockllm
-#   make test       deps + build + every unit and integration test; ends "N passed, M failed"
+#   make test       deps + build + format check + every unit and integration test;
+#                   ends "N passed, M failed"
+#   make test-real  the tests against real servers (llama.cpp's llama-server, haproxy,
+#                   Slurm); llama-server is built once and cached outside the tree
 #   make asan       the same tests under ASan+UBSan (build-asan/)
 #   make tsan       the concurrency unit tests under TSan (build-tsan/)
 #   make stress     hundreds of runs killed at random moments; prints what was lost
 #   make fuzz       the libFuzzer targets, each for a bounded time
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local [DESTDIR=...]   and   make uninstall
+#   make format     clang-format the tree;  make format-check  fails on a difference
 #   make clean
+# CPPFLAGS, CFLAGS and LDFLAGS from the command line or environment are added to ours.
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
@@ -16,26 +21,37 @@ CC      ?= cc
 OPT     ?= -O2
 SANITIZE ?=
 CFLAGS  ?=
-WARN     = -Wall -Wextra -Wformat=2 -Wshadow -Werror -Wno-format-truncation
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SANITIZE) -pthread -I. $(CFLAGS)
+CPPFLAGS ?=
+LDFLAGS ?=
+WARN     = -Wall -Wextra -Wformat=2 -Wshadow -Werror
+ALL_CPPFLAGS = -D_GNU_SOURCE -I. $(CPPFLAGS)
+ALL_CFLAGS = -std=c11 -g $(OPT) $(WARN) $(SANITIZE) -pthread $(CFLAGS)
+ALL_LDFLAGS = $(SANITIZE) -pthread $(LDFLAGS)
 LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lcrypto -lrt -pthread
 MHD_LIBS = -lmicrohttpd
 
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
-           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc prometheus
+           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc \
+           prometheus clang-format
 
-LIB_SRCS  = $(sort $(wildcard shm/*.c runtime/*.c workflows/*.c))
+# The library: layers from the bottom up (shm <- llm <- runtime <- workflows).
+LIB_SRCS  = $(sort $(wildcard shm/*.c llm/*.c runtime/*.c workflows/*.c workflows/*/*.c))
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       = $(BUILD)/libagentos.a
 TOOLS     = agentos-run agentos-mockllm agentos-shmstat
-TOOL_BINS = $(addprefix $(BUILD)/bin/,$(filter $(TOOLS),$(basename $(notdir $(wildcard tools/*.c)))))
+TOOL_BINS = $(addprefix $(BUILD)/bin/,$(TOOLS))
 LINKS     = $(BUILD)/bin/lld-workflow $(BUILD)/bin/issue-workflow
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FORMAT_SRCS = $(sort $(wildcard shm/*.[ch] llm/*.[ch] runtime/*.[ch] workflows/*.[ch] \
+              workflows/*/*.[ch] tools/*.c tools/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c perf/*.c))
 
-.PHONY: all deps demo test unit integration asan tsan stress fuzz install clean format
+.PHONY: all tests deps demo test test-real unit integration asan tsan stress fuzz install \
+        uninstall clean format format-check
 
-all: $(TOOL_BINS) $(LINKS) $(UNIT_BINS)
+all: $(TOOL_BINS) $(LINKS)
+
+tests: $(UNIT_BINS)
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -48,52 +64,67 @@ deps:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
 	fi
 
-$(BUILD)/%.o: %.c $(wildcard shm/*.h runtime/*.h workflows/*.h) | $(BUILD)
+# Header dependencies come from the compiler (-MMD -MP): touching one header
+# rebuilds only what includes it.
+$(BUILD)/%.o: %.c | $(BUILD)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(LIB_OBJS:.o=.d) $(wildcard $(BUILD)/tools/*.d $(BUILD)/tools/*/*.d $(BUILD)/tests/*.d)
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-# The stand-in is its main plus the files of tools/mockllm/ (they share mockllm.h).
-MOCK_SRCS = $(sort $(wildcard tools/mockllm/*.c))
-MOCK_OBJS = $(MOCK_SRCS:%.c=$(BUILD)/%.o)
-$(BUILD)/tools/agentos-mockllm.o $(MOCK_OBJS): $(wildcard tools/mockllm/*.h)
+# A tool is its main plus the files of the folder named after it, if any
+# (tools/mockllm/ for agentos-mockllm, tools/shmstat/ for agentos-shmstat).
+MOCK_OBJS    = $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tools/mockllm/*.c)))
+SHMSTAT_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tools/shmstat/*.c)))
 
 $(BUILD)/bin/agentos-mockllm: $(BUILD)/tools/agentos-mockllm.o $(MOCK_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(MHD_LIBS) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(LDLIBS)
 
-$(BUILD)/bin/agentos-shmstat: $(BUILD)/tools/agentos-shmstat.o $(LIB)
+$(BUILD)/bin/agentos-shmstat: $(BUILD)/tools/agentos-shmstat.o $(SHMSTAT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(MHD_LIBS) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(LDLIBS)
 
-$(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIB)
+$(BUILD)/bin/agentos-run: $(BUILD)/tools/agentos-run.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/lld-workflow $(BUILD)/bin/issue-workflow: $(BUILD)/bin/agentos-run
 	ln -sf agentos-run $@
 
 # A test may ask for extra link flags (e.g. -Wl,--wrap=fn) on a line
-# "/* LDFLAGS: ... */" near its top.
-$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
+# "/* LDFLAGS: ... */" near its top. Tests may use the inspector's formatting.
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(SHMSTAT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $$(sed -n 's|^/\* LDFLAGS: \(.*\) \*/$$|\1|p' $<) -o $@ $< $(LIB) -lcmocka $(MHD_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -MF $@.d \
+	  $$(sed -n 's|^/\* LDFLAGS: \(.*\) \*/$$|\1|p' $<) -o $@ $< $(SHMSTAT_OBJS) $(LIB) \
+	  $(ALL_LDFLAGS) -lcmocka $(MHD_LIBS) $(LDLIBS)
+-include $(wildcard $(BUILD)/tests/*.d)
 
 $(BUILD):
 	@mkdir -p $@
 
-unit: all
+# For scripts that link against the library (perf/, tests/fuzz/): `make -s print-LDLIBS`.
+print-%:
+	@echo $($*)
+
+unit: all tests
 	@BUILD=$(BUILD) tests/run.sh unit
 
 integration: all
 	@BUILD=$(BUILD) tests/run.sh integration
 
 test: deps
+	@$(MAKE) --no-print-directory all tests
+	@BUILD=$(BUILD) FORMAT_CHECK=1 tests/run.sh all
+
+test-real: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) tests/run.sh all
+	@BUILD=$(BUILD) tests/run.sh real
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -101,7 +132,7 @@ demo: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
-	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all tests
 	@rm -rf build-asan/reports && mkdir -p build-asan/reports
 	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/build-asan/reports/asan \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/build-asan/reports/ubsan \
@@ -111,11 +142,11 @@ asan: deps
 	  head -40 build-asan/reports/*; exit 1; fi; exit $$rc
 
 tsan: deps
-	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SANITIZE="-fsanitize=thread" all
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SANITIZE="-fsanitize=thread" all tests
 	@BUILD=build-tsan TSAN_OPTIONS=halt_on_error=1 tests/run.sh unit
 
 # Hundreds of runs killed (-9) at random moments, each resumed; prints what was
-# lost (must be 0). STRESS_RUNS=N to change the count.
+# lost (must be 0). STRESS_RUNS=N to change the count, STRESS_SEED=S to replay.
 stress: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/stress.sh
@@ -132,8 +163,15 @@ install: all
 	ln -sf agentos-run $(DESTDIR)$(PREFIX)/bin/issue-workflow
 	install -m 0644 workflows/prompts/*.md $(DESTDIR)$(PREFIX)/share/agentos/prompts/
 
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS) lld-workflow issue-workflow)
+	rm -rf $(DESTDIR)$(PREFIX)/share/agentos
+
 format:
-	clang-format -i $(wildcard shm/*.[ch] runtime/*.[ch] workflows/*.[ch] tools/*.c tools/mockllm/*.[ch] tests/unit/*.c tests/fuzz/*.c perf/*.c)
+	clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
 	rm -rf build build-asan build-tsan

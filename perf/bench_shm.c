@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "shm/cred.h"
 #include "shm/prog.h"
 #include "shm/segment.h"

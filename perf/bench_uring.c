@@ -22,7 +22,7 @@
 #include <liburing.h>
 
 #include "runtime/uring.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #define LINES 200000
 #define LINE_LEN 80

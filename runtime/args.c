@@ -15,7 +15,7 @@
 
 #include <stdarg.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 /* util_errf, returning -EINVAL: every parse error is a usage error. */
 #define set_err(err, errlen, ...) (util_errf((err), (errlen), __VA_ARGS__), -EINVAL)
@@ -187,8 +187,6 @@ int args_parse(int argc, char **argv, const char *prog_workflow, struct run_opts
                 return rc;
         } else if (!o->workflow) {
             o->workflow = a;
-        } else if (!strcmp(o->workflow, "workstream") && !o->workstream) {
-            o->workstream = a;
         } else {
             o->ids[o->nids++] = a;
         }
@@ -197,23 +195,6 @@ int args_parse(int argc, char **argv, const char *prog_workflow, struct run_opts
         return 0;
     if (!o->workflow)
         return set_err(err, errlen, "no workflow given: agentos-run WORKFLOW [--all | ID...]");
-    if (!strcmp(o->workflow, "workstream")) {
-        if (!o->workstream)
-            return set_err(err, errlen, "workstream needs a FILE.json");
-        if (o->nids)
-            return set_err(err, errlen, "unexpected argument \"%s\" after the workstream file",
-                           o->ids[0]);
-        if (o->items_dir || o->out_dir)
-            return set_err(err, errlen, "%s applies to item workflows, not workstreams",
-                           o->items_dir ? "--items" : "--out");
-    } else if (o->fail_fast || o->dot) {
-        return set_err(err, errlen, "%s applies to workstream runs only",
-                       o->fail_fast ? "--fail-fast" : "--dot");
-    } else if (o->all && o->nids) {
-        return set_err(err, errlen, "give either --all or item IDs, not both (\"%s\")", o->ids[0]);
-    } else if (!o->all && !o->nids) {
-        return set_err(err, errlen, "nothing selected: give --all or item IDs");
-    }
     if (o->parallel_capped && warnlen)
         snprintf(warn, warnlen, "--parallel is capped at %d; running %d at once", ARGS_PARALLEL_MAX,
                  ARGS_PARALLEL_MAX);

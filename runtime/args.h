@@ -5,8 +5,10 @@
  *   lld-workflow / issue-workflow [--all | ID...] [options]   (argv[0] names the workflow)
  *
  * Parsing is pure: no file or environment is touched, so it is unit-tested on
- * its own. Defaults that depend on the environment (home, credentials,
- * folders) are resolved by the coordinator.
+ * its own. It knows no workflow: the operands after the workflow's name go
+ * into ids[], and the plan (runtime/plan.c) or the workflow's load hook decide
+ * what they mean and whether the selection makes sense. Defaults that depend
+ * on the environment (home, credentials, folders) are resolved by the plan.
  */
 #ifndef AGENTOS_RUNTIME_ARGS_H
 #define AGENTOS_RUNTIME_ARGS_H
@@ -17,10 +19,10 @@
 #define ARGS_PARALLEL_MAX 10
 
 struct run_opts {
-    const char *workflow;   /* "lld", "issue", "workstream" */
-    const char *workstream; /* FILE.json for "workstream" */
+    const char *workflow; /* "lld", "issue", "workstream" */
     int all;
-    const char **ids; /* malloc'd array of pointers into argv */
+    const char **ids; /* the operands after the workflow (item IDs, a workstream's FILE.json):
+                         malloc'd array of pointers into argv */
     int nids;
     int parallel;        /* 1 without the flag */
     int parallel_given;  /* --parallel was on the command line */
@@ -37,8 +39,8 @@ struct run_opts {
     int fresh;
     int no_progress;
     int quiet;
-    int fail_fast; /* workstreams */
-    int dot;       /* workstreams */
+    int fail_fast; /* stop at the first failed item */
+    int dot;       /* print the items' graph (workflows whose items have one) */
     int help;
     int version;
 };

@@ -40,7 +40,7 @@
 
 #include <sqlite3.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #define CKPT_FORMAT "agentos-ckpt-1"
 #define CKPT_BUSY_MS 5000
@@ -534,16 +534,6 @@ int ckpt_saved_count(struct ckpt *c)
         n = sqlite3_column_int(s, 0);
     sqlite3_reset(s);
     return n;
-}
-
-int ckpt_path(char *out, size_t outlen, const char *home, const char *workflow, const char *stem)
-{
-    if (!home || !*home || !workflow || !*workflow || !stem || !*stem)
-        return -EINVAL;
-    int n = snprintf(out, outlen, "%s/checkpoints/%s_workflow_%s.db", home, workflow, stem);
-    if (n < 0 || (size_t)n >= outlen)
-        return -ENAMETOOLONG;
-    return 0;
 }
 
 int ckpt_remove(const char *path)

@@ -1,8 +1,9 @@
 /*
  * ckpt.h - per-item SQLite checkpoints.
  *
- * One file per item: $AGENTOS_HOME/checkpoints/<workflow>_workflow_<stem>.db
- * (mode 0600, WAL or rollback journal with synchronous=FULL). After every node
+ * One file per item (where: run_ckpt_path in runtime/run.h), mode 0600,
+ * rollback journal with synchronous=FULL (ADR-3: WAL would leave saves in a
+ * -wal companion that a copy or rename could lose). After every node
  * the worker saves, in one transaction, the node just finished, the next node
  * to run and the workflow state (a JSON document). A re-run loads the latest
  * save and resumes at `next`, so finished nodes never run twice. The file
@@ -17,9 +18,6 @@
 #include <stddef.h>
 
 struct ckpt;
-
-/* Path of an item's checkpoint: <home>/checkpoints/<workflow>_workflow_<stem>.db */
-int ckpt_path(char *out, size_t outlen, const char *home, const char *workflow, const char *stem);
 
 /*
  * Open or create the checkpoint at path for (workflow, item_id, source_sha256).

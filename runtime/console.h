@@ -54,7 +54,8 @@ void ccon_progress(struct coord_console *c, unsigned done, unsigned total);
 /* Format the bar "[=====>    ] 5/10 workflows complete" into buf. */
 void ccon_format_bar(char *buf, size_t len, unsigned done, unsigned total);
 
-/* Whether stdout is so far behind (a stopped terminal, a paused pager) that no more lines should be taken. */
+/* Whether stdout is so far behind (a stopped terminal, a paused pager) that no more lines should be
+ * taken. */
 int ccon_backlogged(const struct coord_console *c);
 /* Erase the bar (before exit or a summary), flush. */
 void ccon_finish(struct coord_console *c);

@@ -9,9 +9,11 @@
  * bar, and keeps enough workers alive while items wait.
  *
  * Crash policy (PostgreSQL's postmaster): the coordinator never takes a lock
- * a worker could die holding, except a credential slot's robust mutex, which
- * repairs itself. A worker that dies without finishing its item has its keys
- * returned (cred_release_dead), and its item is put back once (claim FREE)
+ * a worker can hold: it reads the key slots lock-free (cred_view), and the
+ * few changes it must make to them (a reload, a dead worker's keys) wait for
+ * a slot's mutex only briefly and try again later. A worker that dies without
+ * finishing its item has its keys returned (cred_release_dead), its admission
+ * ticket given back (shm/admit.h), and its item is put back once (claim FREE)
  * to be resumed from its checkpoint by a fresh worker; a second death fails
  * the item. Other items are not disturbed. (Forking, reaping and that retry
  * live in coord_workers.c; the state both files share is in coord.h.)
@@ -47,10 +49,10 @@
 #include "runtime/coord.h"
 #include "runtime/plan.h"
 #include "runtime/pool.h"
-#include "runtime/steps.h"
+#include "runtime/deps.h"
 #include "runtime/summary.h"
-#include "runtime/util.h"
-#include "runtime/ws.h"
+#include "shm/util.h"
+#include "shm/admit.h"
 #include "shm/cred.h"
 #include "shm/prog.h"
 
@@ -75,7 +77,6 @@ static void on_signal(int sig)
         sig_hup = 1;
 }
 
-
 static void init_slots(struct coord *c)
 {
     struct run_ctx *rc = &c->rc;
@@ -85,7 +86,7 @@ static void init_slots(struct coord *c)
         cred_slot_init(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
     }
     for (size_t k = 0; k < rc->nsel; k++) {
-        const struct item *it = &rc->items.v[rc->sel[k]];
+        const struct item *it = run_item(rc, k);
         struct prog_item p;
         memset(&p, 0, sizeof(p));
         util_strlcpy(p.id, it->id, sizeof(p.id));
@@ -100,7 +101,7 @@ static void init_slots(struct coord *c)
             prog_write(slot, &p);
         }
     }
-    steps_init_claims(rc);
+    deps_init_claims(rc);
 }
 
 static int create_segment(struct coord *c)
@@ -117,8 +118,8 @@ static int create_segment(struct coord *c)
         .workflow = rc->wf->name,
         .item_count = (uint32_t)rc->nsel,
         .key_count = (uint32_t)rc->creds.n,
-        .worker_count = (uint32_t)rc->parallel,
-        .parallel_max = (uint32_t)rc->parallel,
+        .worker_count = (uint32_t)rc->plan.parallel,
+        .parallel_max = (uint32_t)rc->plan.parallel,
         .endpoint_count = pool_endpoints(&rc->creds, urls),
         .endpoint_urls = urls,
         .node_count = (uint32_t)nn,
@@ -131,14 +132,16 @@ static int create_segment(struct coord *c)
         return r;
     }
     init_slots(c);
-    /* Items in flight never exceed the keys' request slots, from the first item on. */
+    /* Items in flight never exceed the keys' request slots, from the first item on
+     * (unless some item needs no key: it must not wait for one). */
     uint32_t slots = 0;
     for (size_t i = 0; i < rc->creds.n; i++) {
         uint32_t cc = rc->creds.v[i].concurrency ? rc->creds.v[i].concurrency : 1;
         slots += cc < SHM_KEY_HOLDERS_MAX ? cc : SHM_KEY_HOLDERS_MAX;
     }
-    uint32_t par = (uint32_t)rc->parallel;
-    atomic_store(&rc->seg.hdr->parallelism, slots && slots < par ? slots : par);
+    uint32_t par = (uint32_t)rc->plan.parallel;
+    atomic_store(&rc->seg.hdr->parallelism,
+                 rc->narrow_to_keys && slots && slots < par ? slots : par);
     atomic_store(&rc->seg.hdr->run_state, SHM_RUN_RUNNING);
     return 0;
 }
@@ -156,10 +159,10 @@ static void stop_for_fail_fast(struct coord *c, const char *failed_id)
 {
     atomic_store(&c->rc.seg.hdr->run_state, SHM_RUN_SHUTTING_DOWN); /* no new admissions */
     char why[SHM_REASON_MAX], msg[SHM_REASON_MAX + 64];
-    snprintf(why, sizeof(why), "not started: --fail-fast after %s failed", failed_id);
-    unsigned n = steps_skip_unstarted(&c->rc, why);
-    snprintf(msg, sizeof(msg), "%s failed; --fail-fast stops the run (%u step%s not started)",
-             failed_id, n, n == 1 ? "" : "s");
+    util_errf(why, sizeof(why), "not started: --fail-fast after %s failed", failed_id);
+    unsigned n = deps_skip_unstarted(&c->rc, why);
+    util_errf(msg, sizeof(msg), "%s failed; --fail-fast stops the run (%u %s%s not started)",
+              failed_id, n, c->rc.wf->noun, n == 1 ? "" : "s");
     c->fail_fast_stop = 1;
     begin_shutdown(c, msg);
 }
@@ -186,7 +189,7 @@ static void count_finished(struct coord *c)
         atomic_store(&h->items_done, c->done);
         if (p.state == PROG_FAILED)
             atomic_fetch_add(&h->items_failed, 1);
-        if (p.state == PROG_FAILED && c->rc.o->fail_fast && c->rc.ws && !c->shutting_down)
+        if (p.state == PROG_FAILED && c->rc.o->fail_fast && !c->shutting_down)
             stop_for_fail_fast(c, p.id);
         if (p.state == PROG_FAILED && p.worker_pid == 0 && !strcmp(p.reason, "Invalid item name"))
             ccon_coord(&c->con, "%s FAILED: Invalid item name", p.id);
@@ -212,7 +215,7 @@ static void derive_counts(struct coord *c)
             waiting++;
     }
     atomic_store(&h->waiting_for_key, waiting);
-    atomic_store(&h->in_flight, (uint32_t)__builtin_popcount(atomic_load(&h->in_flight_mask)));
+    atomic_store(&h->in_flight, admit_count(h));
 }
 
 static int all_claims_done(const struct coord *c)
@@ -285,8 +288,16 @@ static void poll_signals(struct coord *c)
     ppoll(NULL, 0, &zero, &open_mask);
 }
 
-/* The main loop. Returns 1 when interrupted. */
-static int loop(struct coord *c)
+/* How the main loop ended. */
+enum coord_end {
+    COORD_END_DONE = 0,        /* every item ended (or workers could not be kept alive) */
+    COORD_END_INTERRUPTED = 1, /* SIGINT/SIGTERM: workers are checkpointing */
+    COORD_END_KILLED = 2,      /* a second SIGINT: workers were killed at once */
+    COORD_END_PAUSED = 3,      /* --pause-timeout passed: workers are checkpointing */
+};
+
+/* The main loop, until the run ends one of the ways above. */
+static enum coord_end loop(struct coord *c)
 {
     int handled_int = 0;
     for (;;) {
@@ -296,6 +307,7 @@ static int loop(struct coord *c)
             sig_chld = 0;
             coord_reap(c);
         }
+        coord_retry_keys(c);
         if (sig_hup) {
             sig_hup = 0;
             pool_reload(&c->pool, "SIGHUP");
@@ -306,12 +318,12 @@ static int loop(struct coord *c)
                 begin_shutdown(c, COORD_SHUTDOWN_LINE);
             } else {
                 coord_signal_workers(c, SIGKILL);
-                return 2;
+                return COORD_END_KILLED;
             }
         }
         count_finished(c);
         if (!c->shutting_down)
-            steps_release(&c->rc, &c->con);
+            deps_release(&c->rc, &c->con);
         derive_counts(c);
         if (!c->shutting_down)
             pool_tick(&c->pool);
@@ -328,10 +340,10 @@ static int loop(struct coord *c)
         }
         if (pool_should_exit(&c->pool) && !c->shutting_down) {
             begin_shutdown(c, COORD_SHUTDOWN_LINE);
-            return 3;
+            return COORD_END_PAUSED;
         }
     }
-    return c->shutting_down && !c->fail_fast_stop ? 1 : 0;
+    return c->shutting_down && !c->fail_fast_stop ? COORD_END_INTERRUPTED : COORD_END_DONE;
 }
 
 /* ---- the run ---------------------------------------------------------- */
@@ -346,9 +358,10 @@ static int start_console(struct coord *c)
     }
     uring_writer_set_budget(c->uw, COORD_FLUSH_BUDGET_NS);
     ccon_init(&c->con, c->uw, STDOUT_FILENO, !rc->o->no_progress && !rc->o->quiet);
-    char path[2200];
-    snprintf(path, sizeof(path), "%s/coordinator.log", rc->run_dir);
-    c->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char path[PATH_MAX];
+    c->log_fd = util_pathf(path, sizeof(path), "%s/coordinator.log", rc->run_dir) < 0
+                    ? -1
+                    : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (c->log_fd >= 0)
         ccon_set_log(&c->con, c->log_fd);
     int p[2];
@@ -373,10 +386,12 @@ static int start_console(struct coord *c)
  * the wait short leaves the exit status as it was: the work is done, and
  * summary.json says so.
  */
-static void flush_before_exit(struct coord *c, int how)
+static void flush_before_exit(struct coord *c, enum coord_end how)
 {
     int64_t now = util_now_mono_ns();
-    int64_t until = how == 2 ? now + 100 * UTIL_NS_PER_MS : how == 1 ? c->exit_by : INT64_MAX;
+    int64_t until = how == COORD_END_KILLED        ? now + 100 * UTIL_NS_PER_MS
+                    : how == COORD_END_INTERRUPTED ? c->exit_by
+                                                   : INT64_MAX;
     size_t left_bytes = uring_writer_pending(c->uw, c->con.out_fd);
     int64_t moved_at = now;
     int seen = sig_int_count;
@@ -385,16 +400,16 @@ static void flush_before_exit(struct coord *c, int how)
         int64_t left = until - now;
         if (left < 0)
             left = 0;
-        if (uring_writer_flush_within(c->uw, left < COORD_FLUSH_BUDGET_NS
-                                                 ? left
-                                                 : COORD_FLUSH_BUDGET_NS) != -ETIME ||
+        if (uring_writer_flush_within(
+                c->uw, left < COORD_FLUSH_BUDGET_NS ? left : COORD_FLUSH_BUDGET_NS) != -ETIME ||
             left == 0)
             return;
         size_t pending = uring_writer_pending(c->uw, c->con.out_fd);
         if (pending < left_bytes) {
             left_bytes = pending;
             moved_at = util_now_mono_ns();
-        } else if (how == 1 && util_now_mono_ns() - moved_at > COORD_EXIT_IDLE_NS) {
+        } else if (how == COORD_END_INTERRUPTED &&
+                   util_now_mono_ns() - moved_at > COORD_EXIT_IDLE_NS) {
             return;
         }
         poll_signals(c);
@@ -403,7 +418,7 @@ static void flush_before_exit(struct coord *c, int how)
     }
 }
 
-static int finish(struct coord *c, int how)
+static int finish(struct coord *c, enum coord_end how)
 {
     struct run_ctx *rc = &c->rc;
     /* Workers are gone: whatever is left in the pipe is theirs. */
@@ -412,21 +427,32 @@ static int finish(struct coord *c, int how)
     while (!ccon_drain(&c->con, c->pipe_rd))
         util_sleep_ns(UTIL_NS_PER_MS);
     int64_t elapsed = util_now_mono_ns() - c->started_ns;
-    struct summary_counts n;
-    summary_count(rc, &n);
+    struct summary_view v;
+    unsigned n[PROG_STATE_COUNT];
+    if (summary_view_of(rc, elapsed, &v) < 0)
+        memset(&v, 0, sizeof(v)); /* out of memory: an empty summary, the status still right */
+    v.wf = rc->wf;
+    summary_count(&v, n);
     /* Items that never ended (workers could not be kept alive) are not "processed". */
-    int unfinished = n.failed || n.skipped || n.interrupted || n.not_started;
-    int status = how == 3 ? 75 : how ? 130 : unfinished ? 1 : 0;
+    int unfinished = n[PROG_FAILED] || n[PROG_SKIPPED] || n[PROG_INTERRUPTED] || n[PROG_PENDING] ||
+                     (!v.items && rc->nsel);
+    int status = how == COORD_END_PAUSED ? RUN_EXIT_PAUSED
+                 : how != COORD_END_DONE ? RUN_EXIT_INTERRUPTED
+                 : unfinished            ? RUN_EXIT_FAILED
+                                         : RUN_EXIT_OK;
     unsigned stuck = summary_keys_reserved(rc);
     if (stuck)
         ccon_coord(&c->con, "BUG: %u key request slot%s still reserved after every worker exited",
                    stuck, stuck == 1 ? "" : "s");
-    if (how != 2) {
+    if (how != COORD_END_KILLED) {
         ccon_finish(&c->con);
-        summary_print(rc, &c->con, elapsed);
+        summary_print(&v, rc, &c->con);
         ccon_coord(&c->con, "Run folder: %s", rc->run_dir);
     }
-    summary_write_json(rc, elapsed, status);
+    int r = summary_write_json(&v, rc, status);
+    if (r < 0)
+        ccon_coord(&c->con, "could not write %s/summary.json: %s", rc->run_dir, strerror(-r));
+    free((void *)v.items);
     ccon_finish(&c->con);
     flush_before_exit(c, how);
     return status;
@@ -451,23 +477,16 @@ static void cleanup(struct coord *c)
     free(c->wpid);
     free(c->reported);
     free(c->deaths);
-    free(rc->sel);
-    free(rc->slot_of);
-    if (rc->ws) {
-        ws_free(rc->ws);
-        free(rc->ws);
-    }
-    items_free(&rc->items);
-    credfile_free(&rc->creds);
+    plan_free(rc);
 }
 
-/* Everything before the first fork. 0, or an exit status to return (-1: 0 without a run). */
-static int prepare(struct coord *c)
+/* Everything before the first fork. 0, or -errno (reported; exit 2); *nothing: exit 0 now. */
+static int prepare(struct coord *c, int *nothing)
 {
-    int status = plan_run(&c->rc);
-    if (status != 0)
-        return status;
-    return create_segment(c) < 0 ? 2 : 0;
+    int r = plan_run(&c->rc, nothing);
+    if (r < 0 || *nothing)
+        return r;
+    return create_segment(c);
 }
 
 int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *prompts_dir)
@@ -482,16 +501,12 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
     c.rc.console_wfd = -1;
     c.started_ns = util_now_mono_ns();
     umask(077);
-    int status = prepare(&c);
-    if (status != 0) {
+    int nothing = 0;
+    if (prepare(&c, &nothing) < 0 || nothing || start_console(&c) < 0) {
         cleanup(&c);
-        return status < 0 ? 0 : status;
+        return nothing ? RUN_EXIT_OK : RUN_EXIT_USAGE;
     }
-    if (start_console(&c) < 0) {
-        cleanup(&c);
-        return 2;
-    }
-    c.nworkers = (unsigned)c.rc.parallel;
+    c.nworkers = (unsigned)c.rc.plan.parallel;
     c.wpid = calloc(c.nworkers, sizeof(*c.wpid));
     c.reported = calloc(c.rc.nsel + 1, sizeof(*c.reported));
     c.deaths = calloc(c.rc.nsel + 1, sizeof(*c.deaths));
@@ -500,17 +515,12 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
         return 2;
     }
     pool_init(&c.pool, &c.rc, &c.con);
-    if (c.rc.ws)
-        ccon_coord(&c.con, "Run %s: workstream %s, %zu step%s, --parallel %d, %zu key%s",
-                   c.rc.run_id, c.rc.ws->id, c.rc.nsel, c.rc.nsel == 1 ? "" : "s", c.rc.parallel,
-                   c.rc.creds.n, c.rc.creds.n == 1 ? "" : "s");
-    else
-        ccon_coord(&c.con, "Run %s: %zu %s item%s, --parallel %d, %zu key%s", c.rc.run_id,
-                   c.rc.nsel, wf->name, c.rc.nsel == 1 ? "" : "s", c.rc.parallel, c.rc.creds.n,
-                   c.rc.creds.n == 1 ? "" : "s");
+    ccon_coord(&c.con, "Run %s: %s, %zu %s%s, --parallel %d, %zu key%s", c.rc.run_id,
+               c.rc.plan.title, c.rc.nsel, wf->noun, c.rc.nsel == 1 ? "" : "s", c.rc.plan.parallel,
+               c.rc.creds.n, c.rc.creds.n == 1 ? "" : "s");
     install_signals(&c);
-    int how = loop(&c);
-    if (how == 3 || how == 1) {
+    enum coord_end how = loop(&c);
+    if (how == COORD_END_PAUSED || how == COORD_END_INTERRUPTED) {
         /* let the shutdown finish: workers checkpoint and exit */
         while (coord_alive_workers(&c) > 0) {
             wait_events(&c);
@@ -522,13 +532,13 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
                 c.shutdown_deadline = INT64_MAX;
             }
         }
-    } else if (how == 2) {
+    } else if (how == COORD_END_KILLED) {
         while (coord_alive_workers(&c) > 0) {
             util_sleep_ns(5 * UTIL_NS_PER_MS);
             coord_reap(&c);
         }
     }
-    status = finish(&c, how);
+    int status = finish(&c, how);
     sigprocmask(SIG_SETMASK, &c.orig_mask, NULL);
     cleanup(&c);
     return status;

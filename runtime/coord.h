@@ -15,6 +15,8 @@
 #include "runtime/run.h"
 #include "runtime/uring.h"
 
+#define COORD_DEAD_MAX 64
+
 struct coord {
     struct run_ctx rc;
     struct coord_console con;
@@ -35,6 +37,7 @@ struct coord {
     int64_t exit_by; /* an interrupted run exits by then, written or not */
     int64_t started_ns;
     sigset_t orig_mask;
+    int32_t dead_keys[COORD_DEAD_MAX]; /* reaped workers whose keys are not all back yet */
 };
 
 /* Keep min(parallel, items waiting to be taken) workers alive. */
@@ -48,6 +51,12 @@ int coord_workers_hopeless(const struct coord *c);
 
 /* Reap every exited worker; a worker that died has its keys, ticket and item dealt with. */
 void coord_reap(struct coord *c);
+
+/* Give a dead worker's keys back, now or (a slot held by a stopped worker) on a later tick. */
+void coord_return_keys(struct coord *c, int32_t pid);
+
+/* Try again for the dead workers whose keys could not all be returned yet. */
+void coord_retry_keys(struct coord *c);
 
 /* Send sig to every live worker. */
 void coord_signal_workers(struct coord *c, int sig);

@@ -13,13 +13,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
+#include "shm/admit.h"
 #include "shm/cred.h"
 #include "shm/prog.h"
 
 #define COORD_MAX_RETRIES 1     /* a dead worker's item is retried once */
 #define COORD_MAX_START_FAILS 5 /* workers exiting with an error before any item ends */
 #define COORD_FORK_GIVE_UP_NS (10 * UTIL_NS_PER_SEC) /* fork failing this long ends the run */
+#define COORD_KEY_WAIT_NS (20 * UTIL_NS_PER_MS) /* longest wait for a key slot a worker holds */
 
 static void spawn_worker(struct coord *c, unsigned slot)
 {
@@ -97,7 +99,7 @@ void coord_retry_or_fail(struct coord *c, uint32_t i, int32_t pid, const char *h
     struct prog_item p, old;
     memset(&p, 0, sizeof(p));
     int readable = prog_read(slot, &old) == 0;
-    util_strlcpy(p.id, rc->items.v[rc->sel[i]].id, sizeof(p.id));
+    util_strlcpy(p.id, run_item(rc, i)->id, sizeof(p.id));
     c->deaths[i]++;
     p.attempts = c->deaths[i];
     p.rounds = readable ? old.rounds : 0;
@@ -133,12 +135,40 @@ static void worker_died(struct coord *c, unsigned wslot, pid_t pid, int status)
     struct shm_header_sh *h = c->rc.seg.hdr;
     char how[64];
     describe_status(status, how, sizeof(how));
-    cred_release_dead(&c->rc.seg, pid);
-    atomic_fetch_and(&h->in_flight_mask, ~(1u << wslot));
+    coord_return_keys(c, pid);
+    admit_release(h, wslot);
     for (uint32_t i = 0; i < h->item_count; i++) {
         uint64_t claim = prog_claim_load(shm_prog_slot(&c->rc.seg, i));
         if (prog_claim_state(claim) == PROG_CLAIM_TAKEN && prog_claim_pid(claim) == pid)
             coord_retry_or_fail(c, i, pid, how);
+    }
+}
+
+/*
+ * Give a dead worker's key reservations back. A slot whose mutex another
+ * worker holds and does not release (stopped) is not waited for: the pid is
+ * kept and tried again every tick until every slot is clean.
+ */
+void coord_return_keys(struct coord *c, int32_t pid)
+{
+    int dropped = 0;
+    if (cred_release_dead(&c->rc.seg, pid, COORD_KEY_WAIT_NS, &dropped) == 0)
+        return;
+    for (unsigned i = 0; i < COORD_DEAD_MAX; i++)
+        if (c->dead_keys[i] == pid || c->dead_keys[i] == 0) {
+            c->dead_keys[i] = pid;
+            return;
+        }
+    ccon_coord(&c->con, "could not return the keys of dead worker %d yet", (int)pid);
+}
+
+void coord_retry_keys(struct coord *c)
+{
+    for (unsigned i = 0; i < COORD_DEAD_MAX; i++) {
+        int dropped = 0;
+        if (c->dead_keys[i] &&
+            cred_release_dead(&c->rc.seg, c->dead_keys[i], COORD_KEY_WAIT_NS, &dropped) == 0)
+            c->dead_keys[i] = 0;
     }
 }
 

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 
 #include "runtime/result.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #define ITEMS_STEM_RULE "IDs are 1-64 characters of A-Z a-z 0-9 _ -"
 
@@ -96,6 +96,7 @@ void items_free(struct item_list *l)
     for (size_t i = 0; i < l->n; i++) {
         free(l->v[i].input_path);
         free(l->v[i].out_path);
+        free(l->v[i].deps);
     }
     free(l->v);
     l->v = NULL;

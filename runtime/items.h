@@ -13,12 +13,17 @@
 #define AGENTOS_RUNTIME_ITEMS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "shm/shm_layout.h"
 
 #define ITEM_STEM_MAX 64
 #define ITEM_SPEC_MAX (1024 * 1024)
 
+/*
+ * One item of a run. Items discovered in a folder fill the first group; a
+ * workflow that brings its own items (wf_desc.load) fills the rest as well.
+ */
 struct item {
     char id[SHM_ID_MAX];          /* "LLD-42"; for an invalid name: the raw name, cut */
     char stem[ITEM_STEM_MAX + 1]; /* "42"; empty when invalid_name */
@@ -27,6 +32,13 @@ struct item {
     char sha256[65];              /* of the input bytes; "" if unreadable */
     int invalid_name;
     int pending;
+    uint32_t roles; /* CRED_ROLE_* bits its nodes may need; 0 = it sends no LLM request */
+    /* Items with dependencies: */
+    size_t *deps; /* indexes of the items that must succeed first (malloc'd) */
+    size_t ndeps;
+    unsigned wave;      /* 0 without dependencies, else 1 + the largest wave of its deps */
+    const void *def;    /* the workflow's own definition of the item; opaque to the runtime */
+    const char *detail; /* --dry-run's second column ("run", "prompt"); NULL: input_path */
 };
 
 struct item_list {

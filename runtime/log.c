@@ -25,7 +25,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #define LOG_COORD_PREFIX "[COORDINATOR] "
 #define LOG_FMT_STACK 1024 /* log_printf messages shorter than this need no malloc */
@@ -263,6 +263,10 @@ static cJSON *log_audit_object(const struct log_sink *s, const char *event,
         ok = cJSON_AddNumberToObject(o, "latency_ms", (double)f->latency_ms) != NULL;
     if (ok && f->error)
         ok = cJSON_AddStringToObject(o, "error", f->error) != NULL;
+    if (ok && f->input_tokens >= 0)
+        ok = cJSON_AddNumberToObject(o, "input_tokens", (double)f->input_tokens) != NULL;
+    if (ok && f->output_tokens >= 0)
+        ok = cJSON_AddNumberToObject(o, "output_tokens", (double)f->output_tokens) != NULL;
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -437,4 +441,43 @@ int log_item_error(struct log_sink *s)
     if (!e && s->audit_fd >= 0)
         e = uring_writer_fd_error(s->uw, s->audit_fd);
     return e;
+}
+
+/* ---- the LLM client's reports -------------------------------------------- */
+
+static void log_ev_coordinator(void *arg, const char *line)
+{
+    log_coordinator(arg, "%s", line);
+}
+
+static void log_ev_exchange(void *arg, const char *title, const char *text)
+{
+    log_file_only(arg, title, text);
+}
+
+static void log_ev_audit(void *arg, const struct llm_audit *a)
+{
+    struct audit_fields f = AUDIT_FIELDS_INIT;
+    f.node = a->node;
+    f.key = a->key;
+    f.error = a->error;
+    f.http_status = a->http_status;
+    f.latency_ms = a->latency_ms;
+    f.input_tokens = a->input_tokens;
+    f.output_tokens = a->output_tokens;
+    log_audit(arg, a->event, &f);
+}
+
+static void log_ev_flush(void *arg)
+{
+    log_flush(arg);
+}
+
+void log_llm_events(struct log_sink *s, struct llm_events *ev)
+{
+    ev->coordinator = log_ev_coordinator;
+    ev->exchange = log_ev_exchange;
+    ev->audit = log_ev_audit;
+    ev->flush = log_ev_flush;
+    ev->arg = s;
 }

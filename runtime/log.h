@@ -18,7 +18,9 @@
 #define AGENTOS_RUNTIME_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "llm/llm.h"
 #include "runtime/uring.h"
 #include "shm/shm_layout.h"
 
@@ -65,12 +67,14 @@ struct audit_fields {
     const char *node;
     const char *key;
     const char *error;
-    long http_status; /* -1 = absent */
-    long latency_ms;  /* -1 = absent */
+    long http_status;      /* -1 = absent */
+    long latency_ms;       /* -1 = absent */
+    int64_t input_tokens;  /* -1 = absent */
+    int64_t output_tokens; /* -1 = absent */
 };
 #define AUDIT_FIELDS_INIT                                                                          \
     {                                                                                              \
-        NULL, NULL, NULL, -1, -1                                                                   \
+        NULL, NULL, NULL, -1, -1, -1, -1                                                           \
     }
 
 /* Append one audit JSON line. */
@@ -84,6 +88,9 @@ int log_flush(struct log_sink *s);
  * file (-errno), or 0: whether everything the item logged reached its files.
  */
 int log_item_error(struct log_sink *s);
+
+/* Point the LLM client's reports (struct llm_events) at this sink. */
+void log_llm_events(struct log_sink *s, struct llm_events *ev);
 
 /*
  * Cut msg into console-sized pieces: calls fn for each piece (no newline,

@@ -2,12 +2,15 @@
  * plan.c - deciding what a run will do, before anything is created.
  *
  * Resolves the folders (--home, $AGENTOS_HOME, ~/.agentos; --items/--out or
- * the workflow's defaults), discovers the items and selects the pending or
- * named ones, answers --dry-run (which must touch no network, write no file
- * and create no segment, so it lives here, before any of that exists), loads
- * the credentials and the environment knobs, and makes the run folder.
+ * the workflow's defaults), gets the items (a folder of *.md files, or the
+ * workflow's own load hook), orders them by wave and cascades "pending" along
+ * their dependencies, selects the pending or named ones, answers --dry-run
+ * and --dot (which must touch no network, write no file and create no
+ * segment, so they live here, before any of that exists), loads the
+ * credentials and the environment knobs, and makes the run folder.
  * Everything that can be a usage or configuration error is found here and
  * reported in one line; the coordinator starts only when the plan holds.
+ * Nothing here names a workflow: they differ only through struct wf_desc.
  */
 #include "runtime/plan.h"
 
@@ -21,40 +24,61 @@
 #include <unistd.h>
 
 #include "runtime/ckpt.h"
-#include "runtime/util.h"
-#include "runtime/ws.h"
+#include "runtime/deps.h"
+#include "shm/util.h"
+
+#define PLAN_ERR(...) fprintf(stderr, "agentos-run: " __VA_ARGS__)
 
 int run_ckpt_path(const struct run_ctx *rc, const struct item *it, char *out, size_t outlen)
 {
-    if (rc->workflow_db) {
-        util_strlcpy(out, rc->workflow_db, outlen);
-        return 0;
-    }
-    if (rc->ws) {
-        int n = snprintf(out, outlen, "%s/checkpoints/workstream-%s/%s.db", rc->home, rc->ws->id,
-                         it->stem);
-        return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
-    }
-    return ckpt_path(out, outlen, rc->home, rc->wf->name, it->stem);
+    if (rc->workflow_db)
+        return util_pathf(out, outlen, "%s", rc->workflow_db);
+    return util_pathf(out, outlen, "%s/%s_workflow_%s.db", rc->plan.ckpt_dir, rc->wf->name,
+                      it->stem);
+}
+
+int run_cred_path(const struct run_opts *o, const char *home, char *out, size_t outlen)
+{
+    if (o->credentials)
+        return util_pathf(out, outlen, "%s", o->credentials);
+    return util_pathf(out, outlen, "%s/credentials.json", home);
+}
+
+/* A path that did not fit: one line naming it (its start) and the limit. */
+static int too_long(const char *what, const char *start)
+{
+    PLAN_ERR("%s is too long (over %d bytes): %.60s...\n", what, PATH_MAX - 1, start);
+    return -ENAMETOOLONG;
 }
 
 static int resolve_paths(struct run_ctx *rc)
 {
     const struct run_opts *o = rc->o;
+    struct wf_plan *p = &rc->plan;
     const char *home = o->home ? o->home : getenv("AGENTOS_HOME");
+    int r;
     if (home && *home) {
-        util_strlcpy(rc->home, home, sizeof(rc->home));
+        r = util_pathf(p->home, sizeof(p->home), "%s", home);
     } else {
         const char *h = getenv("HOME");
         if (!h || !*h) {
-            fprintf(stderr, "agentos-run: neither --home, $AGENTOS_HOME nor $HOME is set\n");
+            PLAN_ERR("neither --home, $AGENTOS_HOME nor $HOME is set\n");
             return -EINVAL;
         }
-        snprintf(rc->home, sizeof(rc->home), "%s/.agentos", h);
+        r = util_pathf(p->home, sizeof(p->home), "%s/.agentos", h);
     }
-    util_strlcpy(rc->items_dir, o->items_dir ? o->items_dir : rc->wf->items_dir,
-                 sizeof(rc->items_dir));
-    util_strlcpy(rc->out_dir, o->out_dir ? o->out_dir : rc->wf->out_dir, sizeof(rc->out_dir));
+    if (r < 0)
+        return too_long("the home folder", home && *home ? home : getenv("HOME"));
+    const char *items = o->items_dir ? o->items_dir : rc->wf->items_dir;
+    const char *out = o->out_dir ? o->out_dir : rc->wf->out_dir;
+    if (util_pathf(p->items_dir, sizeof(p->items_dir), "%s", items ? items : "") < 0)
+        return too_long("--items", items);
+    if (util_pathf(p->out_dir, sizeof(p->out_dir), "%s", out ? out : "") < 0)
+        return too_long("--out", out);
+    if (util_pathf(p->ckpt_dir, sizeof(p->ckpt_dir), "%s/checkpoints", p->home) < 0)
+        return too_long("the checkpoint folder", p->home);
+    if (run_cred_path(o, p->home, rc->cred_path, sizeof(rc->cred_path)) < 0)
+        return too_long("the credentials file", o->credentials ? o->credentials : p->home);
     return 0;
 }
 
@@ -67,90 +91,168 @@ static int env_long(const char *name, long lo, long hi, long *out)
     errno = 0;
     long n = strtol(v, &end, 10);
     if (errno || *end || n < lo || n > hi) {
-        fprintf(stderr, "agentos-run: %s=\"%.40s\" is not a whole number from %ld to %ld\n", name,
-                v, lo, hi);
+        PLAN_ERR("%s=\"%.40s\" is not a whole number from %ld to %ld\n", name, v, lo, hi);
         return -EINVAL;
     }
     *out = n;
     return 1;
 }
 
-/* Find an item by a command-line ID; index or -1. */
+/* ---- items -------------------------------------------------------------- */
+
+/* Items from a folder of *.md files: the command line must say which. */
+static int load_folder_items(struct run_ctx *rc)
+{
+    const struct run_opts *o = rc->o;
+    struct wf_plan *p = &rc->plan;
+    char err[PATH_MAX + 128];
+    if (o->all && o->nids) {
+        PLAN_ERR("give either --all or item IDs, not both (\"%s\")\n", o->ids[0]);
+        return -EINVAL;
+    }
+    if (!o->all && !o->nids) {
+        PLAN_ERR("nothing selected: give --all or item IDs\n");
+        return -EINVAL;
+    }
+    int r =
+        items_discover(rc->wf->id_prefix, p->items_dir, p->out_dir, &p->items, err, sizeof(err));
+    if (r < 0) {
+        PLAN_ERR("%s\n", err);
+        return r;
+    }
+    for (size_t i = 0; i < p->items.n; i++)
+        p->items.v[i].roles = rc->wf->roles;
+    util_strlcpy(p->title, rc->wf->name, sizeof(p->title));
+    util_errf(p->where, sizeof(p->where), "for %s in %s", rc->wf->name, p->items_dir);
+    return 0;
+}
+
+static int load_items(struct run_ctx *rc)
+{
+    if (!rc->wf->load)
+        return load_folder_items(rc);
+    char err[1024] = "";
+    int r = rc->wf->load(&rc->plan, err, sizeof(err));
+    if (r < 0)
+        PLAN_ERR("%s\n", err[0] ? err : strerror(-r));
+    return r;
+}
+
+/* Find an item by a command-line ID; its index, or -1 (reported). */
 static long find_item(const struct run_ctx *rc, const char *arg)
 {
+    const struct wf_plan *p = &rc->plan;
     char stem[ITEM_STEM_MAX + 1], id[SHM_ID_MAX], err[256];
     if (item_stem_from_arg(rc->wf->id_prefix, arg, stem, sizeof(stem), err, sizeof(err)) < 0) {
-        fprintf(stderr, "agentos-run: %s\n", err);
-        return -2;
+        PLAN_ERR("%s\n", err);
+        return -1;
     }
     item_make_id(rc->wf->id_prefix, stem, id, sizeof(id));
-    for (size_t i = 0; i < rc->items.n; i++)
-        if (!rc->items.v[i].invalid_name && strcasecmp(rc->items.v[i].id, id) == 0)
+    for (size_t i = 0; i < p->items.n; i++)
+        if (!p->items.v[i].invalid_name && strcasecmp(p->items.v[i].id, id) == 0)
             return (long)i;
-    fprintf(stderr, "agentos-run: no item %s in %s\n", id, rc->items_dir);
+    PLAN_ERR("no item %s in %s\n", id, p->items_dir);
     return -1;
 }
 
-/* Choose the items of this run into rc->sel. 0, or -EINVAL (usage error, printed). */
-static int select_items(struct run_ctx *rc)
+static void take(struct run_ctx *rc, size_t i)
+{
+    rc->slot_of[i] = (long)rc->nsel;
+    rc->sel[rc->nsel++] = i;
+}
+
+/* Choose the items of this run into rc->sel, in wave order. 0 or -errno (reported). */
+static int select_items(struct run_ctx *rc, const size_t *order)
 {
     const struct run_opts *o = rc->o;
-    rc->sel = calloc(rc->items.n + 1, sizeof(*rc->sel));
-    if (!rc->sel)
+    const struct item_list *l = &rc->plan.items;
+    rc->sel = calloc(l->n + 1, sizeof(*rc->sel));
+    rc->slot_of = calloc(l->n + 1, sizeof(*rc->slot_of));
+    if (!rc->sel || !rc->slot_of)
         return -ENOMEM;
-    if (o->all) {
-        for (size_t i = 0; i < rc->items.n; i++)
-            if (rc->items.v[i].pending || o->fresh)
-                rc->sel[rc->nsel++] = i;
+    for (size_t i = 0; i < l->n; i++)
+        rc->slot_of[i] = -1;
+    if (rc->wf->load || o->all) { /* a workflow's own items: every pending one */
+        for (size_t k = 0; k < l->n; k++)
+            if (l->v[order[k]].pending || o->fresh)
+                take(rc, order[k]);
         return 0;
     }
     for (int k = 0; k < o->nids; k++) {
         long i = find_item(rc, o->ids[k]);
         if (i < 0)
             return -EINVAL;
-        int dup = 0;
-        for (size_t j = 0; j < rc->nsel; j++)
-            dup |= rc->sel[j] == (size_t)i;
-        if (dup)
+        if (rc->slot_of[i] >= 0)
             continue;
-        if (!rc->items.v[i].pending && !o->fresh) {
+        if (!l->v[i].pending && !o->fresh) {
             printf("[COORDINATOR] %s is up to date (its result matches its input); "
                    "--fresh runs it again\n",
-                   rc->items.v[i].id);
+                   l->v[i].id);
             fflush(stdout); /* before the coordinator's own (unbuffered) console output */
             continue;
         }
-        rc->sel[rc->nsel++] = (size_t)i;
+        take(rc, (size_t)i);
     }
     return 0;
 }
 
 void plan_resume_point(const struct run_ctx *rc, const struct item *it, char *what, size_t len)
 {
-    char path[4096], next[64] = "";
-    snprintf(what, len, "new");
+    char path[PATH_MAX], next[64] = "";
+    util_strlcpy(what, "new", len);
     if (run_ckpt_path(rc, it, path, sizeof(path)) < 0)
         return;
     int r = rc->o->fresh ? -ENOENT : ckpt_peek(path, next, sizeof(next));
     if (r == 0 && next[0])
-        snprintf(what, len, "resume at %s", next);
+        util_errf(what, len, "resume at %s", next);
     else if (r == -EBADMSG)
-        snprintf(what, len, "checkpoint unreadable (%s would fail)", rc->ws ? "step" : "item");
+        util_errf(what, len, "checkpoint unreadable (%s would fail)", rc->wf->noun);
 }
 
-static void dry_run(const struct run_ctx *rc)
+static const char *plural(size_t n)
 {
-    printf("%zu item%s would run (%s, --parallel %d):\n", rc->nsel, rc->nsel == 1 ? "" : "s",
-           rc->wf->name, rc->parallel);
-    for (size_t k = 0; k < rc->nsel; k++) {
-        const struct item *it = &rc->items.v[rc->sel[k]];
-        if (it->invalid_name) {
-            printf("  %-20s %-40s fails: Invalid item name\n", it->id, "-");
-            continue;
-        }
-        char what[128];
+    return n == 1 ? "" : "s";
+}
+
+static void dry_run_line(const struct run_ctx *rc, const struct item *it)
+{
+    const char *detail = it->detail ? it->detail : it->input_path;
+    char what[128] = "up to date";
+    if (it->invalid_name) {
+        printf("  %-20s %-40s fails: Invalid item name\n", it->id, "-");
+        return;
+    }
+    if (rc->slot_of[it - rc->plan.items.v] >= 0)
         plan_resume_point(rc, it, what, sizeof(what));
-        printf("  %-20s %-40s %s\n", it->id, it->input_path, what);
+    printf("  %-20s %-*s %s\n", it->id, it->detail ? 7 : 40, detail, what);
+}
+
+/*
+ * --dry-run: without dependencies, the selected items; with them, every item
+ * wave by wave (a wave is the items whose longest chain of dependencies has
+ * the same length), with what each would do.
+ */
+static void dry_run(const struct run_ctx *rc, const size_t *order, unsigned nwaves)
+{
+    const struct item_list *l = &rc->plan.items;
+    const char *noun = rc->wf->noun;
+    if (nwaves <= 1 && !rc->wf->write_dot) {
+        printf("%zu %s%s would run (%s, --parallel %d):\n", rc->nsel, noun, plural(rc->nsel),
+               rc->plan.title, rc->plan.parallel);
+        for (size_t k = 0; k < rc->nsel; k++)
+            dry_run_line(rc, run_item(rc, k));
+    } else {
+        printf("%s: %zu of %zu %s%s would run, %u wave%s, --parallel %d:\n", rc->plan.title,
+               rc->nsel, l->n, noun, plural(l->n), nwaves, plural(nwaves), rc->plan.parallel);
+        unsigned wave = (unsigned)-1;
+        for (size_t k = 0; k < l->n; k++) {
+            const struct item *it = &l->v[order[k]];
+            if (it->wave != wave) {
+                wave = it->wave;
+                printf("Wave %u:\n", wave + 1);
+            }
+            dry_run_line(rc, it);
+        }
     }
     fflush(stdout);
 }
@@ -165,38 +267,81 @@ static void remove_finished_checkpoints(const struct run_ctx *rc)
 {
     if (rc->workflow_db)
         return;
-    for (size_t i = 0; i < rc->items.n; i++) {
-        const struct item *it = &rc->items.v[i];
-        if (it->pending || it->invalid_name)
+    for (size_t i = 0; i < rc->plan.items.n; i++) {
+        const struct item *it = &rc->plan.items.v[i];
+        char path[PATH_MAX];
+        if (it->pending || it->invalid_name || run_ckpt_path(rc, it, path, sizeof(path)) < 0)
             continue;
-        char path[4096];
-        if (run_ckpt_path(rc, it, path, sizeof(path)) == 0 && access(path, F_OK) == 0)
+        if (access(path, F_OK) == 0)
             ckpt_remove(path);
     }
 }
 
+/* Items, order, selection, --dot and --dry-run. 0 (*done set when they answered) or -errno. */
+static int plan_items(struct run_ctx *rc, int *done)
+{
+    struct wf_plan *p = &rc->plan;
+    int r = load_items(rc);
+    if (r < 0)
+        return r;
+    if (rc->o->dot) {
+        if (!rc->wf->write_dot) {
+            PLAN_ERR("--dot: the %s workflow's items have no graph to draw\n", rc->wf->name);
+            return -EINVAL;
+        }
+        rc->wf->write_dot(p, stdout);
+        fflush(stdout);
+        *done = 1;
+        return 0;
+    }
+    char err[1024] = "";
+    if (rc->wf->check && (r = rc->wf->check(p, err, sizeof(err))) < 0) {
+        PLAN_ERR("%s\n", err);
+        return r;
+    }
+    size_t *order = NULL;
+    unsigned nwaves = 0;
+    r = deps_order(&p->items, &order, &nwaves);
+    if (r < 0) {
+        PLAN_ERR("the %s workflow's items: %s\n", rc->wf->name,
+                 r == -ELOOP ? "their dependencies form a cycle" : strerror(-r));
+        return r;
+    }
+    deps_cascade_pending(&p->items, order);
+    r = select_items(rc, order);
+    if (r == 0 && rc->o->dry_run) {
+        dry_run(rc, order, nwaves);
+        *done = 1;
+    }
+    free(order);
+    return r;
+}
+
+/* ---- credentials, run folder ------------------------------------------ */
+
+static const char *role_name(uint32_t roles)
+{
+    return (roles & CRED_ROLE_DRAFT) ? "draft" : "review";
+}
+
 static int load_credentials(struct run_ctx *rc)
 {
-    char path[4096];
-    if (rc->o->credentials)
-        util_strlcpy(path, rc->o->credentials, sizeof(path));
-    else
-        snprintf(path, sizeof(path), "%s/credentials.json", rc->home);
-    long limit = 0;
-    if (env_long("AGENTOS_CREDENTIAL_LIMIT", 1, 1000000, &limit) < 0)
+    long limit = 0, sim = 0;
+    const char *s429 = getenv("AGENTOS_SIMULATE_429");
+    if (s429 && !strcmp(s429, "true"))
+        sim = 3; /* SPEC 6: `true` means every third request */
+    else if (env_long("AGENTOS_SIMULATE_429", 1, 1000000000, &sim) < 0)
         return -EINVAL;
-    rc->simulate_429 = -1;
-    long sim = -1;
-    if (env_long("AGENTOS_SIMULATE_429", 0, 1000000000, &sim) < 0)
+    if (env_long("AGENTOS_CREDENTIAL_LIMIT", 1, 1000000, &limit) < 0)
         return -EINVAL;
     rc->simulate_429 = sim;
     if (!rc->roles_needed)
-        return 0; /* shell steps only: no key is read, none is needed */
-    char err[512];
-    int r = credfile_load(path, (size_t)limit, &rc->creds, err, sizeof(err));
+        return 0; /* no selected item sends a request: no key is read, none is needed */
+    char err[PATH_MAX + 256];
+    int r = credfile_load(rc->cred_path, (size_t)limit, &rc->creds, err, sizeof(err));
     if (r < 0) {
-        fprintf(stderr, "agentos-run: %s\n", err);
-        return -EINVAL;
+        PLAN_ERR("%s\n", err);
+        return r;
     }
     /* A role no key has could never be served, and the run would wait for it forever.
      * (The pool pauses when a role's keys get disabled.) */
@@ -204,19 +349,18 @@ static int load_credentials(struct run_ctx *rc)
     for (size_t i = 0; i < rc->creds.n; i++)
         have |= rc->creds.v[i].roles;
     uint32_t lack = rc->roles_needed & ~have;
-    const char *missing = (lack & CRED_ROLE_DRAFT)    ? "draft"
-                          : (lack & CRED_ROLE_REVIEW) ? "review"
-                                                      : NULL;
-    if (missing) {
-        fprintf(stderr, "agentos-run: no key in %s has role %s%s (%s)\n", path, missing,
-                limit > 0 ? " among those AGENTOS_CREDENTIAL_LIMIT keeps" : "",
-                rc->ws ? "prompt steps need a draft key"
-                       : "every workflow needs a draft and a review key");
+    if (lack) {
+        size_t needing = 0;
+        for (size_t k = 0; k < rc->nsel; k++)
+            needing += (run_item(rc, k)->roles & lack) != 0;
+        PLAN_ERR("no key in %s has role %s%s (%zu of the selected %s%s need%s one)\n",
+                 rc->cred_path, role_name(lack),
+                 limit > 0 ? " among those AGENTOS_CREDENTIAL_LIMIT keeps" : "", needing,
+                 rc->wf->noun, plural(rc->nsel), needing == 1 ? "s" : "");
         return -EINVAL;
     }
     if (rc->creds.insecure_mode)
-        fprintf(stderr, "agentos-run: warning: %s is readable by group or others; chmod 600 it\n",
-                path);
+        PLAN_ERR("warning: %s is readable by group or others; chmod 600 it\n", rc->cred_path);
     return 0;
 }
 
@@ -226,95 +370,103 @@ static int make_run_dir(struct run_ctx *rc)
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    char ts[32];
+    char ts[32], parent[PATH_MAX];
     strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-    char parent[2100];
-    snprintf(parent, sizeof(parent), "%s/logs/parallel", rc->home);
+    if (util_pathf(parent, sizeof(parent), "%s/logs/parallel", rc->plan.home) < 0)
+        return too_long("the run folder", rc->plan.home);
     int r = util_mkdir_p(parent, 0700);
     if (r < 0) {
-        fprintf(stderr, "agentos-run: could not create %s: %s\n", parent, strerror(-r));
+        PLAN_ERR("could not create %s: %s\n", parent, strerror(-r));
         return r;
     }
     for (int n = 1; n < 1000; n++) {
-        if (n == 1)
-            snprintf(rc->run_dir, sizeof(rc->run_dir), "%s/%s", parent, ts);
-        else
-            snprintf(rc->run_dir, sizeof(rc->run_dir), "%s/%s-%d", parent, ts, n);
-        if (mkdir(rc->run_dir, 0700) == 0) {
-            snprintf(rc->run_id, sizeof(rc->run_id), "%s-%ld", ts, (long)getpid());
-            return 0;
-        }
+        r = n == 1 ? util_pathf(rc->run_dir, sizeof(rc->run_dir), "%s/%s", parent, ts)
+                   : util_pathf(rc->run_dir, sizeof(rc->run_dir), "%s/%s-%d", parent, ts, n);
+        if (r < 0)
+            return too_long("the run folder", parent);
+        if (mkdir(rc->run_dir, 0700) == 0)
+            return util_pathf(rc->run_id, sizeof(rc->run_id), "%s-%ld", ts, (long)getpid());
         if (errno != EEXIST) {
             r = -errno;
-            fprintf(stderr, "agentos-run: could not create %s: %s\n", rc->run_dir, strerror(-r));
+            PLAN_ERR("could not create %s: %s\n", rc->run_dir, strerror(-r));
             return r;
         }
     }
     return -EEXIST;
 }
 
-/* The items of an item workflow: discover, select, answer --dry-run. 0, -1 or 2 as plan_run. */
-static int plan_items(struct run_ctx *rc)
+/* What the selected items need: key roles, and whether admission follows the keys. */
+static void selection_needs(struct run_ctx *rc)
 {
-    char err[512];
-    if (items_discover(rc->wf->id_prefix, rc->items_dir, rc->out_dir, &rc->items, err,
-                       sizeof(err)) < 0) {
-        fprintf(stderr, "agentos-run: %s\n", err);
-        return 2;
+    rc->roles_needed = 0;
+    rc->narrow_to_keys = rc->nsel > 0;
+    for (size_t k = 0; k < rc->nsel; k++) {
+        uint32_t roles = run_item(rc, k)->roles;
+        rc->roles_needed |= roles;
+        if (!roles && !run_item(rc, k)->invalid_name)
+            rc->narrow_to_keys = 0; /* an item that needs no key must not wait for one */
     }
-    if (select_items(rc) < 0)
-        return 2;
+}
+
+static void use_workflow_db(struct run_ctx *rc)
+{
     const char *db = getenv("AGENTOS_WORKFLOW_DB");
     if (db && *db && rc->nsel == 1)
         rc->workflow_db = db;
     else if (db && *db && rc->nsel > 1 && !rc->o->dry_run)
-        fprintf(stderr, "agentos-run: AGENTOS_WORKFLOW_DB is ignored when more than one item "
-                        "runs\n");
-    if (rc->o->dry_run) {
-        dry_run(rc);
-        return -1;
-    }
-    return 0;
+        PLAN_ERR("AGENTOS_WORKFLOW_DB is ignored when more than one %s runs\n", rc->wf->noun);
 }
 
-int plan_run(struct run_ctx *rc)
+static int fresh_start(const struct run_ctx *rc)
 {
-    if (resolve_paths(rc) < 0)
-        return 2;
-    rc->parallel = rc->o->parallel;
-    rc->timeout_per_step = rc->o->timeout_per_step;
-    rc->roles_needed = CRED_ROLE_DRAFT | CRED_ROLE_REVIEW;
-    int status = rc->o->workstream ? plan_ws_steps(rc) : plan_items(rc);
-    if (status != 0)
-        return status;
+    for (size_t k = 0; rc->o->fresh && k < rc->nsel; k++) {
+        const struct item *it = run_item(rc, k);
+        char path[PATH_MAX];
+        if (!it->invalid_name && run_ckpt_path(rc, it, path, sizeof(path)) == 0)
+            ckpt_remove(path);
+    }
+    int r = util_mkdir_p(rc->plan.ckpt_dir, 0700);
+    if (r < 0)
+        PLAN_ERR("could not create %s: %s\n", rc->plan.ckpt_dir, strerror(-r));
+    return r;
+}
+
+int plan_run(struct run_ctx *rc, int *nothing_to_do)
+{
+    struct wf_plan *p = &rc->plan;
+    *nothing_to_do = 0;
+    p->wf = rc->wf;
+    p->o = rc->o;
+    p->parallel = rc->o->parallel;
+    p->timeout_per_step = rc->o->timeout_per_step;
+    rc->simulate_429 = 0;
+    int r = resolve_paths(rc);
+    if (r == 0)
+        r = plan_items(rc, nothing_to_do);
+    if (r < 0 || *nothing_to_do)
+        return r;
+    use_workflow_db(rc);
     remove_finished_checkpoints(rc);
     if (rc->nsel == 0) {
-        if (rc->ws)
-            printf("[COORDINATOR] Nothing pending in workstream %s (%zu step%s up to date)\n",
-                   rc->ws->id, rc->items.n, rc->items.n == 1 ? "" : "s");
-        else
-            printf("[COORDINATOR] Nothing pending for %s in %s (%zu item%s up to date)\n",
-                   rc->wf->name, rc->items_dir, rc->items.n, rc->items.n == 1 ? "" : "s");
-        return -1;
+        printf("[COORDINATOR] Nothing pending %s (%zu %s%s up to date)\n", p->where, p->items.n,
+               rc->wf->noun, plural(p->items.n));
+        *nothing_to_do = 1;
+        return 0;
     }
-    if (load_credentials(rc) < 0 || make_run_dir(rc) < 0)
-        return 2;
-    if (rc->o->fresh)
-        for (size_t k = 0; k < rc->nsel; k++) {
-            const struct item *it = &rc->items.v[rc->sel[k]];
-            char path[4096];
-            if (!it->invalid_name && run_ckpt_path(rc, it, path, sizeof(path)) == 0)
-                ckpt_remove(path);
-        }
-    char ck[2200];
-    if (rc->ws)
-        snprintf(ck, sizeof(ck), "%s/checkpoints/workstream-%s", rc->home, rc->ws->id);
-    else
-        snprintf(ck, sizeof(ck), "%s/checkpoints", rc->home);
-    int r = util_mkdir_p(ck, 0700);
-    if (r < 0) {
-        fprintf(stderr, "agentos-run: could not create %s: %s\n", ck, strerror(-r));
-        return 2;
-    }
-    return 0;
+    selection_needs(rc);
+    if ((r = load_credentials(rc)) < 0 || (r = make_run_dir(rc)) < 0)
+        return r;
+    return fresh_start(rc);
+}
+
+void plan_free(struct run_ctx *rc)
+{
+    if (rc->wf && rc->wf->unload)
+        rc->wf->unload(&rc->plan);
+    free(rc->sel);
+    free(rc->slot_of);
+    rc->sel = NULL;
+    rc->slot_of = NULL;
+    items_free(&rc->plan.items);
+    credfile_free(&rc->creds);
 }

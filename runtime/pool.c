@@ -1,8 +1,12 @@
 /*
  * pool.c - the coordinator's credential-pool monitor (see pool.h).
  *
- * The coordinator reads key slots under their robust mutexes, one at a time
- * and briefly, and never holds one across anything that can block.
+ * The coordinator never takes a lock a worker can hold, as PostgreSQL's
+ * postmaster keeps out of shared locks: its view of the pool reads each key
+ * slot's published copy lock-free (cred_view), so a worker stopped while
+ * holding a slot's mutex (SIGSTOP, a debugger) cannot hold the run up. A
+ * reload must change the slots and takes each mutex with a bounded wait, and
+ * says so when one stayed held.
  */
 #include "runtime/pool.h"
 
@@ -11,9 +15,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "shm/breaker.h"
 #include "shm/cred.h"
+
+/* Longest the coordinator waits for a key slot a worker holds (a reload). */
+#define POOL_LOCK_WAIT_NS (200 * UTIL_NS_PER_MS)
 
 struct pool_view {
     uint32_t keys, disabled, limited, cut_off, serving_slots;
@@ -27,12 +34,11 @@ static void look(struct pool_monitor *pm, struct pool_view *v)
     memset(v, 0, sizeof(*v));
     v->keys = seg->hdr->key_count;
     for (uint32_t i = 0; i < v->keys; i++) {
-        struct cred_slot_sh *s = shm_cred_slot(seg, i);
-        if (cred_lock(s) < 0)
+        struct cred_pub k;
+        if (cred_view(shm_cred_slot(seg, i), &k) < 0)
             continue;
-        uint32_t state = s->state, ep = s->endpoint, conc = s->concurrency, roles = s->roles;
-        int64_t until = s->rate_limited_until_ns;
-        cred_unlock(s);
+        uint32_t state = k.state, ep = k.endpoint, conc = k.concurrency, roles = k.roles;
+        int64_t until = k.rate_limited_until_ns;
         if (state != CRED_DISABLED)
             v->live_roles |= roles; /* rate limits and breakers pass: they end by themselves */
         /* pid 0 is nobody's: a half-open endpoint counts as cut off until it closes */
@@ -60,11 +66,9 @@ void pool_init(struct pool_monitor *pm, struct run_ctx *rc, struct coord_console
     memset(pm, 0, sizeof(*pm));
     pm->rc = rc;
     pm->con = con;
-    pm->last_parallelism = (uint32_t)rc->parallel;
-    if (rc->o->credentials)
-        util_strlcpy(pm->cred_path, rc->o->credentials, sizeof(pm->cred_path));
-    else
-        snprintf(pm->cred_path, sizeof(pm->cred_path), "%s/credentials.json", rc->home);
+    pm->last_parallelism =
+        (uint32_t)rc->plan.parallel; /* the first tick says so if keys narrow it */
+    util_strlcpy(pm->cred_path, rc->cred_path, sizeof(pm->cred_path));
     stat_creds(pm, &pm->cred_mtime);
 }
 
@@ -151,16 +155,16 @@ static void watch_pause(struct pool_monitor *pm, const struct pool_view *v)
 void pool_tick(struct pool_monitor *pm)
 {
     if (!pm->rc->roles_needed)
-        return; /* no item of this run sends a request (a workstream of shell steps) */
+        return; /* no item of this run sends a request */
     struct timespec mt;
     stat_creds(pm, &mt);
     if (mt.tv_sec != pm->cred_mtime.tv_sec || mt.tv_nsec != pm->cred_mtime.tv_nsec)
         pool_reload(pm, "edited file");
     struct pool_view v;
     look(pm, &v);
-    /* Items of a workstream need a key only in their prompt steps: a shell step must not
-     * wait for the pool, so only item workflows narrow the run to the keys that serve. */
-    if (!pm->rc->ws)
+    /* An item that needs no key (a workstream's shell step) must not wait for the pool:
+     * the run narrows to the keys that serve only when every item needs one. */
+    if (pm->rc->narrow_to_keys)
         set_parallelism(pm, &v);
     /* the pause first: once paused, "All keys busy; waiting" would only mislead */
     watch_pause(pm, &v);
@@ -206,7 +210,11 @@ void pool_reload(struct pool_monitor *pm, const char *why)
     atomic_fetch_add(&rc->seg.hdr->pool_generation, 1);
     for (size_t i = 0; i < n; i++) {
         pool_cred_init(&rc->seg, &cf.v[i], &ci);
-        cred_slot_reload(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
+        if (cred_slot_reload(shm_cred_slot(&rc->seg, (uint32_t)i), &ci, POOL_LOCK_WAIT_NS) < 0)
+            ccon_coord(pm->con,
+                       "Key %s keeps its old settings: a worker holding its slot does not "
+                       "answer (stopped?); the next reload tries again",
+                       cf.v[i].id);
     }
     credfile_free(&rc->creds);
     rc->creds = cf;

@@ -33,7 +33,7 @@ struct pool_monitor {
     int64_t paused_since_ns;
     int expired;                /* --pause-timeout passed */
     struct timespec cred_mtime; /* credentials file, to notice edits */
-    char cred_path[4096];
+    char cred_path[PATH_MAX];
 };
 
 void pool_init(struct pool_monitor *pm, struct run_ctx *rc, struct coord_console *con);

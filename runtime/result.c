@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #define RESULT_READ_MAX (64 * 1024)
 #define RESULT_FM_LINES 64

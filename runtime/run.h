@@ -6,50 +6,60 @@
 #ifndef AGENTOS_RUNTIME_RUN_H
 #define AGENTOS_RUNTIME_RUN_H
 
-#include <signal.h>
 #include <stddef.h>
 
-#include "runtime/args.h"
-#include "runtime/credfile.h"
-#include "runtime/items.h"
+#include "llm/credfile.h"
 #include "runtime/wf.h"
 #include "shm/segment.h"
 
-struct workstream;
+/* Exit statuses of agentos-run (SPEC 3), in one place. */
+enum run_exit {
+    RUN_EXIT_OK = 0,           /* every item processed (approved, needs revision, passed) */
+    RUN_EXIT_FAILED = 1,       /* an item failed, was skipped or never ended */
+    RUN_EXIT_USAGE = 2,        /* usage or configuration error */
+    RUN_EXIT_PAUSED = 75,      /* paused past --pause-timeout; checkpoints kept */
+    RUN_EXIT_INTERRUPTED = 130 /* SIGINT/SIGTERM; checkpoints kept */
+};
 
 struct run_ctx {
     const struct wf_desc *wf;
     const struct run_opts *o;
-    char home[2048];
-    char items_dir[2048];
-    char out_dir[2048];
-    char run_dir[2048];
+    struct wf_plan plan;
+    char run_dir[PATH_MAX];
     char run_id[SHM_RUN_ID_MAX];
+    char cred_path[PATH_MAX]; /* run_cred_path() */
     const char *prompts_dir;
     const char *workflow_db; /* AGENTOS_WORKFLOW_DB when one item runs alone */
-    long simulate_429;       /* AGENTOS_SIMULATE_429, -1 = off */
+    long simulate_429;       /* AGENTOS_SIMULATE_429: every N-th request; 0 = off */
     struct shm_segment seg;
     struct cred_file creds;
-    struct item_list items; /* everything discovered */
-    size_t *sel;            /* prog slot i runs items.v[sel[i]] */
+    size_t *sel; /* prog slot k runs plan.items.v[sel[k]] */
     size_t nsel;
-    int console_wfd; /* workers' end of the console pipe */
-    /* Effective settings (the flags, or for a workstream its execution block). */
-    int parallel;
-    long timeout_per_step;
-    uint32_t roles_needed; /* CRED_ROLE_* bits the items' requests need; 0 = no LLM at all */
-    /* Workstream runs: the steps are the items (items.v[i] is ws->steps[i]). */
-    struct workstream *ws;
-    long *slot_of; /* per step: its progress slot in this run, -1 = not run (up to date) */
+    long *slot_of;         /* per item: its progress slot in this run, -1 = not run */
+    int console_wfd;       /* workers' end of the console pipe */
+    uint32_t roles_needed; /* CRED_ROLE_* bits the selected items need; 0 = no LLM at all */
+    int narrow_to_keys;    /* every selected item needs a key: admit no more than keys serve */
 };
 
-/* Where item `it` keeps its checkpoint. 0 or -ENAMETOOLONG. */
+/* The item in progress slot k. */
+static inline const struct item *run_item(const struct run_ctx *rc, size_t k)
+{
+    return &rc->plan.items.v[rc->sel[k]];
+}
+
+/*
+ * Where item `it` keeps its checkpoint: <plan.ckpt_dir>/<workflow>_workflow_<stem>.db,
+ * or AGENTOS_WORKFLOW_DB when one item runs alone. 0 or -ENAMETOOLONG.
+ */
 int run_ckpt_path(const struct run_ctx *rc, const struct item *it, char *out, size_t outlen);
+
+/* The credentials file: --credentials, else <home>/credentials.json. 0 or -ENAMETOOLONG. */
+int run_cred_path(const struct run_opts *o, const char *home, char *out, size_t outlen);
 
 /* Worker process body: take items from the segment until none is left. Returns the exit status. */
 int wrk_main(struct run_ctx *rc, unsigned worker_index);
 
-/* Coordinator: the whole run. Returns the process exit status (SPEC 3). */
+/* Coordinator: the whole run. Returns the process exit status (enum run_exit). */
 int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *prompts_dir);
 
 #endif

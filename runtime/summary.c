@@ -1,124 +1,130 @@
 /*
  * summary.c - the run summary on the console and in summary.json (see summary.h).
+ *
+ * The counts line names the outcomes the workflow declares (wf_desc.outcomes:
+ * "8 approved, 2 need revision, 1 failed" or "4 passed, 0 failed, 0 skipped"),
+ * then any other outcome that occurred. The speed-up compares the sum of the
+ * item times (what one at a time would have taken) with the wall time, and
+ * the efficiency is that speed-up against the width used.
  */
 #include "runtime/summary.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
-#include "runtime/util.h"
-#include "runtime/ws.h"
 #include "shm/cred.h"
-#include "shm/prog.h"
+#include "shm/util.h"
 
-const char *summary_outcome(uint32_t state)
+void summary_count(const struct summary_view *v, unsigned counts[PROG_STATE_COUNT])
 {
-    switch (state) {
-    case PROG_APPROVED:
-        return "approved";
-    case PROG_NEEDS_REVISION:
-        return "needs-revision";
-    case PROG_FAILED:
-        return "failed";
-    case PROG_PASSED:
-        return "passed";
-    case PROG_SKIPPED:
-        return "skipped";
-    case PROG_INTERRUPTED:
-    case PROG_RUNNING:
-    case PROG_WAITING_KEY:
-        return "interrupted";
-    default:
-        return "not-started";
-    }
+    memset(counts, 0, PROG_STATE_COUNT * sizeof(*counts));
+    for (uint32_t i = 0; i < v->n; i++)
+        counts[prog_outcome(v->items[i].state)]++;
 }
 
-static void read_slot(const struct run_ctx *rc, uint32_t i, struct prog_item *p)
-{
-    if (prog_read(shm_prog_slot(&rc->seg, i), p) != 0)
-        memset(p, 0, sizeof(*p));
-}
-
-void summary_count(const struct run_ctx *rc, struct summary_counts *out)
-{
-    memset(out, 0, sizeof(*out));
-    for (uint32_t i = 0; i < rc->seg.hdr->item_count; i++) {
-        struct prog_item p;
-        read_slot(rc, i, &p);
-        switch (p.state) {
-        case PROG_APPROVED:
-            out->approved++;
-            break;
-        case PROG_NEEDS_REVISION:
-            out->needs_revision++;
-            break;
-        case PROG_FAILED:
-            out->failed++;
-            break;
-        case PROG_PASSED:
-            out->passed++;
-            break;
-        case PROG_SKIPPED:
-            out->skipped++;
-            break;
-        case PROG_PENDING:
-            out->not_started++;
-            break;
-        default:
-            out->interrupted++;
-        }
-    }
-}
-
-static double item_seconds(const struct prog_item *p)
+double summary_item_seconds(const struct prog_item *p)
 {
     if (!p->started_ns)
         return 0.0;
     int64_t end = p->finished_ns ? p->finished_ns : p->updated_ns;
-    return (double)(end - p->started_ns) / 1e9;
+    return end > p->started_ns ? (double)(end - p->started_ns) / 1e9 : 0.0;
 }
 
-void summary_print(const struct run_ctx *rc, struct coord_console *con, int64_t elapsed_ns)
+static double sequential_seconds(const struct summary_view *v)
 {
-    struct summary_counts n;
-    summary_count(rc, &n);
-    char extra[128] = "";
-    if (n.interrupted || n.not_started)
-        snprintf(extra, sizeof(extra), ", %u interrupted, %u not started", n.interrupted,
-                 n.not_started);
-    uint32_t count = rc->seg.hdr->item_count;
-    if (rc->ws)
-        ccon_coord(con, "Summary: %u passed, %u failed, %u skipped%s (%u step%s, %.1fs)", n.passed,
-                   n.failed, n.skipped, extra, count, count == 1 ? "" : "s",
-                   (double)elapsed_ns / 1e9);
-    else
-        ccon_coord(con, "Summary: %u approved, %u need revision, %u failed%s (%u items, %.1fs)",
-                   n.approved, n.needs_revision, n.failed, extra, count, (double)elapsed_ns / 1e9);
-    for (uint32_t i = 0; i < count; i++) {
-        struct prog_item p;
-        read_slot(rc, i, &p);
-        int why = p.state == PROG_FAILED || p.state == PROG_SKIPPED;
-        const char *label = p.state == PROG_FAILED ? "  FAILED: " : "  ";
-        if (rc->ws)
-            ccon_coord(con, "  %-20s %-15s %6.1fs%s%s", p.id, summary_outcome(p.state),
-                       item_seconds(&p), why ? label : "", why ? p.reason : "");
-        else
-            ccon_coord(con, "  %-20s %-15s rounds %u  %6.1fs%s%s", p.id, summary_outcome(p.state),
-                       p.rounds, item_seconds(&p), why ? label : "", why ? p.reason : "");
+    double sum = 0.0;
+    for (uint32_t i = 0; i < v->n; i++)
+        sum += summary_item_seconds(&v->items[i]);
+    return sum;
+}
+
+/* Outcomes shown in the counts: the workflow's, then any other that occurred. */
+static const uint32_t summary_order[] = {PROG_APPROVED, PROG_NEEDS_REVISION, PROG_PASSED,
+                                         PROG_FAILED,   PROG_SKIPPED,        PROG_INTERRUPTED,
+                                         PROG_PENDING};
+
+static void counts_line(const struct summary_view *v, char *out, size_t len)
+{
+    unsigned c[PROG_STATE_COUNT];
+    summary_count(v, c);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < sizeof(summary_order) / sizeof(summary_order[0]); k++) {
+        uint32_t s = summary_order[k];
+        if (!(v->wf->outcomes & (1u << s)) && !c[s])
+            continue;
+        util_errf(out + used, len - used, "%s%u %s", used ? ", " : "", c[s], prog_count_label(s));
+        used = strlen(out);
     }
+}
+
+static void emitf(void (*emit)(void *, const char *), void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void emitf(void (*emit)(void *, const char *), void *arg, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    emit(arg, line);
+}
+
+static void item_line(const struct summary_view *v, const struct prog_item *p,
+                      void (*emit)(void *, const char *), void *arg)
+{
+    uint32_t o = prog_outcome(p->state);
+    int why = o == PROG_FAILED || o == PROG_SKIPPED;
+    const char *label = o == PROG_FAILED ? "  FAILED: " : "  ";
+    char rounds[32] = "";
+    if (v->wf->flags & WF_REVIEW_ROUNDS)
+        util_errf(rounds, sizeof(rounds), "rounds %u  ", p->rounds);
+    emitf(emit, arg, "  %-20s %-15s %s%6.1fs%s%.*s", p->id, prog_state_name(o), rounds,
+          summary_item_seconds(p), why ? label : "", why ? SHM_REASON_MAX : 0, p->reason);
+}
+
+void summary_render(const struct summary_view *v, const char *json_path,
+                    void (*emit)(void *arg, const char *line), void *arg)
+{
+    char counts[256];
+    counts_line(v, counts, sizeof(counts));
+    double wall = (double)v->elapsed_ns / 1e9;
+    emitf(emit, arg, "Summary: %s (%u %s%s, %.1fs)", counts, v->n, v->wf->noun,
+          v->n == 1 ? "" : "s", wall);
+    double seq = sequential_seconds(v);
+    if (wall > 0.0 && v->parallel > 0 && v->n > 0) {
+        double speedup = seq / wall;
+        emitf(emit, arg,
+              "Speed-up %.2fx (sequential %.1fs, wall %.1fs), efficiency %.0f%% of "
+              "--parallel %d",
+              speedup, seq, wall, 100.0 * speedup / v->parallel, v->parallel);
+    }
+    int all = v->n <= SUMMARY_LIST_MAX;
+    unsigned hidden = 0;
+    for (uint32_t i = 0; i < v->n; i++) {
+        uint32_t o = prog_outcome(v->items[i].state);
+        if (all || !(o == PROG_APPROVED || o == PROG_PASSED))
+            item_line(v, &v->items[i], emit, arg);
+        else
+            hidden++;
+    }
+    if (hidden)
+        emitf(emit, arg, "  (%u more %s%s succeeded; every %s is in %s)", hidden, v->wf->noun,
+              hidden == 1 ? "" : "s", v->wf->noun, json_path ? json_path : "summary.json");
 }
 
 static cJSON *item_json(const struct prog_item *p)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", p->id);
-    cJSON_AddStringToObject(o, "outcome", summary_outcome(p->state));
+    cJSON_AddStringToObject(o, "outcome", prog_state_name(prog_outcome(p->state)));
     cJSON_AddNumberToObject(o, "rounds", p->rounds);
-    cJSON_AddNumberToObject(o, "duration_s", (double)(long long)(item_seconds(p) * 1000) / 1000);
+    cJSON_AddNumberToObject(o, "duration_s",
+                            (double)(long long)(summary_item_seconds(p) * 1000) / 1000);
     cJSON_AddNumberToObject(o, "attempts", p->attempts);
     cJSON_AddNumberToObject(o, "requests", p->requests);
     cJSON_AddNumberToObject(o, "http_429", p->http_429);
@@ -127,63 +133,110 @@ static cJSON *item_json(const struct prog_item *p)
     return o;
 }
 
+/* "needs-revision" -> "needs_revision" for a JSON key. */
+static void json_key(uint32_t state, char *out, size_t len)
+{
+    util_strlcpy(out, state == PROG_PENDING ? "not-started" : prog_state_name(state), len);
+    for (char *c = out; *c; c++)
+        if (*c == '-')
+            *c = '_';
+}
+
+cJSON *summary_json(const struct summary_view *v)
+{
+    unsigned c[PROG_STATE_COUNT];
+    summary_count(v, c);
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    cJSON_AddStringToObject(root, "workflow", v->wf->name);
+    cJSON_AddNumberToObject(root, "parallel", v->parallel);
+    double wall = (double)(v->elapsed_ns / 1000000) / 1000, seq = sequential_seconds(v);
+    cJSON_AddNumberToObject(root, "elapsed_s", wall);
+    cJSON *counts = cJSON_AddObjectToObject(root, "counts");
+    for (size_t k = 0; k < sizeof(summary_order) / sizeof(summary_order[0]); k++) {
+        uint32_t s = summary_order[k];
+        char key[32];
+        json_key(s, key, sizeof(key));
+        cJSON_AddNumberToObject(counts, key, c[s]);
+    }
+    cJSON *sp = cJSON_AddObjectToObject(root, "speedup");
+    cJSON_AddNumberToObject(sp, "sequential_s", (double)(long long)(seq * 1000) / 1000);
+    cJSON_AddNumberToObject(sp, "wall_s", wall);
+    double x = wall > 0 ? seq / wall : 0;
+    cJSON_AddNumberToObject(sp, "factor", (double)(long long)(x * 100) / 100);
+    cJSON_AddNumberToObject(sp, "efficiency",
+                            v->parallel > 0 ? (double)(long long)(x / v->parallel * 100) / 100 : 0);
+    cJSON *items = cJSON_AddArrayToObject(root, "items");
+    for (uint32_t i = 0; i < v->n; i++)
+        cJSON_AddItemToArray(items, item_json(&v->items[i]));
+    return root;
+}
+
+int summary_view_of(const struct run_ctx *rc, int64_t elapsed_ns, struct summary_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->wf = rc->wf;
+    v->n = rc->seg.hdr->item_count;
+    v->elapsed_ns = elapsed_ns;
+    v->parallel = rc->plan.parallel;
+    struct prog_item *items = calloc(v->n + 1, sizeof(*items));
+    if (!items)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < v->n; i++)
+        if (prog_read(shm_prog_slot(&rc->seg, i), &items[i]) != 0)
+            memset(&items[i], 0, sizeof(items[i]));
+    v->items = items;
+    return 0;
+}
+
+static void emit_console(void *arg, const char *line)
+{
+    ccon_coord(arg, "%s", line);
+}
+
+void summary_print(const struct summary_view *v, const struct run_ctx *rc,
+                   struct coord_console *con)
+{
+    char path[PATH_MAX];
+    if (util_pathf(path, sizeof(path), "%s/summary.json", rc->run_dir) < 0)
+        util_strlcpy(path, "summary.json", sizeof(path));
+    summary_render(v, path, emit_console, con);
+}
+
 unsigned summary_keys_reserved(const struct run_ctx *rc)
 {
     unsigned n = 0;
     for (uint32_t i = 0; i < rc->seg.hdr->key_count; i++) {
-        struct cred_slot_sh *s = shm_cred_slot(&rc->seg, i);
-        if (cred_lock(s) < 0)
-            continue;
-        n += s->in_use;
-        cred_unlock(s);
+        struct cred_pub kv;
+        if (cred_view(shm_cred_slot(&rc->seg, i), &kv) == 0)
+            n += kv.in_use;
     }
     return n;
 }
 
-int summary_write_json(const struct run_ctx *rc, int64_t elapsed_ns, int exit_status)
+int summary_write_json(const struct summary_view *v, const struct run_ctx *rc, int exit_status)
 {
-    struct summary_counts n;
-    summary_count(rc, &n);
-    cJSON *root = cJSON_CreateObject();
+    char path[PATH_MAX];
+    int r = util_pathf(path, sizeof(path), "%s/summary.json", rc->run_dir);
+    if (r < 0)
+        return r;
+    cJSON *root = summary_json(v);
+    if (!root)
+        return -ENOMEM;
     cJSON_AddStringToObject(root, "run", rc->run_id);
-    cJSON_AddStringToObject(root, "workflow", rc->wf->name);
-    cJSON_AddNumberToObject(root, "parallel", rc->parallel);
-    if (rc->ws)
-        cJSON_AddStringToObject(root, "workstream", rc->ws->id);
-    cJSON_AddNumberToObject(root, "elapsed_s", (double)(elapsed_ns / 1000000) / 1000);
+    cJSON_AddStringToObject(root, "title", rc->plan.title);
     cJSON_AddNumberToObject(root, "exit_status", exit_status);
-    cJSON *counts = cJSON_AddObjectToObject(root, "counts");
-    cJSON_AddNumberToObject(counts, "approved", n.approved);
-    cJSON_AddNumberToObject(counts, "needs_revision", n.needs_revision);
-    cJSON_AddNumberToObject(counts, "failed", n.failed);
-    cJSON_AddNumberToObject(counts, "interrupted", n.interrupted);
-    cJSON_AddNumberToObject(counts, "not_started", n.not_started);
-    if (rc->ws) {
-        cJSON_AddNumberToObject(counts, "passed", n.passed);
-        cJSON_AddNumberToObject(counts, "skipped", n.skipped);
-    }
     cJSON_AddNumberToObject(root, "requests", (double)atomic_load(&rc->seg.hdr->requests_total));
     cJSON_AddNumberToObject(root, "http_429", (double)atomic_load(&rc->seg.hdr->http_429_total));
     cJSON_AddNumberToObject(root, "keys_left_reserved", summary_keys_reserved(rc));
-    cJSON *items = cJSON_AddArrayToObject(root, "items");
-    for (uint32_t i = 0; i < rc->seg.hdr->item_count; i++) {
-        struct prog_item p;
-        read_slot(rc, i, &p);
-        cJSON_AddItemToArray(items, item_json(&p));
-    }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!text)
-        return -ENOMEM;
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/summary.json", rc->run_dir);
-    size_t len = strlen(text);
-    text[len] = '\0';
-    char *withnl = util_asprintf("%s\n", text);
+    char *withnl = text ? util_asprintf("%s\n", text) : NULL;
     free(text);
     if (!withnl)
         return -ENOMEM;
-    int r = util_write_file_atomic(path, withnl, strlen(withnl));
+    r = util_write_file_atomic(path, withnl, strlen(withnl));
     free(withnl);
     return r;
 }

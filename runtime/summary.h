@@ -1,36 +1,68 @@
 /*
- * summary.h - the end of a run: the console summary (counts, then one line
- * per item) and summary.json in the run folder, both read from the progress
+ * summary.h - the end of a run: the console summary (counts, speed-up, then
+ * the items) and summary.json in the run folder, both made from the progress
  * table, which holds every item's final state.
+ *
+ * The rendering is pure (summary_render, summary_json over an array of
+ * progress records) so it is unit-tested without a segment; summary_print and
+ * summary_write_json read the run's segment and hand it over.
  */
 #ifndef AGENTOS_RUNTIME_SUMMARY_H
 #define AGENTOS_RUNTIME_SUMMARY_H
 
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
 #include "runtime/console.h"
 #include "runtime/run.h"
+#include "shm/prog.h"
 
-struct summary_counts {
-    unsigned approved, needs_revision, failed, interrupted, not_started;
-    unsigned passed, skipped; /* workstream steps */
+/* Past this many items the console lists only the items that did not succeed. */
+#define SUMMARY_LIST_MAX 50
+
+/* What a summary is made from. */
+struct summary_view {
+    const struct wf_desc *wf;
+    const struct prog_item *items; /* final progress records, in slot order */
+    uint32_t n;
+    int64_t elapsed_ns; /* the run's wall time */
+    int parallel;       /* the width the run used */
 };
 
-/* Count outcomes from the progress table. */
-void summary_count(const struct run_ctx *rc, struct summary_counts *out);
+/* Outcome counts, indexed by PROG_* state (running and waiting count as interrupted). */
+void summary_count(const struct summary_view *v, unsigned counts[PROG_STATE_COUNT]);
 
-/* Print the summary to the console. elapsed_ns is the run's wall time. */
-void summary_print(const struct run_ctx *rc, struct coord_console *con, int64_t elapsed_ns);
+/* Seconds an item ran (0 if it never started). */
+double summary_item_seconds(const struct prog_item *p);
 
 /*
- * Key request slots still reserved (sum of in_use over the key slots). After
- * every worker has exited this must be 0: the run's own check that no death
- * left a key reserved.
+ * The console summary as lines (without the "[COORDINATOR] " prefix), each
+ * handed to emit: the counts, the speed-up, then one line per item (past
+ * SUMMARY_LIST_MAX items only those that failed, need revision, were skipped
+ * or interrupted, and a pointer to summary.json for the rest).
+ */
+void summary_render(const struct summary_view *v, const char *json_path,
+                    void (*emit)(void *arg, const char *line), void *arg);
+
+/* summary.json's document (run and exit status are added by the caller). NULL if out of memory. */
+cJSON *summary_json(const struct summary_view *v);
+
+/* Read the run's progress table into a malloc'd view (*v->items; free it). 0 or -ENOMEM. */
+int summary_view_of(const struct run_ctx *rc, int64_t elapsed_ns, struct summary_view *v);
+
+/* Print the summary to the console. */
+void summary_print(const struct summary_view *v, const struct run_ctx *rc,
+                   struct coord_console *con);
+
+/*
+ * Key request slots still reserved (sum of in_use over the key slots, read
+ * lock-free). After every worker has exited this must be 0: the run's own
+ * check that no death left a key reserved.
  */
 unsigned summary_keys_reserved(const struct run_ctx *rc);
 
 /* Write <run_dir>/summary.json atomically. 0 or -errno. */
-int summary_write_json(const struct run_ctx *rc, int64_t elapsed_ns, int exit_status);
-
-/* Outcome word of a final progress state: "approved", "needs-revision", "failed", ... */
-const char *summary_outcome(uint32_t state);
+int summary_write_json(const struct summary_view *v, const struct run_ctx *rc, int exit_status);
 
 #endif

@@ -24,12 +24,13 @@
 #include <unistd.h>
 
 #include "runtime/ckpt.h"
-#include "runtime/http.h"
-#include "runtime/llm.h"
+#include "llm/http.h"
+#include "llm/llm.h"
 #include "runtime/log.h"
 #include "runtime/result.h"
-#include "runtime/util.h"
-#include "runtime/ws.h"
+#include "shm/util.h"
+#include "workflows/workstream/ws.h"
+#include "shm/admit.h"
 #include "shm/crashpoint.h"
 #include "shm/prog.h"
 
@@ -109,6 +110,7 @@ static void count_node(struct wrk_item *w, const char *name, int64_t took_ns, in
     atomic_fetch_add_explicit(&n->duration_hist[shm_hist_bucket(ms)], 1, memory_order_relaxed);
 }
 
+/* End the item as failed with reason (logged, audited, published later). Returns -EIO. */
 static int fail_item(struct wrk_item *w, const char *node, const char *reason)
 {
     log_printf(w->log, "FAILED: %s", reason);
@@ -118,12 +120,12 @@ static int fail_item(struct wrk_item *w, const char *node, const char *reason)
     log_audit(w->log, "item_failed", &f);
     w->p.state = PROG_FAILED;
     util_strlcpy(w->p.reason, reason, sizeof(w->p.reason));
-    return -1;
+    return -EIO;
 }
 
 /*
  * Load the item's checkpoint into (next node index, state). 0; or, after failing
- * the item, -1 (unreadable) or -2 (corrupt: the caller quarantines it).
+ * the item, -EIO (unreadable) or -EBADMSG (corrupt: the caller quarantines it).
  */
 static int resume_point(struct wrk_item *w, struct ckpt *c, const char *path, int *node,
                         cJSON **state)
@@ -140,16 +142,18 @@ static int resume_point(struct wrk_item *w, struct ckpt *c, const char *path, in
     }
     char reason[256];
     if (rc == -EBADMSG) { /* a row that is not a valid save: corrupt, keep it aside */
-        snprintf(reason, sizeof(reason), "checkpoint %s is corrupt: its last save is damaged; "
-                 "kept as %s.corrupt", path, path);
+        util_errf(reason, sizeof(reason),
+                  "checkpoint %s is corrupt: its last save is damaged; "
+                  "kept as %s.corrupt",
+                  path, path);
         free(next);
         free(json);
         fail_item(w, NULL, reason);
-        return -2;
+        return -EBADMSG;
     }
     if (rc < 0) {
-        snprintf(reason, sizeof(reason), "checkpoint %s could not be read: %s", path,
-                 strerror(-rc));
+        util_errf(reason, sizeof(reason), "checkpoint %s could not be read: %s", path,
+                  strerror(-rc));
         free(next);
         free(json);
         return fail_item(w, NULL, reason);
@@ -157,14 +161,14 @@ static int resume_point(struct wrk_item *w, struct ckpt *c, const char *path, in
     *state = cJSON_Parse(json);
     *node = finished ? (int)wf->node_count : (next ? wf_node_index(wf, next) : -1);
     if (!*state || !cJSON_IsObject(*state) || *node < 0) {
-        snprintf(reason, sizeof(reason), "checkpoint %s is corrupt: %s; kept as %s.corrupt", path,
-                 *state ? "it names an unknown node" : "its state is not a JSON object", path);
+        util_errf(reason, sizeof(reason), "checkpoint %s is corrupt: %s; kept as %s.corrupt", path,
+                  *state ? "it names an unknown node" : "its state is not a JSON object", path);
         cJSON_Delete(*state);
         *state = NULL;
         free(next);
         free(json);
         fail_item(w, NULL, reason);
-        return -2; /* caller closes and quarantines */
+        return -EBADMSG; /* caller closes and quarantines */
     }
     if (!finished)
         log_printf(w->log, "Resuming at %s from checkpoint", next);
@@ -187,35 +191,45 @@ static void set_node(struct wrk_item *w, const char *name)
     w->node_started_ns = util_now_mono_ns();
 }
 
-/*
- * Run nodes from `node` until the item finishes, fails or is stopped.
- * Returns 1 finished, 0 stopped, -1 failed (reason set).
- */
-static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, int node)
+/* How running an item's nodes ended. */
+enum wrk_end {
+    WRK_FINISHED, /* the last node ran and was saved */
+    WRK_STOPPED,  /* shutdown: the last checkpoint stands */
+    WRK_FAILED,   /* reason set */
+};
+
+static enum wrk_end wrk_failed(struct wrk_item *w, const char *node, const char *reason)
+{
+    fail_item(w, node, reason);
+    return WRK_FAILED;
+}
+
+/* Run nodes from `node` until the item finishes, fails or is stopped. */
+static enum wrk_end run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, int node)
 {
     const struct wf_desc *wf = w->rc->wf;
     while (node < (int)wf->node_count) {
         const struct wf_node *n = &wf->nodes[node];
         if (wrk_stop)
-            return 0;
+            return WRK_STOPPED;
         set_node(w, n->name);
         it->next = NULL;
         it->reason[0] = '\0';
         int rc = n->run(it);
         int64_t took = util_now_mono_ns() - w->node_started_ns;
         if (rc == -ECANCELED || (rc < 0 && wrk_stop))
-            return 0;
+            return WRK_STOPPED;
         count_node(w, n->name, took, rc < 0);
         if (rc < 0)
-            return fail_item(w, n->name, it->reason[0] ? it->reason : strerror(-rc));
+            return wrk_failed(w, n->name, it->reason[0] ? it->reason : strerror(-rc));
         /* Waiting for a key (rate limits, a paused pool, backoff) is the pool's time,
          * not the node's: a 429 never fails an item. */
         int64_t worked = took - w->llm->waited_ns;
-        if (worked > w->rc->timeout_per_step * UTIL_NS_PER_SEC) {
+        if (worked > w->rc->plan.timeout_per_step * UTIL_NS_PER_SEC) {
             char reason[160];
-            snprintf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds",
-                     n->name, (long long)(worked / UTIL_NS_PER_SEC), w->rc->timeout_per_step);
-            return fail_item(w, n->name, reason);
+            util_errf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds", n->name,
+                      (long long)(worked / UTIL_NS_PER_SEC), w->rc->plan.timeout_per_step);
+            return wrk_failed(w, n->name, reason);
         }
         crash_point("node_done"); /* crash tests: the node ran, its checkpoint is not saved */
         char *json = cJSON_PrintUnformatted(it->state);
@@ -223,7 +237,8 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
         rc = json ? ckpt_save(*cp, n->name, it->next, json, err, sizeof(err)) : -ENOMEM;
         free(json);
         if (rc < 0)
-            return fail_item(w, n->name, err[0] ? err : "could not save checkpoint: out of memory");
+            return wrk_failed(w, n->name,
+                              err[0] ? err : "could not save checkpoint: out of memory");
         struct audit_fields f = AUDIT_FIELDS_INIT;
         f.node = n->name;
         f.latency_ms = (long)(took / UTIL_NS_PER_MS);
@@ -233,21 +248,21 @@ static int run_nodes(struct wrk_item *w, struct wf_item *it, struct ckpt **cp, i
         rc = log_item_error(w->log);
         if (rc < 0) {
             char reason[200];
-            snprintf(reason, sizeof(reason), "could not write the logs of %s in %s: %s", w->p.id,
-                     w->rc->run_dir, strerror(-rc));
-            return fail_item(w, n->name, reason);
+            util_errf(reason, sizeof(reason), "could not write the logs of %s in %s: %s", w->p.id,
+                      w->rc->run_dir, strerror(-rc));
+            return wrk_failed(w, n->name, reason);
         }
         if (!it->next)
-            return 1;
+            return WRK_FINISHED;
         node = wf_node_index(wf, it->next);
         if (node < 0) {
             char reason[160];
-            snprintf(reason, sizeof(reason), "node %s named an unknown next node \"%s\"", n->name,
-                     it->next);
-            return fail_item(w, n->name, reason);
+            util_errf(reason, sizeof(reason), "node %s named an unknown next node \"%s\"", n->name,
+                      it->next);
+            return wrk_failed(w, n->name, reason);
         }
     }
-    return 1;
+    return WRK_FINISHED;
 }
 
 static uint32_t outcome_state(int outcome)
@@ -305,14 +320,15 @@ static void process_item(struct wrk_item *w, const struct item *src)
     it.stem = src->stem;
     it.input_path = src->input_path;
     it.out_path = src->out_path;
-    it.home = rc->home;
+    it.home = rc->plan.home;
     it.prompts_dir = rc->prompts_dir;
     util_strlcpy(it.source_sha256, src->sha256, sizeof(it.source_sha256));
     it.max_reviews = rc->o->max_reviews;
     it.llm = w->llm;
     it.log = w->log;
-    it.def = rc->ws ? (const void *)&rc->ws->steps[src - rc->items.v] : NULL;
-    it.timeout_s = rc->timeout_per_step;
+    it.def = src->def;
+    it.plan = &rc->plan;
+    it.timeout_s = rc->plan.timeout_per_step;
     it.stop = &wrk_stop;
 
     if (w->p.attempts > 1 && already_done(w, src, path))
@@ -323,7 +339,7 @@ static void process_item(struct wrk_item *w, const struct item *src)
     int r = ckpt_open(path, rc->wf->name, src->id, src->sha256, &c, &stale, err, sizeof(err));
     if (r == -EBADMSG) {
         char reason[600];
-        snprintf(reason, sizeof(reason), "%s; kept as %s.corrupt", err, path);
+        util_errf(reason, sizeof(reason), "%s; kept as %s.corrupt", err, path);
         ckpt_quarantine(path);
         fail_item(w, NULL, reason);
         return;
@@ -338,12 +354,12 @@ static void process_item(struct wrk_item *w, const struct item *src)
     int rp = resume_point(w, c, path, &node, &it.state);
     if (rp < 0) {
         ckpt_close(c);
-        if (rp == -2)
+        if (rp == -EBADMSG)
             ckpt_quarantine(path);
         return;
     }
-    int res = run_nodes(w, &it, &c, node);
-    if (res == 1) {
+    enum wrk_end res = run_nodes(w, &it, &c, node);
+    if (res == WRK_FINISHED) {
         ckpt_close(c);
         ckpt_remove(path);
         crash_point("item_done"); /* crash tests: result written, item not yet marked done */
@@ -352,7 +368,7 @@ static void process_item(struct wrk_item *w, const struct item *src)
         log_completed(w->log, w->p.state, it.rounds, "");
     } else {
         ckpt_close(c);
-        if (res == 0) {
+        if (res == WRK_STOPPED) {
             w->p.state = PROG_INTERRUPTED;
             util_strlcpy(w->p.reason, "interrupted; checkpoint kept", sizeof(w->p.reason));
             struct audit_fields f = AUDIT_FIELDS_INIT;
@@ -361,38 +377,22 @@ static void process_item(struct wrk_item *w, const struct item *src)
         }
     }
     cJSON *rounds = cJSON_GetObjectItemCaseSensitive(it.state, "rounds");
-    if (res != 1 && cJSON_IsNumber(rounds) && rounds->valuedouble >= 0 &&
+    if (res != WRK_FINISHED && cJSON_IsNumber(rounds) && rounds->valuedouble >= 0 &&
         rounds->valuedouble <= 1000)
         w->p.rounds = (uint32_t)rounds->valuedouble;
     cJSON_Delete(it.state);
 }
 
-/*
- * Take this worker's admission ticket: set its bit in in_flight_mask while
- * fewer bits than the run's parallelism are set. One CAS on one word, and the
- * coordinator clears the bit of a worker that dies, so a ticket cannot leak.
- * 1 taken, 0 stopping.
- */
+/* Wait for this worker's admission ticket (shm/admit.h). 1 taken, 0 stopping. */
 static int admit(struct shm_header_sh *h, unsigned slot)
 {
-    uint32_t bit = 1u << slot;
     for (;;) {
         if (wrk_stop || atomic_load(&h->run_state) == SHM_RUN_SHUTTING_DOWN)
             return 0;
-        uint32_t cur = atomic_load(&h->in_flight_mask);
-        uint32_t cap = atomic_load(&h->parallelism);
-        if ((uint32_t)__builtin_popcount(cur & ~bit) < (cap ? cap : 1)) {
-            if (atomic_compare_exchange_weak(&h->in_flight_mask, &cur, cur | bit))
-                return 1;
-            continue;
-        }
+        if (admit_try(h, slot))
+            return 1;
         util_sleep_ns(20 * UTIL_NS_PER_MS);
     }
-}
-
-static void release_ticket(struct shm_header_sh *h, unsigned slot)
-{
-    atomic_fetch_and(&h->in_flight_mask, ~(1u << slot));
 }
 
 /*
@@ -404,13 +404,9 @@ static void release_ticket(struct shm_header_sh *h, unsigned slot)
 static int refresh_creds(void *arg)
 {
     struct run_ctx *rc = arg;
-    char path[4096], err[512];
+    char err[512];
     struct cred_file cf;
-    if (rc->o->credentials)
-        util_strlcpy(path, rc->o->credentials, sizeof(path));
-    else
-        snprintf(path, sizeof(path), "%s/credentials.json", rc->home);
-    int r = credfile_load(path, rc->creds.n, &cf, err, sizeof(err));
+    int r = credfile_load(rc->cred_path, rc->creds.n, &cf, err, sizeof(err));
     if (r < 0)
         return r;
     if (cf.n != rc->creds.n) {
@@ -441,7 +437,7 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
     w.log = log;
     w.llm = llm;
     prog_read(w.slot, &w.p);
-    const struct item *src = &rc->items.v[rc->sel[idx]];
+    const struct item *src = run_item(rc, (size_t)idx);
     atomic_store(&me->item_index, idx);
     llm->requests = llm->http_429 = 0;
     llm->on_wait_arg = &w;
@@ -455,8 +451,8 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
     int lrc = log_open_item(log, rc->run_dir, src->id);
     if (lrc < 0) {
         char reason[256];
-        snprintf(reason, sizeof(reason), "could not open log files in %s: %s", rc->run_dir,
-                 strerror(-lrc));
+        util_errf(reason, sizeof(reason), "could not open log files in %s: %s", rc->run_dir,
+                  strerror(-lrc));
         fail_item(&w, NULL, reason);
     } else {
         struct audit_fields f = AUDIT_FIELDS_INIT;
@@ -502,10 +498,12 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     llm.seg = &rc->seg;
     llm.creds = &rc->creds;
     llm.pid = pid;
-    llm.timeout_s = rc->timeout_per_step;
+    llm.timeout_s = rc->plan.timeout_per_step;
     llm.stop = &wrk_stop;
-    llm.log = &log;
-    llm.simulate_429_after = rc->simulate_429;
+    struct llm_events ev;
+    log_llm_events(&log, &ev);
+    llm.ev = &ev;
+    llm.simulate_429_every = rc->simulate_429;
     llm.on_wait = on_wait;
     llm.refresh_creds = refresh_creds;
     llm.refresh_arg = rc;
@@ -517,12 +515,12 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
         crash_point("admitted"); /* crash tests: holding a ticket, no item yet */
         int idx = claim_next(rc, pid);
         if (idx < 0) {
-            release_ticket(h, worker_index);
+            admit_release(h, worker_index);
             break;
         }
         run_one(rc, me, &log, &llm, idx);
         crash_point("item_released"); /* crash tests: item marked done, ticket still held */
-        release_ticket(h, worker_index);
+        admit_release(h, worker_index);
     }
     uring_writer_close(uw);
     atomic_store(&me->pid, 0);

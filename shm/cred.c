@@ -35,9 +35,11 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
-#include "runtime/util.h"
 #include "shm/breaker.h"
+#include "shm/seqlock.h"
+#include "shm/util.h"
 
 #define CRED_ROLE_ALL (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)
 #define CRED_PICK_ROUNDS 8
@@ -61,6 +63,8 @@ int cred_mutex_init(struct cred_slot_sh *slot)
     return -rc;
 }
 
+static void cred_publish_locked(struct cred_slot_sh *slot);
+
 static double cred_capacity(uint32_t rpm)
 {
     double c = rpm / 60.0;
@@ -72,22 +76,23 @@ static void cred_apply_config(struct cred_slot_sh *slot, const struct cred_init 
 {
     uint32_t conc = ci->concurrency ? ci->concurrency : 1;
 
-    slot->roles = ci->roles ? ci->roles : CRED_ROLE_ALL;
-    slot->concurrency = conc > SHM_KEY_HOLDERS_MAX ? SHM_KEY_HOLDERS_MAX : conc;
-    slot->rpm = ci->rpm;
-    slot->endpoint = ci->endpoint;
-    util_strlcpy(slot->id, ci->id ? ci->id : "", sizeof(slot->id));
-    util_strlcpy(slot->provider, ci->provider ? ci->provider : "", sizeof(slot->provider));
-    util_strlcpy(slot->model, ci->model ? ci->model : "", sizeof(slot->model));
+    slot->st.roles = ci->roles ? ci->roles : CRED_ROLE_ALL;
+    slot->st.concurrency = conc > SHM_KEY_HOLDERS_MAX ? SHM_KEY_HOLDERS_MAX : conc;
+    slot->st.rpm = ci->rpm;
+    slot->st.endpoint = ci->endpoint;
+    util_strlcpy(slot->st.id, ci->id ? ci->id : "", sizeof(slot->st.id));
+    util_strlcpy(slot->st.provider, ci->provider ? ci->provider : "", sizeof(slot->st.provider));
+    util_strlcpy(slot->st.model, ci->model ? ci->model : "", sizeof(slot->st.model));
 }
 
 int cred_slot_init(struct cred_slot_sh *slot, const struct cred_init *ci)
 {
     memset(slot, 0, sizeof(*slot));
     cred_apply_config(slot, ci);
-    slot->state = CRED_AVAILABLE;
-    slot->tokens = cred_capacity(slot->rpm);
-    slot->tokens_updated_ns = 0; /* the first reservation starts the clock */
+    slot->st.state = CRED_AVAILABLE;
+    slot->st.tokens = cred_capacity(slot->st.rpm);
+    slot->st.tokens_updated_ns = 0; /* the first reservation starts the clock */
+    cred_publish_locked(slot);
     return cred_mutex_init(slot);
 }
 
@@ -103,9 +108,9 @@ static int cred_pid_gone(int32_t pid)
  */
 static void cred_settle_locked(struct cred_slot_sh *slot)
 {
-    if (slot->state == CRED_DISABLED || slot->state == CRED_RATE_LIMITED)
+    if (slot->st.state == CRED_DISABLED || slot->st.state == CRED_RATE_LIMITED)
         return;
-    slot->state = slot->in_use >= slot->concurrency ? CRED_RESERVED : CRED_AVAILABLE;
+    slot->st.state = slot->st.in_use >= slot->st.concurrency ? CRED_RESERVED : CRED_AVAILABLE;
 }
 
 static void cred_recount_locked(struct cred_slot_sh *slot)
@@ -113,34 +118,33 @@ static void cred_recount_locked(struct cred_slot_sh *slot)
     uint32_t n = 0;
 
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
-        n += slot->holders[i] != 0;
-    slot->in_use = n;
+        n += slot->st.holders[i] != 0;
+    slot->st.in_use = n;
     cred_settle_locked(slot);
 }
 
 /* The previous owner died holding the mutex: make the slot true again. */
 static void cred_repair_locked(struct cred_slot_sh *slot)
 {
-    double cap = cred_capacity(slot->rpm);
+    double cap = cred_capacity(slot->st.rpm);
 
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
-        if (slot->holders[i] != 0 && cred_pid_gone(slot->holders[i]))
-            slot->holders[i] = 0;
-    if (slot->concurrency > SHM_KEY_HOLDERS_MAX)
-        slot->concurrency = SHM_KEY_HOLDERS_MAX;
-    if (slot->state > CRED_DISABLED)
-        slot->state = CRED_AVAILABLE;
-    if (!(slot->tokens >= 0.0)) /* also catches NaN */
-        slot->tokens = 0.0;
-    if (slot->tokens > cap)
-        slot->tokens = cap;
+        if (slot->st.holders[i] != 0 && cred_pid_gone(slot->st.holders[i]))
+            slot->st.holders[i] = 0;
+    if (slot->st.concurrency > SHM_KEY_HOLDERS_MAX)
+        slot->st.concurrency = SHM_KEY_HOLDERS_MAX;
+    if (slot->st.state > CRED_DISABLED)
+        slot->st.state = CRED_AVAILABLE;
+    if (!(slot->st.tokens >= 0.0)) /* also catches NaN */
+        slot->st.tokens = 0.0;
+    if (slot->st.tokens > cap)
+        slot->st.tokens = cap;
     cred_recount_locked(slot);
 }
 
-int cred_lock(struct cred_slot_sh *slot)
+/* A lock attempt's result: repair after a dead owner; 0 or -errno. */
+static int cred_lock_result(struct cred_slot_sh *slot, int rc)
 {
-    int rc = pthread_mutex_lock(&slot->mu);
-
     if (rc == EOWNERDEAD) {
         cred_repair_locked(slot);
         rc = pthread_mutex_consistent(&slot->mu);
@@ -153,9 +157,38 @@ int cred_lock(struct cred_slot_sh *slot)
     return -rc;
 }
 
+int cred_lock(struct cred_slot_sh *slot)
+{
+    return cred_lock_result(slot, pthread_mutex_lock(&slot->mu));
+}
+
+#define CRED_PUB_WORDS (sizeof(((struct cred_slot_sh *)0)->pub) / sizeof(uint64_t))
+
+/* Copy the guarded state to the lock-free readers' side (mutex held, or before any sharing). */
+static void cred_publish_locked(struct cred_slot_sh *slot)
+{
+    seqlock_write(&slot->pub_seq, slot->pub, CRED_PUB_WORDS, &slot->st, sizeof(slot->st), NULL);
+}
+
+int cred_lock_within(struct cred_slot_sh *slot, int64_t wait_ns)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + (wait_ns > 0 ? wait_ns : 0);
+    until.tv_sec += ns / UTIL_NS_PER_SEC;
+    until.tv_nsec = ns % UTIL_NS_PER_SEC;
+    return cred_lock_result(slot, pthread_mutex_timedlock(&slot->mu, &until));
+}
+
 void cred_unlock(struct cred_slot_sh *slot)
 {
+    cred_publish_locked(slot);
     pthread_mutex_unlock(&slot->mu);
+}
+
+int cred_view(const struct cred_slot_sh *slot, struct cred_pub *out)
+{
+    return seqlock_read(&slot->pub_seq, slot->pub, CRED_PUB_WORDS, out, sizeof(*out));
 }
 
 const char *cred_state_name(uint32_t state)
@@ -176,21 +209,21 @@ static void cred_refill_locked(struct cred_slot_sh *slot, int64_t now_ns)
 {
     double cap;
 
-    if (slot->rpm == 0)
+    if (slot->st.rpm == 0)
         return;
-    if (slot->tokens_updated_ns == 0 || now_ns < slot->tokens_updated_ns) {
-        slot->tokens_updated_ns = now_ns;
+    if (slot->st.tokens_updated_ns == 0 || now_ns < slot->st.tokens_updated_ns) {
+        slot->st.tokens_updated_ns = now_ns;
         return;
     }
-    cap = cred_capacity(slot->rpm);
-    slot->tokens += (double)(now_ns - slot->tokens_updated_ns) / 1e9 * slot->rpm / 60.0;
-    if (slot->tokens > cap)
-        slot->tokens = cap;
-    slot->tokens_updated_ns = now_ns;
+    cap = cred_capacity(slot->st.rpm);
+    slot->st.tokens += (double)(now_ns - slot->st.tokens_updated_ns) / 1e9 * slot->st.rpm / 60.0;
+    if (slot->st.tokens > cap)
+        slot->st.tokens = cap;
+    slot->st.tokens_updated_ns = now_ns;
 }
 
 /* What one slot looks like to a reserver of some role, now. */
-struct cred_view {
+struct cred_judge {
     int of_role;          /* has the role and is not disabled */
     int eligible;         /* may be reserved right now */
     uint32_t ready_slots; /* request slots if not rate-limited */
@@ -210,28 +243,28 @@ static int64_t cred_max64(int64_t a, int64_t b)
  * may be); it still counts among the ready slots, since the breaker is a
  * property of the endpoint, not of the key's quota.
  */
-static void cred_view_locked(const struct shm_segment *seg, struct cred_slot_sh *slot,
-                             uint32_t mask, int32_t pid, int64_t now_ns, struct cred_view *v)
+static void cred_judge_locked(const struct shm_segment *seg, struct cred_slot_sh *slot,
+                              uint32_t mask, int32_t pid, int64_t now_ns, struct cred_judge *v)
 {
     int limited, busy, no_token = 0, cut_off;
     int64_t breaker_at = 0;
 
     memset(v, 0, sizeof(*v));
-    if (!(slot->roles & mask) || slot->state == CRED_DISABLED)
+    if (!(slot->st.roles & mask) || slot->st.state == CRED_DISABLED)
         return;
     v->of_role = 1;
-    limited = slot->rate_limited_until_ns > now_ns;
-    if (!limited && slot->state == CRED_RATE_LIMITED) {
-        slot->state = CRED_AVAILABLE;
-        slot->rate_limited_until_ns = 0;
-        slot->rate_limited_until_realtime_ns = 0;
+    limited = slot->st.rate_limited_until_ns > now_ns;
+    if (!limited && slot->st.state == CRED_RATE_LIMITED) {
+        slot->st.state = CRED_AVAILABLE;
+        slot->st.rate_limited_until_ns = 0;
+        slot->st.rate_limited_until_realtime_ns = 0;
         cred_settle_locked(slot);
     }
     cred_refill_locked(slot, now_ns);
-    busy = slot->in_use >= slot->concurrency;
-    v->ready_at = limited ? slot->rate_limited_until_ns : now_ns;
-    if (slot->rpm > 0 && slot->tokens < 1.0) {
-        double wait_s = (1.0 - slot->tokens) * 60.0 / slot->rpm;
+    busy = slot->st.in_use >= slot->st.concurrency;
+    v->ready_at = limited ? slot->st.rate_limited_until_ns : now_ns;
+    if (slot->st.rpm > 0 && slot->st.tokens < 1.0) {
+        double wait_s = (1.0 - slot->st.tokens) * 60.0 / slot->st.rpm;
 
         no_token = 1;
         /* Round up (+1 ns) so the retry never lands just short of a token. */
@@ -239,17 +272,17 @@ static void cred_view_locked(const struct shm_segment *seg, struct cred_slot_sh 
     }
     if (busy)
         v->ready_at = cred_max64(v->ready_at, now_ns + CRED_BUSY_POLL_NS);
-    cut_off = !breaker_ready(seg, slot->endpoint, pid, now_ns, &breaker_at);
+    cut_off = !breaker_ready(seg, slot->st.endpoint, pid, now_ns, &breaker_at);
     if (cut_off)
         v->ready_at = cred_max64(v->ready_at, breaker_at);
-    v->ready_slots = limited ? 0 : slot->concurrency;
+    v->ready_slots = limited ? 0 : slot->st.concurrency;
     v->eligible = !limited && !busy && !no_token && !cut_off;
-    v->in_use = slot->in_use;
+    v->in_use = slot->st.in_use;
     v->requests = atomic_load_explicit(&slot->requests, memory_order_relaxed);
 }
 
 /* a is a better pick than b: fewer reservations, then fewer requests. */
-static int cred_better(const struct cred_view *a, const struct cred_view *b)
+static int cred_better(const struct cred_judge *a, const struct cred_judge *b)
 {
     if (a->in_use != b->in_use)
         return a->in_use < b->in_use;
@@ -260,7 +293,7 @@ static int cred_better(const struct cred_view *a, const struct cred_view *b)
 static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_t now_ns,
                      struct cred_wait *w)
 {
-    struct cred_view best = {0}, v;
+    struct cred_judge best = {0}, v;
     int best_i = -1;
 
     memset(w, 0, sizeof(*w));
@@ -269,7 +302,7 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_
 
         if (cred_lock(slot) < 0)
             continue; /* unrecoverable mutex: the key is lost for this run */
-        cred_view_locked(seg, slot, mask, pid, now_ns, &v);
+        cred_judge_locked(seg, slot, mask, pid, now_ns, &v);
         cred_unlock(slot);
         if (!v.of_role)
             continue;
@@ -295,24 +328,24 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_
 static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_t mask, int32_t pid,
                      int64_t now_ns)
 {
-    struct cred_view v;
+    struct cred_judge v;
     int free_i = -1;
 
     if (cred_lock(slot) < 0)
         return -EAGAIN;
-    cred_view_locked(seg, slot, mask, pid, now_ns, &v);
+    cred_judge_locked(seg, slot, mask, pid, now_ns, &v);
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX && free_i < 0; i++)
-        if (slot->holders[i] == 0)
+        if (slot->st.holders[i] == 0)
             free_i = i;
-    if (!v.eligible || free_i < 0 || !breaker_allow(seg, slot->endpoint, pid, now_ns, NULL)) {
+    if (!v.eligible || free_i < 0 || !breaker_allow(seg, slot->st.endpoint, pid, now_ns, NULL)) {
         cred_unlock(slot);
         return -EAGAIN;
     }
-    slot->holders[free_i] = pid;
-    slot->in_use++;
-    slot->reserved_since_ns = now_ns;
-    if (slot->rpm > 0)
-        slot->tokens -= 1.0;
+    slot->st.holders[free_i] = pid;
+    slot->st.in_use++;
+    slot->st.reserved_since_ns = now_ns;
+    if (slot->st.rpm > 0)
+        slot->st.tokens -= 1.0;
     atomic_fetch_add_explicit(&slot->requests, 1, memory_order_relaxed);
     cred_settle_locked(slot);
     cred_unlock(slot);
@@ -348,8 +381,8 @@ int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t no
 static int cred_drop_holder_locked(struct cred_slot_sh *slot, int32_t pid)
 {
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++) {
-        if (slot->holders[i] == pid) {
-            slot->holders[i] = 0;
+        if (slot->st.holders[i] == pid) {
+            slot->st.holders[i] = 0;
             return 1;
         }
     }
@@ -358,13 +391,13 @@ static int cred_drop_holder_locked(struct cred_slot_sh *slot, int32_t pid)
 
 static void cred_rate_limit_locked(struct cred_slot_sh *slot, int64_t retry_at_ns)
 {
-    int64_t until = cred_max64(slot->rate_limited_until_ns, retry_at_ns);
+    int64_t until = cred_max64(slot->st.rate_limited_until_ns, retry_at_ns);
 
-    slot->rate_limited_until_ns = until;
-    slot->rate_limited_until_realtime_ns = util_now_real_ns() + (until - util_now_mono_ns());
-    slot->backoff_exp++;
-    if (slot->state != CRED_DISABLED)
-        slot->state = CRED_RATE_LIMITED;
+    slot->st.rate_limited_until_ns = until;
+    slot->st.rate_limited_until_realtime_ns = util_now_real_ns() + (until - util_now_mono_ns());
+    slot->st.backoff_exp++;
+    if (slot->st.state != CRED_DISABLED)
+        slot->st.state = CRED_RATE_LIMITED;
     atomic_fetch_add_explicit(&slot->http_429, 1, memory_order_relaxed);
 }
 
@@ -373,7 +406,7 @@ static void cred_apply_outcome_locked(struct cred_slot_sh *slot, enum cred_outco
 {
     switch (outcome) {
     case CRED_OK:
-        slot->backoff_exp = 0;
+        slot->st.backoff_exp = 0;
         break;
     case CRED_FAILED:
         atomic_fetch_add_explicit(&slot->errors, 1, memory_order_relaxed);
@@ -382,9 +415,9 @@ static void cred_apply_outcome_locked(struct cred_slot_sh *slot, enum cred_outco
         cred_rate_limit_locked(slot, retry_at_ns);
         break;
     case CRED_DISABLE:
-        slot->state = CRED_DISABLED;
-        util_strlcpy(slot->disabled_reason, reason && *reason ? reason : "disabled",
-                     sizeof(slot->disabled_reason));
+        slot->st.state = CRED_DISABLED;
+        util_strlcpy(slot->st.disabled_reason, reason && *reason ? reason : "disabled",
+                     sizeof(slot->st.disabled_reason));
         break;
     case CRED_ABANDONED:
         break;
@@ -406,7 +439,7 @@ int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred
         cred_unlock(slot);
         return -ENOENT;
     }
-    slot->in_use--;
+    slot->st.in_use--;
     cred_apply_outcome_locked(slot, outcome, retry_at_ns, reason);
     cred_settle_locked(slot);
     cred_unlock(slot);
@@ -418,63 +451,78 @@ int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred
     return 0;
 }
 
-int cred_release_dead(struct shm_segment *seg, int32_t pid)
+int cred_release_dead(struct shm_segment *seg, int32_t pid, int64_t wait_ns, int *dropped)
 {
-    int dropped = 0;
+    int rc = 0;
 
+    *dropped = 0;
     if (pid <= 0)
         return -EINVAL;
+    breaker_release_dead(seg, pid);
     for (uint32_t i = 0; i < seg->hdr->key_count; i++) {
         struct cred_slot_sh *slot = shm_cred_slot(seg, i);
+        struct cred_pub v;
+        int held = 0;
 
-        if (cred_lock(slot) < 0)
+        /* Look first, lock-free: most slots never saw this pid. */
+        if (cred_view(slot, &v) == 0) {
+            for (int k = 0; k < SHM_KEY_HOLDERS_MAX; k++)
+                held |= v.holders[k] == pid;
+            if (!held)
+                continue;
+        }
+        int lr = cred_lock_within(slot, wait_ns);
+        if (lr < 0) {
+            rc = lr; /* e.g. a stopped worker holds it: try again later */
             continue;
+        }
         while (cred_drop_holder_locked(slot, pid))
-            dropped++;
+            (*dropped)++;
         cred_recount_locked(slot);
         cred_unlock(slot);
     }
-    breaker_release_dead(seg, pid);
-    return dropped;
+    return rc;
 }
 
-int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci)
+int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci, int64_t wait_ns)
 {
     uint32_t old_rpm;
     double cap;
-    int rc = cred_lock(slot);
+    int rc = cred_lock_within(slot, wait_ns);
 
     if (rc < 0)
         return rc;
-    old_rpm = slot->rpm;
+    old_rpm = slot->st.rpm;
     cred_apply_config(slot, ci);
-    cap = cred_capacity(slot->rpm);
-    if (old_rpm == 0 || slot->tokens > cap)
-        slot->tokens = cap;
+    cap = cred_capacity(slot->st.rpm);
+    if (old_rpm == 0 || slot->st.tokens > cap)
+        slot->st.tokens = cap;
     if (old_rpm == 0)
-        slot->tokens_updated_ns = 0;
-    slot->rate_limited_until_ns = 0;
-    slot->rate_limited_until_realtime_ns = 0;
-    slot->backoff_exp = 0;
-    memset(slot->disabled_reason, 0, sizeof(slot->disabled_reason));
-    slot->state = CRED_AVAILABLE;
+        slot->st.tokens_updated_ns = 0;
+    slot->st.rate_limited_until_ns = 0;
+    slot->st.rate_limited_until_realtime_ns = 0;
+    slot->st.backoff_exp = 0;
+    memset(slot->st.disabled_reason, 0, sizeof(slot->st.disabled_reason));
+    slot->st.state = CRED_AVAILABLE;
     cred_settle_locked(slot);
     cred_unlock(slot);
     return 0;
 }
 
-int cred_key_endpoint(struct shm_segment *seg, uint32_t index)
+int cred_end(struct shm_segment *seg, uint32_t index, int32_t pid, const struct cred_end *e,
+             struct cred_end_report *out)
 {
-    struct cred_slot_sh *slot;
-    int rc;
+    struct cred_pub v;
+    int64_t now = e->now_ns ? e->now_ns : util_now_mono_ns();
 
-    if (!seg || !seg->hdr || index >= seg->hdr->key_count)
-        return -EINVAL;
-    slot = shm_cred_slot(seg, index);
-    rc = cred_lock(slot);
-    if (rc < 0)
-        return rc;
-    rc = (int)slot->endpoint;
-    cred_unlock(slot);
+    memset(out, 0, sizeof(*out));
+    /* The endpoint is fixed for the slot's life in a run (a reload keeps the URL set). */
+    int have_ep = cred_view(shm_cred_slot(seg, index), &v) == 0;
+    int rc = cred_release(seg, index, pid, e->outcome, e->retry_at_ns, e->reason, e->latency_ms);
+    if (have_ep) {
+        out->endpoint = v.endpoint;
+        out->breaker_opened = breaker_report(seg, v.endpoint, pid, e->endpoint, now,
+                                             &out->cooldown_ns, &out->in_a_row);
+    }
     return rc;
 }

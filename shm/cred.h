@@ -15,6 +15,15 @@
  *     recomputed, then pthread_mutex_consistent(). The coordinator calls
  *     cred_release_dead() after reaping a worker so its keys come back even if
  *     it died outside the mutex.
+ *   - Every locked change is republished at unlock through the slot's seqlock
+ *     (pub_seq/pub), so readers that must never wait on a worker (the
+ *     coordinator's view of the pool, agentos-shmstat) read cred_view
+ *     lock-free; the coordinator locks a slot only with a bounded wait
+ *     (cred_lock_within), since a worker stopped (SIGSTOP, a debugger) while
+ *     holding it is alive and its mutex will not come back by itself.
+ *   - A reservation ends in exactly one call, cred_end, on every way out of a
+ *     request: the key's request slot comes back with the outcome and the
+ *     endpoint's breaker hears how it went.
  *   - Never fork while holding a slot mutex.
  */
 #ifndef AGENTOS_SHM_CRED_H
@@ -22,6 +31,7 @@
 
 #include <stdint.h>
 
+#include "shm/breaker.h"
 #include "shm/segment.h"
 
 /* What a key is loaded with (no secret). */
@@ -52,8 +62,10 @@ int cred_slot_init(struct cred_slot_sh *slot, const struct cred_init *ci);
 /*
  * Reload slot i's configuration in place (SIGHUP / edited credentials file):
  * keeps counters and current reservations, clears `disabled` and rate limits.
+ * Waits at most wait_ns for the slot's mutex (a worker stopped while holding
+ * it must not hold the coordinator up): -ETIMEDOUT then, and nothing changed.
  */
-int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci);
+int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci, int64_t wait_ns);
 
 /* Result of a failed reservation attempt. */
 struct cred_wait {
@@ -93,21 +105,64 @@ enum cred_outcome {
 int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred_outcome outcome,
                  int64_t retry_at_ns, const char *reason, uint32_t latency_ms);
 
+/* How a request went, for cred_end: the key's outcome and the endpoint's. */
+struct cred_end {
+    enum cred_outcome outcome;
+    enum breaker_outcome endpoint; /* for the key's endpoint's circuit breaker */
+    int64_t retry_at_ns;           /* CRED_RATE_LIMIT: no request before (CLOCK_MONOTONIC) */
+    const char *reason;            /* CRED_DISABLE: why */
+    uint32_t latency_ms;
+    int64_t now_ns; /* CLOCK_MONOTONIC (the caller's clock) of the end; 0: read it now */
+};
+
+/* What cred_end did to the endpoint (for the console line when its breaker opened). */
+struct cred_end_report {
+    uint32_t endpoint;
+    int breaker_opened;  /* this request's end cut the endpoint off */
+    int64_t cooldown_ns; /* for how long */
+    uint32_t in_a_row;   /* after how many failures in a row */
+};
+
+/*
+ * The one way a reservation ends: release pid's reservation of key `index`
+ * with the request's outcome (cred_release) and tell the key's endpoint
+ * breaker how the request went (breaker_report), whatever happened, on every
+ * way out of a request. 0, or -ENOENT if pid held no reservation on the key
+ * (the breaker still hears of it).
+ */
+int cred_end(struct shm_segment *seg, uint32_t index, int32_t pid, const struct cred_end *e,
+             struct cred_end_report *out);
+
 /*
  * Drop every reservation held by a dead pid (coordinator, after waitpid), and
- * hand on any circuit-breaker probe it held. Returns how many reservations
- * were dropped, or -errno.
+ * hand on any circuit-breaker probe it held. Only slots whose published view
+ * names the pid are locked, each for at most wait_ns. *dropped gets how many
+ * reservations were dropped. 0, or -ETIMEDOUT when a slot could not be locked
+ * in time (a stopped worker holds it): call again later; the call is
+ * idempotent.
  */
-int cred_release_dead(struct shm_segment *seg, int32_t pid);
+int cred_release_dead(struct shm_segment *seg, int32_t pid, int64_t wait_ns, int *dropped);
 
-/* Endpoint (breaker) index of key `index`, read under its mutex; -errno on failure. */
-int cred_key_endpoint(struct shm_segment *seg, uint32_t index);
+/*
+ * Copy key slot's state as last published (at the end of every locked change)
+ * into out, without taking its lock: for the coordinator and the inspector,
+ * which must never wait on a worker. 0 or -EAGAIN (raced every retry).
+ */
+int cred_view(const struct cred_slot_sh *slot, struct cred_pub *out);
 
 /* Name of a cred_state ("available", "reserved", "rate_limited", "disabled"). */
 const char *cred_state_name(uint32_t state);
 
-/* Lock a slot's robust mutex, repairing it on EOWNERDEAD. 0 or -errno. */
+/*
+ * Lock a slot's robust mutex, repairing it on EOWNERDEAD. 0 or -errno.
+ * Workers only: the coordinator uses cred_lock_within, or cred_view.
+ */
 int cred_lock(struct cred_slot_sh *slot);
+
+/* The same, waiting at most wait_ns: -ETIMEDOUT when the mutex stayed held. */
+int cred_lock_within(struct cred_slot_sh *slot, int64_t wait_ns);
+
+/* Publish the slot's state for lock-free readers (cred_view), then unlock. */
 void cred_unlock(struct cred_slot_sh *slot);
 
 #endif

@@ -22,7 +22,7 @@
  * writer at a time (see prog.h), so the writer never waits and never fails.
  */
 #include "shm/prog.h"
-#include "shm/crashpoint.h"
+#include "shm/seqlock.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -32,62 +32,12 @@
 
 void prog_write(struct prog_slot_sh *slot, const struct prog_item *item)
 {
-    uint64_t words[PROG_WORDS];
-    uint32_t s;
-
-    /* Build the new value before the odd count: nothing below can fail. */
-    memset(words, 0, sizeof(words));
-    memcpy(words, item, sizeof(*item));
-
-    /*
-     * An odd count here means the previous writer was killed between its
-     * bumps (the coordinator is now writing a dead worker's slot): round up
-     * to even so this write's bumps still go odd, then even.
-     */
-    s = (atomic_load_explicit(&slot->seq, memory_order_relaxed) + 1u) & ~1u;
-    atomic_store_explicit(&slot->seq, s + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    for (size_t i = 0; i < PROG_WORDS; i++) {
-        if (i == PROG_WORDS / 2)
-            crash_point("prog_write"); /* crash tests: die with the slot half written */
-        __atomic_store_n(&slot->data[i], words[i], __ATOMIC_RELAXED);
-    }
-    atomic_store_explicit(&slot->seq, s + 2, memory_order_release);
-}
-
-/* Let the writer run: a pause on x86, and now and then give up the CPU. */
-static void prog_relax(unsigned attempt)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-    if (attempt % 64 == 63)
-        sched_yield();
+    seqlock_write(&slot->seq, slot->data, PROG_WORDS, item, sizeof(*item), "prog_write");
 }
 
 int prog_read(const struct prog_slot_sh *slot, struct prog_item *out)
 {
-    uint64_t words[PROG_WORDS];
-
-    for (unsigned attempt = 0; attempt < PROG_READ_RETRIES; attempt++) {
-        uint32_t s1 = atomic_load_explicit(&slot->seq, memory_order_acquire);
-        uint32_t s2;
-
-        if (s1 & 1u) {
-            prog_relax(attempt);
-            continue;
-        }
-        for (size_t i = 0; i < PROG_WORDS; i++)
-            words[i] = __atomic_load_n(&slot->data[i], __ATOMIC_RELAXED);
-        atomic_thread_fence(memory_order_acquire);
-        s2 = atomic_load_explicit(&slot->seq, memory_order_relaxed);
-        if (s1 == s2) {
-            memcpy(out, words, sizeof(*out));
-            return 0;
-        }
-        prog_relax(attempt);
-    }
-    return -EAGAIN;
+    return seqlock_read(&slot->seq, slot->data, PROG_WORDS, out, sizeof(*out));
 }
 
 static uint64_t prog_claim_word(uint32_t state, int32_t pid)
@@ -122,21 +72,51 @@ uint64_t prog_claim_load(const struct prog_slot_sh *slot)
     return atomic_load_explicit(&((struct prog_slot_sh *)slot)->claim, memory_order_acquire);
 }
 
+/*
+ * The one table of state names: the inspector, the summary, summary.json and
+ * the result files' `status` all use these words.
+ */
+static const struct {
+    const char *name;  /* "needs-revision" */
+    const char *count; /* in a summary's counts: "need revision" */
+} prog_names[] = {
+    [PROG_PENDING] = {"pending", "not started"},
+    [PROG_RUNNING] = {"running", "running"},
+    [PROG_WAITING_KEY] = {"waiting-key", "waiting for a key"},
+    [PROG_APPROVED] = {"approved", "approved"},
+    [PROG_NEEDS_REVISION] = {"needs-revision", "need revision"},
+    [PROG_FAILED] = {"failed", "failed"},
+    [PROG_INTERRUPTED] = {"interrupted", "interrupted"},
+    [PROG_PASSED] = {"passed", "passed"},
+    [PROG_SKIPPED] = {"skipped", "skipped"},
+};
+#define PROG_NSTATES (sizeof(prog_names) / sizeof(prog_names[0]))
+
 const char *prog_state_name(uint32_t state)
 {
-    static const char *const names[] = {
-        [PROG_PENDING] = "pending",
-        [PROG_RUNNING] = "running",
-        [PROG_WAITING_KEY] = "waiting-key",
-        [PROG_APPROVED] = "approved",
-        [PROG_NEEDS_REVISION] = "needs-revision",
-        [PROG_FAILED] = "failed",
-        [PROG_INTERRUPTED] = "interrupted",
-        [PROG_PASSED] = "passed",
-        [PROG_SKIPPED] = "skipped",
-    };
+    return state < PROG_NSTATES ? prog_names[state].name : "unknown";
+}
 
-    if (state >= sizeof(names) / sizeof(names[0]))
-        return "unknown";
-    return names[state];
+const char *prog_count_label(uint32_t state)
+{
+    return state < PROG_NSTATES ? prog_names[state].count : "unknown";
+}
+
+int prog_state_from_name(const char *name)
+{
+    for (uint32_t i = 0; name && i < PROG_NSTATES; i++)
+        if (strcmp(prog_names[i].name, name) == 0)
+            return (int)i;
+    return -EINVAL;
+}
+
+uint32_t prog_outcome(uint32_t state)
+{
+    switch (state) {
+    case PROG_RUNNING:
+    case PROG_WAITING_KEY:
+        return PROG_INTERRUPTED; /* never ended: the run stopped under it */
+    default:
+        return state < PROG_NSTATES ? state : PROG_PENDING;
+    }
 }

@@ -1,19 +1,12 @@
 /*
  * prog.h - the lock-free progress table: one seqlock slot per item.
  *
- * Protocol (PostgreSQL's st_changecount, Linux's seqcount):
- *   writer: seq += 1 (odd), release fence, store payload words (relaxed
- *           atomics), seq += 1 (even) with release order. (An odd seq left by
- *           a writer killed mid-write is first rounded up to even.)
- *   reader: s1 = seq (acquire); if odd, retry; copy payload words (relaxed);
- *           acquire fence; s2 = seq; if s1 != s2, retry.
- * Invariants: each slot has one writer at a time (the worker holding the
- * item's claim, or the coordinator for an unclaimed item or a dead worker's
- * item), so a writer never waits. The writer builds the new value locally and
- * only copies between the two bumps: nothing between them can fail. Readers
- * never block a writer and give up after a bounded number of retries.
- * Payload words are accessed with relaxed atomics so the protocol is free of
- * data races in the C11 sense (TSan-clean).
+ * Each slot's payload (struct prog_item) is a seqlock (shm/seqlock.h): the
+ * one process that owns the item (the worker holding its claim, or the
+ * coordinator for an unclaimed item or a dead worker's item) writes it, and
+ * anyone reads it without blocking the writer. The claim word beside it is a
+ * CAS word: workers take FREE items with one CAS of (pid, TAKEN), so a death
+ * at any instant can never leave a claim without its owner's pid.
  */
 #ifndef AGENTOS_SHM_PROG_H
 #define AGENTOS_SHM_PROG_H
@@ -22,14 +15,12 @@
 
 #include "shm/shm_layout.h"
 
-#define PROG_READ_RETRIES 1000
-
 /* Publish item as the slot's new payload. Never blocks, never fails. */
 void prog_write(struct prog_slot_sh *slot, const struct prog_item *item);
 
 /*
  * Copy a consistent payload into out. Returns 0, or -EAGAIN when every one of
- * PROG_READ_RETRIES attempts raced with a writer. Works on a read-only mapping.
+ * SEQLOCK_READ_RETRIES attempts raced with a writer. Works on a read-only mapping.
  */
 int prog_read(const struct prog_slot_sh *slot, struct prog_item *out);
 
@@ -62,7 +53,19 @@ static inline int32_t prog_claim_pid(uint64_t word)
     return (int32_t)(uint32_t)(word >> 32);
 }
 
-/* Human name of a prog_state ("pending", "running", "waiting-key", ...). */
+/* Name of a prog_state ("pending", "running", "waiting-key", "needs-revision", ...). */
 const char *prog_state_name(uint32_t state);
+
+/* The state's word in a summary's counts ("approved", "need revision", "not started"). */
+const char *prog_count_label(uint32_t state);
+
+/* The state named `name` (prog_state_name's word), or -EINVAL. */
+int prog_state_from_name(const char *name);
+
+/* The outcome an item in `state` ended the run with: running or waiting count as interrupted. */
+uint32_t prog_outcome(uint32_t state);
+
+/* Number of prog states (for tables indexed by state). */
+#define PROG_STATE_COUNT 9u
 
 #endif

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "shm/cred.h"
 
 #define SHM_DEV_DIR "/dev/shm"

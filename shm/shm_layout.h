@@ -38,8 +38,10 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 3u /* 2: claim word holds state+pid; admission bitmask;
-                                 3: workstream states passed/skipped, claim blocked */
+#define SHM_LAYOUT_VERSION                                                                         \
+    4u /* 2: claim word holds state+pid; admission bitmask;                                        \
+          3: states passed/skipped, claim blocked (dependencies);                                  \
+          4: key slots publish a lock-free copy of their state */
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -123,13 +125,7 @@ struct shm_header_sh {
     _Atomic uint64_t simulate_429_used; /* AGENTOS_SIMULATE_429 budget consumed */
     _Atomic uint32_t items_done;        /* items with a final outcome */
     _Atomic uint32_t items_failed;
-    /*
-     * Admission tickets: bit i set = worker slot i has an item in flight. A
-     * worker takes its bit with one CAS while popcount < parallelism and
-     * clears it when the item ends; the coordinator clears a dead worker's
-     * bit. One word, so no death at any instant can leak a ticket.
-     */
-    _Atomic uint32_t in_flight_mask;
+    _Atomic uint32_t in_flight_mask; /* admission tickets: protocol in shm/admit.h */
 };
 
 /* Per-item state, in prog_slot_sh data. */
@@ -151,10 +147,10 @@ enum prog_state {
  * so one CAS takes both and a death can never leave a claim without its pid.
  */
 enum prog_claim {
-    PROG_CLAIM_FREE = 0,  /* waiting to be taken by a worker */
-    PROG_CLAIM_TAKEN = 1, /* a worker is processing it */
-    PROG_CLAIM_DONE = 2,  /* finished (any outcome); never taken again */
-    PROG_CLAIM_SKIP = 3,  /* not to be run in this run (e.g. invalid name) */
+    PROG_CLAIM_FREE = 0,    /* waiting to be taken by a worker */
+    PROG_CLAIM_TAKEN = 1,   /* a worker is processing it */
+    PROG_CLAIM_DONE = 2,    /* finished (any outcome); never taken again */
+    PROG_CLAIM_SKIP = 3,    /* not to be run in this run (e.g. invalid name) */
     PROG_CLAIM_BLOCKED = 4, /* workstream step waiting for the steps it depends on; the
                                coordinator frees it (or marks it done, skipped) */
 };
@@ -180,8 +176,8 @@ struct prog_item {
 };
 
 struct prog_slot_sh {
-    alignas(SHM_CACHELINE) _Atomic uint32_t seq;       /* odd while a write is in progress */
-    uint32_t index; /* position in the table (constant) */
+    alignas(SHM_CACHELINE) _Atomic uint32_t seq; /* odd while a write is in progress */
+    uint32_t index;                              /* position in the table (constant) */
     _Atomic uint64_t claim; /* (pid << 32) | enum prog_claim: see prog_claim_state/pid */
     uint64_t data[(sizeof(struct prog_item) + 7) / 8]; /* struct prog_item, word-accessed */
 };
@@ -198,29 +194,43 @@ enum cred_state {
 #define CRED_ROLE_REVIEW 2u
 
 /*
- * One API key. No secret ever lives here: only the key's id, provider and
- * model. Fields below `mu` are guarded by it; the counters are atomics so the
- * inspector can read them without the lock.
+ * A key slot's state as lock-free readers see it (the coordinator's view of
+ * the pool, agentos-shmstat): a copy of the mutex-guarded fields, republished
+ * through the slot's seqlock (pub_seq, pub) every time the mutex is released.
  */
-struct cred_slot_sh {
-    alignas(SHM_CACHELINE) pthread_mutex_t mu; /* PROCESS_SHARED + ROBUST */
-    uint32_t state;                            /* enum cred_state */
-    uint32_t roles;                            /* CRED_ROLE_* bits */
-    uint32_t concurrency;                      /* request slots */
-    uint32_t in_use;                           /* reservations held now */
-    int32_t holders[SHM_KEY_HOLDERS_MAX];      /* pids holding a reservation, 0 = none */
-    int64_t reserved_since_ns;                 /* CLOCK_MONOTONIC of the latest reserve */
-    int64_t rate_limited_until_ns;             /* CLOCK_MONOTONIC; 0 = not limited */
-    int64_t rate_limited_until_realtime_ns;    /* same instant, for display */
-    uint32_t endpoint;                         /* index into the endpoint slots */
-    uint32_t rpm;                              /* 0 = unpaced */
-    uint32_t backoff_exp;                      /* consecutive 429s without a hint */
-    double tokens;                             /* token bucket (requests), rpm > 0 */
+struct cred_pub {
+    uint32_t state;                         /* enum cred_state */
+    uint32_t roles;                         /* CRED_ROLE_* bits */
+    uint32_t concurrency;                   /* request slots */
+    uint32_t in_use;                        /* reservations held now */
+    int32_t holders[SHM_KEY_HOLDERS_MAX];   /* pids holding a reservation, 0 = none */
+    int64_t reserved_since_ns;              /* CLOCK_MONOTONIC of the latest reserve */
+    int64_t rate_limited_until_ns;          /* CLOCK_MONOTONIC; 0 = not limited */
+    int64_t rate_limited_until_realtime_ns; /* same instant, for display */
+    uint32_t endpoint;                      /* index into the endpoint slots */
+    uint32_t rpm;                           /* 0 = unpaced */
+    uint32_t backoff_exp;                   /* consecutive 429s without a hint */
+    uint32_t pad0;
+    double tokens; /* token bucket (requests), rpm > 0 */
     int64_t tokens_updated_ns;
     char id[SHM_KEY_ID_MAX];
     char provider[SHM_PROVIDER_MAX];
     char model[SHM_MODEL_MAX];
     char disabled_reason[64];
+};
+
+/*
+ * One API key. No secret ever lives here: only the key's id, provider and
+ * model. `st` is guarded by the robust mutex `mu` and read or written only
+ * with it held (shm/cred.c); readers that must never block (the coordinator,
+ * the inspector) read `pub`, its copy published at every unlock. The counters
+ * are atomics, written by any worker.
+ */
+struct cred_slot_sh {
+    alignas(SHM_CACHELINE) pthread_mutex_t mu;       /* PROCESS_SHARED + ROBUST */
+    struct cred_pub st;                              /* guarded by mu */
+    _Atomic uint32_t pub_seq;                        /* seqlock over pub (shm/seqlock.h) */
+    uint64_t pub[(sizeof(struct cred_pub) + 7) / 8]; /* struct cred_pub, word-accessed */
     _Atomic uint64_t requests;
     _Atomic uint64_t http_429;
     _Atomic uint64_t errors;

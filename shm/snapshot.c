@@ -1,13 +1,11 @@
 /*
  * snapshot.c - copy one run's segment without locks or writes.
  *
- * The reader's side of every protocol in shm_layout.h: progress slots through
- * the seqlock (prog_read), everything else with relaxed atomic loads. The
- * mutex-guarded fields of a key slot are plain fields the writers change
- * under the slot mutex; loading them with __atomic_load_n keeps this reader
- * free of data races without taking the mutex (a reader that took it could
- * be stuck behind, or have to repair, a worker that died holding it). The
- * price is a best-effort view of each key, documented in snapshot.h. Strings
+ * The reader's side of every protocol in shm_layout.h: progress slots and
+ * key slots through their seqlocks (prog_read, cred_view: a key's state as
+ * published at its last unlock, consistent, without taking its mutex, which
+ * could leave this reader stuck behind a stopped worker or repairing a dead
+ * one), everything else with relaxed atomic loads. Strings
  * copied from the segment are always cut to their field and NUL-terminated:
  * a torn or hostile segment cannot make the inspector read past a slot.
  */
@@ -19,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shm/cred.h"
 #include "shm/prog.h"
 
 #define SNAP_RETRY_PASSES 8
@@ -139,25 +138,26 @@ static double snap_tokens_now(const struct snap_key *k, int64_t updated_ns, int6
 
 static void snap_key(const struct cred_slot_sh *c, struct snap_key *k, int64_t now_ns)
 {
-    int64_t updated_ns;
+    struct cred_pub v;
 
-    snap_copy_str(k->id, c->id, sizeof(k->id));
-    snap_copy_str(k->provider, c->provider, sizeof(k->provider));
-    snap_copy_str(k->model, c->model, sizeof(k->model));
-    snap_copy_str(k->disabled_reason, c->disabled_reason, sizeof(k->disabled_reason));
-    k->state = LOAD(&c->state);
-    k->roles = LOAD(&c->roles);
-    k->concurrency = LOAD(&c->concurrency);
-    k->in_use = LOAD(&c->in_use);
-    k->endpoint = LOAD(&c->endpoint);
-    k->rpm = LOAD(&c->rpm);
+    if (cred_view(c, &v) != 0)
+        memset(&v, 0, sizeof(v)); /* raced every retry: shown as an empty key this once */
+    snap_copy_str(k->id, v.id, sizeof(k->id));
+    snap_copy_str(k->provider, v.provider, sizeof(k->provider));
+    snap_copy_str(k->model, v.model, sizeof(k->model));
+    snap_copy_str(k->disabled_reason, v.disabled_reason, sizeof(k->disabled_reason));
+    k->state = v.state;
+    k->roles = v.roles;
+    k->concurrency = v.concurrency;
+    k->in_use = v.in_use;
+    k->endpoint = v.endpoint;
+    k->rpm = v.rpm;
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
-        k->holders[i] = LOAD(&c->holders[i]);
-    k->rate_limited_until_ns = LOAD(&c->rate_limited_until_ns);
-    k->rate_limited_until_realtime_ns = LOAD(&c->rate_limited_until_realtime_ns);
-    __atomic_load(&c->tokens, &k->tokens, __ATOMIC_RELAXED);
-    updated_ns = LOAD(&c->tokens_updated_ns);
-    k->tokens = snap_tokens_now(k, updated_ns, now_ns);
+        k->holders[i] = v.holders[i];
+    k->rate_limited_until_ns = v.rate_limited_until_ns;
+    k->rate_limited_until_realtime_ns = v.rate_limited_until_realtime_ns;
+    k->tokens = v.tokens;
+    k->tokens = snap_tokens_now(k, v.tokens_updated_ns, now_ns);
     k->requests = ALOAD(&c->requests);
     k->http_429 = ALOAD(&c->http_429);
     k->errors = ALOAD(&c->errors);

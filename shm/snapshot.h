@@ -7,12 +7,10 @@
  *   - every progress slot through prog_read (the seqlock, bounded retries):
  *     each item copy is whole, never torn; a slot that stayed odd through
  *     every retry is counted as unreadable instead of shown half-written;
- *   - the key, worker, endpoint and node slots without any lock. Worker,
- *     endpoint and node fields and the key counters are atomics. A key's
- *     mutex-guarded fields (state, holders, rate limit, tokens, names) are
- *     read with relaxed atomic loads, so they are race-free but only a
- *     best-effort view: fields of one key may come from two sides of a
- *     reservation (e.g. in_use one ahead of holders[]).
+ *   - every key slot's state through cred_view (its seqlock, published at
+ *     each unlock): whole and consistent, as of the key's last change;
+ *   - the worker, endpoint and node slots and the key counters, which are
+ *     atomics, with relaxed loads.
  * Counts by state are computed from the item copies, so they always add up
  * to item_count. Nothing secret is in the segment, so nothing secret is here.
  */

@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 static const char mock_usage[] =
     "usage: " MOCK_NAME " [options]\n"

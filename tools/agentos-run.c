@@ -65,7 +65,7 @@ static void usage(FILE *f, const char *prog)
             "Workstreams (a JSON file of steps with depends_on, run as a graph):\n"
             "  --parallel N          steps at once (default: execution.max_workers, else 3;\n"
             "                        execution.parallel false runs one at a time)\n"
-            "  --fail-fast           stop every step at the first failure\n"
+            "  --fail-fast           stop every step at the first failure (items too)\n"
             "  --dry-run             print the steps wave by wave, and what each would do\n"
             "  --dot                 print the graph as Graphviz DOT\n"
             "  agentos-run workstream ws.json --parallel 4\n"
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", base, err);
         fprintf(stderr, "Try '%s --help' for more information.\n", base);
         args_free(&o);
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     if (o.help) {
         usage(stdout, base);
@@ -135,12 +135,15 @@ int main(int argc, char **argv)
     }
     if (warn[0])
         fprintf(stderr, "%s: warning: %s\n", base, warn);
-    const struct wf_desc *wf =
-        !strcmp(o.workflow, "workstream") ? &wf_workstream : wf_find(o.workflow);
+    const struct wf_desc *wf = wf_find(o.workflow);
     if (!wf) {
-        fprintf(stderr, "%s: unknown workflow \"%s\" (built in: lld, issue)\n", base, o.workflow);
+        char names[128] = "";
+        for (size_t i = 0; wf_builtin[i]; i++)
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+                     wf_builtin[i]->name);
+        fprintf(stderr, "%s: unknown workflow \"%s\" (built in: %s)\n", base, o.workflow, names);
         args_free(&o);
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     int status = coord_run(wf, &o, find_prompts_dir());
     args_free(&o);

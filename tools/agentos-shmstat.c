@@ -13,7 +13,7 @@
  * The segment is mapped read-only (PROT_READ): this program cannot write it,
  * and it never takes a lock, so a worker dying while the inspector looks
  * cannot wedge either of them. The snapshot (shm/snapshot.h) and its
- * renderings (runtime/metrics.h) do the work; this file is options, run-name
+ * renderings (tools/shmstat/metrics.h) do the work; this file is options, run-name
  * resolution, the terminal and the HTTP endpoint. Exit status: 0, 1 (no such
  * run, another layout version, I/O error), 2 (usage).
  */
@@ -31,7 +31,7 @@
 
 #include <microhttpd.h>
 
-#include "runtime/metrics.h"
+#include "tools/shmstat/metrics.h"
 #include "shm/segment.h"
 #include "shm/snapshot.h"
 

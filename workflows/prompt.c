@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 struct sbuf {
     char *p;

@@ -16,7 +16,7 @@
 
 #include "runtime/items.h"
 #include "runtime/result.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "workflows/prompt.h"
 #include "workflows/verdict.h"
 

@@ -52,6 +52,10 @@ const struct wf_desc wf_issue = {
     .id_prefix = "ISSUE",
     .items_dir = "issues/pending",
     .out_dir = "issues/done",
+    .noun = "item",
+    .roles = CRED_ROLE_DRAFT | CRED_ROLE_REVIEW,
+    .outcomes = 1u << PROG_APPROVED | 1u << PROG_NEEDS_REVISION | 1u << PROG_FAILED,
+    .flags = WF_REVIEW_ROUNDS,
     .nodes = issue_nodes,
     .node_count = sizeof(issue_nodes) / sizeof(issue_nodes[0]),
 };

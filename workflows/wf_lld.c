@@ -52,6 +52,10 @@ const struct wf_desc wf_lld = {
     .id_prefix = "LLD",
     .items_dir = "lld/pending",
     .out_dir = "lld/done",
+    .noun = "item",
+    .roles = CRED_ROLE_DRAFT | CRED_ROLE_REVIEW,
+    .outcomes = 1u << PROG_APPROVED | 1u << PROG_NEEDS_REVISION | 1u << PROG_FAILED,
+    .flags = WF_REVIEW_ROUNDS,
     .nodes = lld_nodes,
     .node_count = sizeof(lld_nodes) / sizeof(lld_nodes[0]),
 };

@@ -8,6 +8,7 @@
 const struct wf_desc *const wf_builtin[] = {
     &wf_lld,
     &wf_issue,
+    &wf_workstream,
     NULL,
 };
 

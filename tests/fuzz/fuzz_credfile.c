@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/credfile.h"
+#include "llm/credfile.h"
 
 #define FUZZ_SECRET "SECRET-MARKER-FUZZ"
 

@@ -12,15 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/http.h"
+#include "llm/http.h"
+#include "llm/provider.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void fuzz_one(enum cred_provider p, const uint8_t *data, size_t size)
+static void fuzz_one(const struct llm_provider *p, const uint8_t *data, size_t size)
 {
     char *text = NULL;
     char err[256] = "";
-    int rc = http_extract_text(p, (const char *)data, size, &text, err, sizeof(err));
+    int rc = provider_parse_text(p, (const char *)data, size, &text, err, sizeof(err));
     if (rc == 0) {
         if (!text || strlen(text) > size)
             abort(); /* the text is a part of the body: it cannot be longer */
@@ -32,7 +33,7 @@ static void fuzz_one(enum cred_provider p, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fuzz_one(PROVIDER_OPENAI, data, size);
-    fuzz_one(PROVIDER_GEMINI, data, size);
+    fuzz_one(&provider_openai, data, size);
+    fuzz_one(&provider_gemini, data, size);
     return 0;
 }

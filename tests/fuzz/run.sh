@@ -31,7 +31,7 @@ declare -A DICT=([credfile]=json [reply]=json [retry]=retry [verdict]=verdict [s
 
 CFLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -I. -fno-omit-frame-pointer
     -fsanitize=address,undefined -fno-sanitize-recover=all)
-LIBS=(-lsqlite3 -lcurl -lcjson -luring -lcrypto -lrt -pthread)
+read -r -a LIBS <<<"$(make -s --no-print-directory print-LDLIBS)"
 
 die() {
     echo "fuzz: $*" >&2
@@ -45,10 +45,10 @@ command -v "$CLANG" >/dev/null || die "$CLANG not found (apt-get install clang)"
 build_lib() {
     local src obj objs=()
     mkdir -p "$OUT/obj"
-    for src in shm/*.c runtime/*.c workflows/*.c; do
+    for src in shm/*.c llm/*.c runtime/*.c workflows/*.c workflows/*/*.c; do
         obj=$OUT/obj/${src//\//_}
         obj=${obj%.c}.o
-        if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find shm runtime workflows \
+        if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find shm llm runtime workflows \
             -name '*.h' -newer "$obj" -print -quit)" ]; then
             "$CLANG" "${CFLAGS[@]}" -w -fsanitize=fuzzer-no-link -c "$src" -o "$obj" ||
                 die "could not compile $src"

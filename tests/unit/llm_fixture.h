@@ -1,8 +1,12 @@
 /*
  * llm_fixture.h - the shared fixture of the LLM-client tests (test_llm.c,
  * test_llm_pool.c): a real shared segment with credential slots, real log
- * files, and an in-test libmicrohttpd server on 127.0.0.1 that answers from a
- * script. Header-only because the build makes one binary per test file.
+ * files, an in-test libmicrohttpd server on 127.0.0.1 that answers from a
+ * script, and an injected clock: the client's sleeps advance a fake clock at
+ * once, so a test of a 30 s back-off takes microseconds and asserts exact
+ * times, never wall-clock windows. Things that happen "later" (a stop, a
+ * reload) are hooks the fake clock fires when its time passes theirs.
+ * Header-only because the build makes one binary per test file.
  */
 #ifndef AGENTOS_TESTS_LLM_FIXTURE_H
 #define AGENTOS_TESTS_LLM_FIXTURE_H
@@ -31,18 +35,66 @@
 #include <cmocka.h>
 #include <microhttpd.h>
 
-#include "runtime/credfile.h"
-#include "runtime/http.h"
-#include "runtime/llm.h"
+#include "llm/credfile.h"
+#include "llm/http.h"
+#include "llm/llm.h"
 #include "runtime/log.h"
 #include "runtime/uring.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "shm/breaker.h"
 #include "shm/cred.h"
 #include "shm/segment.h"
 
 #define SECRET "SECRET-MARKER-123"
 #define MAX_REQ 64
+
+/* ---- the fake clock ---------------------------------------------------------------------- */
+
+#define FAKE_T0 (1000 * UTIL_NS_PER_SEC)
+
+struct fake_clock {
+    _Atomic int64_t now; /* CLOCK_MONOTONIC as the client sees it */
+    int64_t at_ns;       /* when it passes this, at(at_arg) runs once */
+    void (*at)(void *arg);
+    void *at_arg;
+    unsigned sleeps;
+};
+
+static struct fake_clock FK;
+
+static int64_t fake_mono_ns(void *arg)
+{
+    (void)arg;
+    return atomic_load(&FK.now);
+}
+
+static int64_t fake_real_s(void *arg)
+{
+    (void)arg;
+    return 1700000000 + atomic_load(&FK.now) / UTIL_NS_PER_SEC;
+}
+
+static void fake_sleep_ns(void *arg, int64_t ns)
+{
+    (void)arg;
+    FK.sleeps++;
+    int64_t t = atomic_fetch_add(&FK.now, ns > 0 ? ns : 1) + (ns > 0 ? ns : 1);
+    if (FK.at && t >= FK.at_ns) {
+        void (*fn)(void *) = FK.at;
+        FK.at = NULL;
+        fn(FK.at_arg);
+    }
+}
+
+static const struct llm_clock fake_clock = {fake_mono_ns, fake_real_s, fake_sleep_ns, NULL};
+
+/* Run fn(arg) when the fake clock passes `after` ns from now. */
+static void fake_at(int64_t after, void (*fn)(void *), void *arg)
+{
+    FK.at_ns = atomic_load(&FK.now) + after;
+    FK.at_arg = arg;
+    FK.at = fn;
+}
 
 /* ---- a scripted mock server ------------------------------------------------------------- */
 
@@ -85,7 +137,7 @@ static enum MHD_Result mock_handler(void *cls, struct MHD_Connection *conn, cons
     pthread_mutex_lock(&m->mu);
     if (m->requests < MAX_REQ) {
         util_strlcpy(m->auth[m->requests], a ? a : "", sizeof(m->auth[0]));
-        m->at_ns[m->requests] = util_now_mono_ns();
+        m->at_ns[m->requests] = atomic_load(&FK.now); /* the client's (fake) time */
     }
     m->requests++;
     struct mock_reply r = m->script[m->next];
@@ -122,6 +174,7 @@ struct fx {
     struct shm_segment seg;
     struct cred_file creds;
     struct llm_client c;
+    struct llm_events ev;
     volatile sig_atomic_t stop;
     int waits_on, waits_off;
 };
@@ -221,8 +274,12 @@ static int fx_setup(void **state)
     f->c.pid = (int32_t)getpid();
     f->c.timeout_s = 10;
     f->c.stop = &f->stop;
-    f->c.log = &f->log;
-    f->c.simulate_429_after = -1;
+    log_llm_events(&f->log, &f->ev);
+    f->c.ev = &f->ev;
+    memset(&FK, 0, sizeof(FK));
+    atomic_store(&FK.now, FAKE_T0);
+    f->c.clock = &fake_clock;
+    f->c.simulate_429_every = 0;
     f->c.on_wait = on_wait;
     f->c.on_wait_arg = f;
     *state = f;
@@ -292,61 +349,27 @@ static const struct cred_slot_sh *slot_of(struct fx *f, int i)
     return shm_cred_slot(&f->seg, (uint32_t)i);
 }
 
-struct stopper {
-    volatile sig_atomic_t *flag;
-    _Atomic uint32_t *run_state;
-    int ms;
-};
-
-/*
- * In agentos the stop flag is set by the worker's SIGTERM handler, so the test
- * sets it the same way: the helper thread signals the main thread, whose
- * handler sets the flag (no data race, as in production).
- */
-static volatile sig_atomic_t *stopper_flag;
-static pthread_t stopper_target;
-
-static void on_stop_signal(int sig)
+static void raise_stop(void *arg)
 {
-    (void)sig;
-    if (stopper_flag)
-        *stopper_flag = 1;
+    struct fx *f = arg;
+    f->stop = 1; /* as the worker's SIGTERM handler does */
 }
 
-static void *stop_later(void *arg)
+static void begin_shutdown(void *arg)
 {
-    struct stopper *s = arg;
-    usleep((useconds_t)s->ms * 1000);
-    if (s->flag)
-        pthread_kill(stopper_target, SIGUSR1);
-    if (s->run_state)
-        atomic_store(s->run_state, SHM_RUN_SHUTTING_DOWN);
-    return NULL;
+    struct fx *f = arg;
+    atomic_store(&f->seg.hdr->run_state, SHM_RUN_SHUTTING_DOWN);
 }
 
-/* Start a stopper thread for s (call from the thread running llm_complete). */
-static int start_stopper(pthread_t *t, struct stopper *s)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGUSR1, &sa, NULL);
-    stopper_flag = s->flag;
-    stopper_target = pthread_self();
-    return pthread_create(t, NULL, stop_later, s);
-}
-
-/* Run llm_complete until stop_ms, when the stop flag is raised; returns its result. */
+/* Run llm_complete until the fake clock has run stop_ms further, when the stop flag is raised. */
 static int complete_until(struct fx *f, int stop_ms)
 {
-    struct stopper s = {.flag = &f->stop, .ms = stop_ms};
-    pthread_t t;
-    assert_int_equal(start_stopper(&t, &s), 0);
+    fake_at(stop_ms * UTIL_NS_PER_MS, raise_stop, f);
     char *reply = NULL, err[256] = "";
     int rc = llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err));
-    pthread_join(t, NULL);
     free(reply);
     f->stop = 0;
+    FK.at = NULL;
     return rc;
 }
 

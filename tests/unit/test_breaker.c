@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "shm/breaker.h"
 #include "shm/cred.h"
 
@@ -305,7 +305,9 @@ static void test_reserve_skips_open_endpoint(void **state)
         assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, A, T0 + SEC, &w), 1);
         assert_int_equal(cred_release(seg, 1, A, CRED_OK, 0, NULL, 0), 0);
     }
-    assert_int_equal(cred_key_endpoint(seg, 1), 1);
+    struct cred_pub kv;
+    assert_int_equal(cred_view(shm_cred_slot(seg, 1), &kv), 0);
+    assert_int_equal(kv.endpoint, 1);
     fail_n(seg, 1, A, 5, T0 + 2 * SEC);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, A, T0 + 3 * SEC, &w), -EAGAIN);
     assert_true(w.retry_at_ns == T0 + 5 * SEC); /* the earlier of the two */
@@ -315,7 +317,7 @@ static void test_reserve_skips_open_endpoint(void **state)
     assert_int_equal(atomic_load(&ep(seg, 0)->probe_pid), A);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, B, t, &w), -EAGAIN);
     assert_true(w.retry_at_ns == t + BREAKER_HALF_OPEN_POLL_NS);
-    assert_int_equal(shm_cred_slot(seg, 0)->in_use, 1); /* B took nothing */
+    assert_int_equal(shm_cred_slot(seg, 0)->st.in_use, 1); /* B took nothing */
     assert_int_equal(cred_release(seg, 0, A, CRED_OK, 0, NULL, 0), 0);
     breaker_report(seg, 0, A, BREAKER_SUCCESS, t, NULL, NULL);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, B, t, &w), 0);

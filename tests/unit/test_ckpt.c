@@ -23,7 +23,8 @@
 #include <sqlite3.h>
 
 #include "runtime/ckpt.h"
-#include "runtime/util.h"
+#include "runtime/run.h"
+#include "shm/util.h"
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -39,7 +40,7 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof(*f));
     if (test_tmpdir(f->dir, sizeof(f->dir), "test_ckpt") != 0)
         return -1;
-    if (ckpt_path(f->path, sizeof(f->path), f->dir, "lld", "42") != 0)
+    if (util_pathf(f->path, sizeof(f->path), "%s/checkpoints/lld_workflow_42.db", f->dir) != 0)
         return -1;
     *state = f;
     return 0;
@@ -82,14 +83,24 @@ static void write_bytes(const char *p, const void *data, size_t len)
     close(fd);
 }
 
+/* The one rule for where an item's checkpoint lives (run_ckpt_path). */
 static void test_path(void **state)
 {
     (void)state;
+    static const struct wf_desc wf = {.name = "lld"};
+    struct run_ctx *rc = calloc(1, sizeof(*rc));
+    struct item it = {.stem = "42"};
     char p[128];
-    assert_int_equal(ckpt_path(p, sizeof(p), "/h", "lld", "42"), 0);
+    rc->wf = &wf;
+    util_strlcpy(rc->plan.ckpt_dir, "/h/checkpoints", sizeof(rc->plan.ckpt_dir));
+    assert_int_equal(run_ckpt_path(rc, &it, p, sizeof(p)), 0);
     assert_string_equal(p, "/h/checkpoints/lld_workflow_42.db");
-    assert_int_equal(ckpt_path(p, 10, "/h", "lld", "42"), -ENAMETOOLONG);
-    assert_int_equal(ckpt_path(p, sizeof(p), "/h", "lld", ""), -EINVAL);
+    assert_int_equal(run_ckpt_path(rc, &it, p, 10), -ENAMETOOLONG);
+    assert_string_equal(p, "");      /* never a cut path */
+    rc->workflow_db = "/tmp/one.db"; /* AGENTOS_WORKFLOW_DB, one item alone */
+    assert_int_equal(run_ckpt_path(rc, &it, p, sizeof(p)), 0);
+    assert_string_equal(p, "/tmp/one.db");
+    free(rc);
 }
 
 static void test_save_reopen_load(void **state)

@@ -31,11 +31,12 @@
 #include <cmocka.h>
 
 #include "runtime/ckpt.h"
-#include "runtime/credfile.h"
-#include "runtime/http.h"
+#include "llm/credfile.h"
+#include "llm/http.h"
+#include "llm/provider.h"
 #include "runtime/items.h"
-#include "runtime/retry.h"
-#include "runtime/util.h"
+#include "llm/retry.h"
+#include "shm/util.h"
 #include "workflows/verdict.h"
 
 #define CORPUS "tests/corpus"
@@ -254,12 +255,12 @@ static void test_specs(void **state)
 
 /* ---- replies/ --------------------------------------------------------------------------- */
 
-static int reply_extract(const struct cfile *f, enum cred_provider p, enum expect want)
+static int reply_extract(const struct cfile *f, const struct llm_provider *p, enum expect want)
 {
     char *buf = dup_exact(f), *text = NULL, err[256] = "";
-    int rc = http_extract_text(p, buf, f->len, &text, err, sizeof(err));
+    int rc = provider_parse_text(p, buf, f->len, &text, err, sizeof(err));
     free(buf);
-    const char *pname = p == PROVIDER_OPENAI ? "openai" : "gemini";
+    const char *pname = p == &provider_openai ? "openai" : "gemini";
     int problems = 0;
     if (rc == 0) {
         if (!text)
@@ -299,24 +300,25 @@ static int gemini_error_parsers(const struct cfile *f)
     return problems;
 }
 
-static int reply_one(const struct cfile *f, enum cred_provider own)
+static int reply_one(const struct cfile *f, const struct llm_provider *own)
 {
     enum expect want = expect_of(f->name);
     if (want == EXPECT_UNKNOWN)
         return report(f, "name must start with ok-, bad-, any- or fuzz-");
-    enum cred_provider other = own == PROVIDER_OPENAI ? PROVIDER_GEMINI : PROVIDER_OPENAI;
+    const struct llm_provider *other =
+        own == &provider_openai ? &provider_gemini : &provider_openai;
     return reply_extract(f, own, want) + reply_extract(f, other, EXPECT_ANY) +
            gemini_error_parsers(f);
 }
 
 static int openai_one(const struct cfile *f)
 {
-    return reply_one(f, PROVIDER_OPENAI);
+    return reply_one(f, &provider_openai);
 }
 
 static int gemini_one(const struct cfile *f)
 {
-    return reply_one(f, PROVIDER_GEMINI);
+    return reply_one(f, &provider_gemini);
 }
 
 static void test_replies_openai(void **state)

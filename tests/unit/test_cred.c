@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "shm/cred.h"
 
 #define SEC UTIL_NS_PER_SEC
@@ -100,13 +100,13 @@ static void test_reserve_release_basics(void **state)
 
     add_key(seg, 0, 0, 1, 0);
     k = key(seg, 0);
-    assert_string_equal(k->id, "key-1");
-    assert_int_equal(k->roles, CRED_ROLE_DRAFT | CRED_ROLE_REVIEW);
+    assert_string_equal(k->st.id, "key-1");
+    assert_int_equal(k->st.roles, CRED_ROLE_DRAFT | CRED_ROLE_REVIEW);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, &w), 0);
-    assert_int_equal(k->in_use, 1);
-    assert_int_equal(k->holders[0], 100);
-    assert_int_equal(k->state, CRED_RESERVED);
-    assert_int_equal(k->reserved_since_ns, T0);
+    assert_int_equal(k->st.in_use, 1);
+    assert_int_equal(k->st.holders[0], 100);
+    assert_int_equal(k->st.state, CRED_RESERVED);
+    assert_int_equal(k->st.reserved_since_ns, T0);
     assert_int_equal(atomic_load(&k->requests), 1);
 
     assert_int_equal(cred_reserve(seg, CRED_ROLE_REVIEW, 101, T0, &w), -EAGAIN);
@@ -116,14 +116,14 @@ static void test_reserve_release_basics(void **state)
 
     assert_int_equal(cred_release(seg, 0, 101, CRED_OK, 0, NULL, 5), -ENOENT);
     assert_int_equal(cred_release(seg, 0, 100, CRED_FAILED, 0, NULL, 250), 0);
-    assert_int_equal(k->in_use, 0);
-    assert_int_equal(k->holders[0], 0);
-    assert_int_equal(k->state, CRED_AVAILABLE);
+    assert_int_equal(k->st.in_use, 0);
+    assert_int_equal(k->st.holders[0], 0);
+    assert_int_equal(k->st.state, CRED_AVAILABLE);
     assert_int_equal(atomic_load(&k->errors), 1);
     assert_int_equal(atomic_load(&k->latency_ms_sum), 250);
     assert_int_equal(cred_release(seg, 0, 100, CRED_OK, 0, NULL, 0), -ENOENT);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_REVIEW, 101, T0, &w), 0);
-    assert_string_equal(cred_state_name(k->state), "reserved");
+    assert_string_equal(cred_state_name(k->st.state), "reserved");
     assert_string_equal(cred_state_name(CRED_RATE_LIMITED), "rate_limited");
     assert_string_equal(cred_state_name(42), "unknown");
 }
@@ -151,20 +151,20 @@ static void test_concurrency_two(void **state)
 
     add_key(seg, 0, 0, 2, 0);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, &w), 0);
-    assert_int_equal(k->state, CRED_AVAILABLE);
+    assert_int_equal(k->st.state, CRED_AVAILABLE);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 101, T0, &w), 0);
-    assert_int_equal(k->state, CRED_RESERVED);
-    assert_int_equal(k->in_use, 2);
+    assert_int_equal(k->st.state, CRED_RESERVED);
+    assert_int_equal(k->st.in_use, 2);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 102, T0, &w), -EAGAIN);
     assert_int_equal(w.ready_slots, 2);
     assert_int_equal(cred_release(seg, 0, 100, CRED_OK, 0, NULL, 0), 0);
-    assert_int_equal(k->state, CRED_AVAILABLE);
-    assert_int_equal(k->holders[1], 101);
+    assert_int_equal(k->st.state, CRED_AVAILABLE);
+    assert_int_equal(k->st.holders[1], 101);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 102, T0, &w), 0);
 
     /* concurrency above the holder array is capped */
     add_key(seg, 1, 0, 100, 0);
-    assert_int_equal(key(seg, 1)->concurrency, SHM_KEY_HOLDERS_MAX);
+    assert_int_equal(key(seg, 1)->st.concurrency, SHM_KEY_HOLDERS_MAX);
 }
 
 static void test_rate_limited_skipped_until_its_time(void **state)
@@ -177,10 +177,10 @@ static void test_rate_limited_skipped_until_its_time(void **state)
     add_key(seg, 1, 0, 1, 0);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, &w), 0);
     assert_int_equal(cred_release(seg, 0, 100, CRED_RATE_LIMIT, T0 + 5 * SEC, NULL, 0), 0);
-    assert_int_equal(k0->state, CRED_RATE_LIMITED);
-    assert_int_equal(k0->rate_limited_until_ns, T0 + 5 * SEC);
+    assert_int_equal(k0->st.state, CRED_RATE_LIMITED);
+    assert_int_equal(k0->st.rate_limited_until_ns, T0 + 5 * SEC);
     assert_int_equal(atomic_load(&k0->http_429), 1);
-    assert_int_equal(k0->backoff_exp, 1);
+    assert_int_equal(k0->st.backoff_exp, 1);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, &w), 1);
     assert_int_equal(cred_release(seg, 1, 100, CRED_OK, 0, NULL, 0), 0);
 
@@ -203,11 +203,11 @@ static void test_rate_limited_skipped_until_its_time(void **state)
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 101, T0 + 5 * SEC - 1, &w), -EAGAIN);
     /* at its time key 0 comes back, its state flipped */
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 101, T0 + 5 * SEC, &w), 0);
-    assert_int_equal(k0->state, CRED_RESERVED);
-    assert_int_equal(k0->rate_limited_until_ns, 0);
+    assert_int_equal(k0->st.state, CRED_RESERVED);
+    assert_int_equal(k0->st.rate_limited_until_ns, 0);
     assert_int_equal(cred_release(seg, 0, 101, CRED_OK, 0, NULL, 0), 0);
-    assert_int_equal(k0->state, CRED_AVAILABLE);
-    assert_int_equal(k0->backoff_exp, 0);
+    assert_int_equal(k0->st.state, CRED_AVAILABLE);
+    assert_int_equal(k0->st.backoff_exp, 0);
 }
 
 /* An earlier hint never shortens a limit already in force. */
@@ -221,8 +221,8 @@ static void test_rate_limit_keeps_later_time(void **state)
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 101, T0, NULL), 0);
     assert_int_equal(cred_release(seg, 0, 100, CRED_RATE_LIMIT, T0 + 9 * SEC, NULL, 0), 0);
     assert_int_equal(cred_release(seg, 0, 101, CRED_RATE_LIMIT, T0 + 3 * SEC, NULL, 0), 0);
-    assert_int_equal(k->rate_limited_until_ns, T0 + 9 * SEC);
-    assert_int_equal(k->in_use, 0);
+    assert_int_equal(k->st.rate_limited_until_ns, T0 + 9 * SEC);
+    assert_int_equal(k->st.in_use, 0);
     assert_int_equal(atomic_load(&k->http_429), 2);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0 + 4 * SEC, NULL), -EAGAIN);
 }
@@ -241,22 +241,22 @@ static void test_disabled_pool_exhausted(void **state)
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, &w), 0);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 101, T0, &w), 1);
     assert_int_equal(cred_release(seg, 0, 100, CRED_DISABLE, 0, "HTTP 401", 0), 0);
-    assert_int_equal(key(seg, 0)->state, CRED_DISABLED);
-    assert_string_equal(key(seg, 0)->disabled_reason, "HTTP 401");
+    assert_int_equal(key(seg, 0)->st.state, CRED_DISABLED);
+    assert_string_equal(key(seg, 0)->st.disabled_reason, "HTTP 401");
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, &w), -EAGAIN);
     assert_int_equal(w.usable_keys, 1);
     assert_int_equal(cred_release(seg, 1, 101, CRED_DISABLE, 0, long_reason, 0), 0);
-    assert_int_equal(strlen(key(seg, 1)->disabled_reason),
-                     sizeof(key(seg, 1)->disabled_reason) - 1);
+    assert_int_equal(strlen(key(seg, 1)->st.disabled_reason),
+                     sizeof(key(seg, 1)->st.disabled_reason) - 1);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0 + 3600 * SEC, &w), -ENOKEY);
     assert_int_equal(w.usable_keys, 0);
     assert_int_equal(w.ready_slots, 0);
 
     /* a reload brings the key back, counters kept */
-    assert_int_equal(cred_slot_reload(key(seg, 0), &ci), 0);
-    assert_int_equal(key(seg, 0)->state, CRED_AVAILABLE);
-    assert_string_equal(key(seg, 0)->disabled_reason, "");
-    assert_string_equal(key(seg, 0)->provider, "gemini");
+    assert_int_equal(cred_slot_reload(key(seg, 0), &ci, 0), 0);
+    assert_int_equal(key(seg, 0)->st.state, CRED_AVAILABLE);
+    assert_string_equal(key(seg, 0)->st.disabled_reason, "");
+    assert_string_equal(key(seg, 0)->st.provider, "gemini");
     assert_int_equal(atomic_load(&key(seg, 0)->requests), 1);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, &w), 0);
 }
@@ -358,16 +358,16 @@ static void test_robust_owner_died(void **state)
 
     add_key(seg, 0, 0, 1, 0);
     child = die_holding(seg, 1);
-    assert_int_equal(k->in_use, 1); /* the dead child's reservation, for now */
-    assert_int_equal(k->holders[0], child);
+    assert_int_equal(k->st.in_use, 1); /* the dead child's reservation, for now */
+    assert_int_equal(k->st.holders[0], child);
     /* the reserve meets EOWNERDEAD, repairs, and the key is free again */
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, me, T0, NULL), 0);
-    assert_int_equal(k->in_use, 1);
+    assert_int_equal(k->st.in_use, 1);
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
-        assert_int_equal(k->holders[i], i == 0 ? me : 0);
+        assert_int_equal(k->st.holders[i], i == 0 ? me : 0);
     assert_int_equal(cred_release(seg, 0, me, CRED_OK, 0, NULL, 0), 0);
-    assert_int_equal(k->in_use, 0);
-    assert_int_equal(k->state, CRED_AVAILABLE);
+    assert_int_equal(k->st.in_use, 0);
+    assert_int_equal(k->st.state, CRED_AVAILABLE);
     /* the mutex is consistent again: a plain lock works */
     assert_int_equal(cred_lock(k), 0);
     cred_unlock(k);
@@ -381,14 +381,17 @@ static void test_release_dead(void **state)
 
     add_key(seg, 0, 0, 1, 0);
     child = die_holding(seg, 0);
-    assert_int_equal(k->in_use, 1);
-    assert_int_equal(k->state, CRED_RESERVED);
+    assert_int_equal(k->st.in_use, 1);
+    assert_int_equal(k->st.state, CRED_RESERVED);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, NULL), -EAGAIN);
-    assert_int_equal(cred_release_dead(seg, child), 1);
-    assert_int_equal(k->in_use, 0);
-    assert_int_equal(k->holders[0], 0);
-    assert_int_equal(k->state, CRED_AVAILABLE);
-    assert_int_equal(cred_release_dead(seg, child), 0);
+    int dropped = -1;
+    assert_int_equal(cred_release_dead(seg, child, 0, &dropped), 0);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(k->st.in_use, 0);
+    assert_int_equal(k->st.holders[0], 0);
+    assert_int_equal(k->st.state, CRED_AVAILABLE);
+    assert_int_equal(cred_release_dead(seg, child, 0, &dropped), 0);
+    assert_int_equal(dropped, 0);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, NULL), 0);
 }
 
@@ -421,8 +424,8 @@ static void stress_check(struct shm_segment *seg, struct stress *st)
     assert_int_equal(atomic_load(&st->violations), 0);
     assert_true(atomic_load(&st->taken) > 0);
     for (uint32_t i = 0; i < 2; i++) {
-        assert_int_equal(key(seg, i)->in_use, 0);
-        assert_int_equal(key(seg, i)->state, CRED_AVAILABLE);
+        assert_int_equal(key(seg, i)->st.in_use, 0);
+        assert_int_equal(key(seg, i)->st.state, CRED_AVAILABLE);
     }
     assert_int_equal(atomic_load(&key(seg, 0)->requests) + atomic_load(&key(seg, 1)->requests),
                      (uint64_t)atomic_load(&st->taken));
@@ -497,7 +500,8 @@ static void test_bad_arguments(void **state)
     add_key(seg, 0, 0, 1, 0);
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 0, T0, NULL), -EINVAL);
     assert_int_equal(cred_release(seg, NKEYS, 100, CRED_OK, 0, NULL, 0), -EINVAL);
-    assert_int_equal(cred_release_dead(seg, 0), -EINVAL);
+    int dropped;
+    assert_int_equal(cred_release_dead(seg, 0, 0, &dropped), -EINVAL);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "runtime/credfile.h"
+#include "llm/credfile.h"
 
 #define SECRET "SECRET-MARKER-123"
 
@@ -50,7 +50,7 @@ static void test_spec_example(void **state)
     assert_int_equal(cf.n, 2);
     const struct credential *g = &cf.v[0], *o = &cf.v[1];
     assert_string_equal(g->id, "key-1");
-    assert_int_equal(g->provider, PROVIDER_GEMINI);
+    assert_ptr_equal(g->proto, &provider_gemini);
     assert_string_equal(g->provider_name, "gemini");
     assert_string_equal(g->model, "gemini-2.5-pro");
     assert_string_equal(g->base_url, "https://generativelanguage.googleapis.com");
@@ -59,7 +59,7 @@ static void test_spec_example(void **state)
     assert_int_equal(g->rpm, 60);
     assert_int_equal(g->concurrency, 1);
     assert_string_equal(o->id, "local");
-    assert_int_equal(o->provider, PROVIDER_OPENAI);
+    assert_ptr_equal(o->proto, &provider_openai);
     assert_string_equal(o->base_url, "http://127.0.0.1:11434/v1");
     assert_string_equal(o->secret, "x");
     assert_int_equal(o->roles, CRED_ROLE_DRAFT);
@@ -146,8 +146,8 @@ static void test_field_errors(void **state)
     expect_error(ENTRY_HEAD "\"model\":\"m\"}]}",
                  "credentials.json: credentials[0].provider: missing");
     expect_error(ENTRY_HEAD "\"provider\":\"foo\",\"model\":\"m\"}]}",
-                 "credentials.json: credentials[0].provider: unknown provider \"foo\" (use openai "
-                 "or gemini)");
+                 "credentials.json: credentials[0].provider: unknown provider \"foo\" (use one "
+                 "of: openai, gemini)");
     expect_error(ENTRY_HEAD "\"provider\":[\"openai\"]}]}",
                  "credentials.json: credentials[0].provider: must be a string");
     expect_error(OPENAI "\"x\":1}]}", "credentials.json: credentials[0].model: missing");

@@ -42,9 +42,11 @@
 
 #include <cmocka.h>
 
-#include "runtime/http.h"
-#include "runtime/retry.h"
-#include "runtime/util.h"
+#include "llm/credfile.h"
+#include "llm/http.h"
+#include "llm/provider.h"
+#include "llm/retry.h"
+#include "shm/util.h"
 
 #define SECRET "SECRET-MARKER-HOSTILE"
 #define TIMEOUT_S 2
@@ -70,6 +72,14 @@ enum hmode {
 
 #define THINK_MS 2500
 #define FAST_CLOCK_X 100 /* THINK_MS is 250 s on curl's clock */
+
+/* The reply's Retry-After header ("" when absent). */
+static const char *retry_after_of(const struct http_reply *r)
+{
+    static char v[128];
+    http_reply_header(r, "retry-after", v, sizeof(v));
+    return v;
+}
 
 static struct {
     int lfd;
@@ -377,29 +387,29 @@ struct outcome {
     struct http_reply r;
 };
 
-static struct outcome request_t(enum hmode mode, enum cred_provider p, long timeout_s)
+static struct outcome request_t(enum hmode mode, const struct llm_provider *p, long timeout_s)
 {
     char url[64];
     struct credential c;
     memset(&c, 0, sizeof(c));
     util_strlcpy(c.id, "hostile", sizeof(c.id));
-    c.provider = p;
+    c.proto = p;
     util_strlcpy(c.model, "m-1", sizeof(c.model));
     snprintf(url, sizeof(url),
-             p == PROVIDER_OPENAI ? "http://127.0.0.1:%u/v1" : "http://127.0.0.1:%u", S.port);
+             p == &provider_openai ? "http://127.0.0.1:%u/v1" : "http://127.0.0.1:%u", S.port);
     c.base_url = url;
     c.secret = SECRET;
     atomic_store(&S.mode, (int)mode);
     struct outcome o;
     int64_t t0 = util_now_mono_ns();
-    o.rc = http_post_llm(&c, "prompt", timeout_s, NULL, &o.r);
+    o.rc = provider_send_text(&c, "prompt", timeout_s, NULL, &o.r);
     o.ms = (long)((util_now_mono_ns() - t0) / UTIL_NS_PER_MS);
     print_message("# mode %d: rc %d, status %ld, %ld ms, error \"%s\"\n", (int)mode, o.rc,
                   o.r.status, o.ms, o.r.error);
     return o;
 }
 
-static struct outcome request(enum hmode mode, enum cred_provider p)
+static struct outcome request(enum hmode mode, const struct llm_provider *p)
 {
     return request_t(mode, p, TIMEOUT_S);
 }
@@ -425,7 +435,7 @@ static void assert_clean_failure(struct outcome *o, int want)
 static void test_stall_mid_body(void **state)
 {
     (void)state;
-    struct outcome o = request(H_STALL_BODY, PROVIDER_OPENAI);
+    struct outcome o = request(H_STALL_BODY, &provider_openai);
     assert_non_null(strstr(o.r.error, "reply not complete within"));
     assert_clean_failure(&o, -ETIMEDOUT);
     assert_true(o.ms >= TIMEOUT_S * 1000 - 200); /* it did wait for the server */
@@ -434,7 +444,7 @@ static void test_stall_mid_body(void **state)
 static void test_stall_mid_headers(void **state)
 {
     (void)state;
-    struct outcome o = request(H_STALL_HEADERS, PROVIDER_GEMINI);
+    struct outcome o = request(H_STALL_HEADERS, &provider_gemini);
     assert_clean_failure(&o, -ETIMEDOUT);
 }
 
@@ -442,25 +452,25 @@ static void test_drip_feed(void **state)
 {
     (void)state;
     /* a byte every 300 ms beats the low-speed limit; the total timeout must still end it */
-    struct outcome o = request(H_DRIP, PROVIDER_OPENAI);
+    struct outcome o = request(H_DRIP, &provider_openai);
     assert_clean_failure(&o, -ETIMEDOUT);
 }
 
 static void test_closed_early(void **state)
 {
     (void)state;
-    struct outcome o = request(H_CLOSE_EARLY, PROVIDER_OPENAI);
+    struct outcome o = request(H_CLOSE_EARLY, &provider_openai);
     assert_clean_failure(&o, -EIO);
 }
 
 static void test_closed_without_reply(void **state)
 {
     (void)state;
-    struct outcome o = request(H_CLOSE_NO_REPLY, PROVIDER_GEMINI);
+    struct outcome o = request(H_CLOSE_NO_REPLY, &provider_gemini);
     assert_clean_failure(&o, -EIO);
 }
 
-static void chunked_case(enum cred_provider p, const char *body, const char *want)
+static void chunked_case(const struct llm_provider *p, const char *body, const char *want)
 {
     atomic_store(&S.body, body);
     struct outcome o = request(H_CHUNKED, p);
@@ -468,7 +478,7 @@ static void chunked_case(enum cred_provider p, const char *body, const char *wan
     assert_int_equal(o.r.status, 200);
     assert_int_equal(o.r.body_len, strlen(body));
     char *text = NULL, err[256] = "";
-    assert_int_equal(http_extract_text(p, o.r.body, o.r.body_len, &text, err, sizeof(err)), 0);
+    assert_int_equal(provider_parse_text(p, o.r.body, o.r.body_len, &text, err, sizeof(err)), 0);
     assert_string_equal(text, want);
     free(text);
     http_reply_free(&o.r);
@@ -477,7 +487,7 @@ static void chunked_case(enum cred_provider p, const char *body, const char *wan
 static void test_chunked_openai(void **state)
 {
     (void)state;
-    chunked_case(PROVIDER_OPENAI,
+    chunked_case(&provider_openai,
                  "{\"choices\":[{\"message\":{\"role\":\"assistant\","
                  "\"content\":\"chunked reply, split over three chunks\"}}]}",
                  "chunked reply, split over three chunks");
@@ -486,7 +496,7 @@ static void test_chunked_openai(void **state)
 static void test_chunked_gemini(void **state)
 {
     (void)state;
-    chunked_case(PROVIDER_GEMINI,
+    chunked_case(&provider_gemini,
                  "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"chun\"},"
                  "{\"text\":\"ked\"}],\"role\":\"model\"}}]}",
                  "chunked");
@@ -495,45 +505,45 @@ static void test_chunked_gemini(void **state)
 static void test_bad_chunked(void **state)
 {
     (void)state;
-    struct outcome o = request(H_BAD_CHUNKED, PROVIDER_OPENAI);
+    struct outcome o = request(H_BAD_CHUNKED, &provider_openai);
     assert_clean_failure(&o, -EIO);
 }
 
 static void test_huge_body(void **state)
 {
     (void)state;
-    struct outcome o = request(H_HUGE_BODY, PROVIDER_OPENAI);
+    struct outcome o = request(H_HUGE_BODY, &provider_openai);
     assert_clean_failure(&o, -EMSGSIZE);
 }
 
 static void test_huge_header(void **state)
 {
     (void)state;
-    struct outcome o = request(H_HUGE_HEADER, PROVIDER_GEMINI);
+    struct outcome o = request(H_HUGE_HEADER, &provider_gemini);
     assert_clean_failure(&o, -EIO);
 }
 
 static void test_garbage(void **state)
 {
     (void)state;
-    struct outcome o = request(H_GARBAGE, PROVIDER_OPENAI);
+    struct outcome o = request(H_GARBAGE, &provider_openai);
     assert_clean_failure(&o, -EIO);
 }
 
 static void test_bad_status_line(void **state)
 {
     (void)state;
-    struct outcome o = request(H_BAD_STATUS_LINE, PROVIDER_GEMINI);
+    struct outcome o = request(H_BAD_STATUS_LINE, &provider_gemini);
     assert_clean_failure(&o, -EIO);
 }
 
-static void malformed_case(enum cred_provider p)
+static void malformed_case(const struct llm_provider *p)
 {
     struct outcome o = request(H_MALFORMED_JSON, p);
     assert_int_equal(o.rc, 0); /* HTTP worked; the body is the problem */
     assert_int_equal(o.r.status, 200);
     char *text = NULL, err[256] = "";
-    assert_int_equal(http_extract_text(p, o.r.body, o.r.body_len, &text, err, sizeof(err)),
+    assert_int_equal(provider_parse_text(p, o.r.body, o.r.body_len, &text, err, sizeof(err)),
                      -EBADMSG);
     assert_null(text);
     assert_true(err[0] != '\0');
@@ -544,23 +554,23 @@ static void malformed_case(enum cred_provider p)
 static void test_malformed_json_openai(void **state)
 {
     (void)state;
-    malformed_case(PROVIDER_OPENAI);
+    malformed_case(&provider_openai);
 }
 
 static void test_malformed_json_gemini(void **state)
 {
     (void)state;
-    malformed_case(PROVIDER_GEMINI);
+    malformed_case(&provider_gemini);
 }
 
 static void test_retry_after_garbage(void **state)
 {
     (void)state;
-    struct outcome o = request(H_RETRY_AFTER_GARBAGE, PROVIDER_GEMINI);
+    struct outcome o = request(H_RETRY_AFTER_GARBAGE, &provider_gemini);
     assert_int_equal(o.rc, 0);
     assert_int_equal(o.r.status, 429);
-    assert_int_equal(strlen(o.r.retry_after), sizeof(o.r.retry_after) - 1); /* cut, not overrun */
-    assert_int_equal(retry_after_parse_ms(o.r.retry_after, 1700000000), -1);
+    assert_int_equal(strlen(retry_after_of(&o.r)), 127); /* cut to the caller's buffer */
+    assert_int_equal(retry_after_parse_ms(retry_after_of(&o.r), 1700000000), -1);
     assert_int_equal(retry_gemini_delay_ms(o.r.body, o.r.body_len), -1);
     http_reply_free(&o.r);
 }
@@ -575,7 +585,7 @@ static void test_slow_first_byte(void **state)
     (void)state;
     int64_t t0 = real_mono_ns();
     fast_clock(1);
-    struct outcome o = request_t(H_THINK, PROVIDER_OPENAI, 600);
+    struct outcome o = request_t(H_THINK, &provider_openai, 600);
     fast_clock(0);
     long real_ms = (long)((real_mono_ns() - t0) / UTIL_NS_PER_MS);
     print_message("# think: %ld ms real\n", real_ms);
@@ -584,7 +594,7 @@ static void test_slow_first_byte(void **state)
     assert_true(real_ms >= THINK_MS - 100 && real_ms < THINK_MS + MARGIN_MS);
     char *text = NULL, err[256] = "";
     assert_int_equal(
-        http_extract_text(PROVIDER_OPENAI, o.r.body, o.r.body_len, &text, err, sizeof(err)), 0);
+        provider_parse_text(&provider_openai, o.r.body, o.r.body_len, &text, err, sizeof(err)), 0);
     assert_string_equal(text, "thought");
     free(text);
     http_reply_free(&o.r);
@@ -595,7 +605,7 @@ static void test_slow_first_byte(void **state)
 static void test_silence_times_out(void **state)
 {
     (void)state;
-    struct outcome o = request_t(H_THINK, PROVIDER_OPENAI, 1);
+    struct outcome o = request_t(H_THINK, &provider_openai, 1);
     assert_non_null(strstr(o.r.error, "no reply within 1s"));
     assert_clean_failure(&o, -ETIMEDOUT);
 }

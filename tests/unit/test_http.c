@@ -25,8 +25,10 @@
 #include <cmocka.h>
 #include <microhttpd.h>
 
-#include "runtime/http.h"
-#include "runtime/util.h"
+#include "llm/credfile.h"
+#include "llm/http.h"
+#include "llm/provider.h"
+#include "shm/util.h"
 
 #define SECRET "SECRET-MARKER-123"
 
@@ -56,6 +58,14 @@ struct mock_upload {
     char *buf;
     size_t len;
 };
+
+/* The reply's Retry-After header ("" when absent). */
+static const char *retry_after_of(const struct http_reply *r)
+{
+    static char v[128];
+    http_reply_header(r, "retry-after", v, sizeof(v));
+    return v;
+}
 
 static struct mock M;
 
@@ -192,14 +202,14 @@ static int mock_stop(void **state)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static struct credential cred_for(enum cred_provider p, char *url_buf, size_t n)
+static struct credential cred_for(const struct llm_provider *p, char *url_buf, size_t n)
 {
     struct credential c;
     memset(&c, 0, sizeof(c));
     util_strlcpy(c.id, "key-1", sizeof(c.id));
-    c.provider = p;
-    util_strlcpy(c.model, p == PROVIDER_OPENAI ? "llama3.1" : "gemini-x", sizeof(c.model));
-    snprintf(url_buf, n, p == PROVIDER_OPENAI ? "http://127.0.0.1:%u/v1" : "http://127.0.0.1:%u",
+    c.proto = p;
+    util_strlcpy(c.model, p == &provider_openai ? "llama3.1" : "gemini-x", sizeof(c.model));
+    snprintf(url_buf, n, p == &provider_openai ? "http://127.0.0.1:%u/v1" : "http://127.0.0.1:%u",
              M.port);
     c.base_url = url_buf;
     c.secret = SECRET;
@@ -213,10 +223,31 @@ static const char gemini_ok[] = "{\"candidates\":[{\"content\":{\"parts\":[{\"te
 
 /* ---- body building and text extraction -------------------------------------------------- */
 
+/* The body a protocol builds for prompt (malloc'd). */
+static char *http_build_body(const struct llm_provider *p, const char *model, const char *prompt)
+{
+    struct credential c;
+    struct provider_request rq;
+    memset(&c, 0, sizeof(c));
+    memset(&rq, 0, sizeof(rq));
+    util_strlcpy(c.model, model, sizeof(c.model));
+    c.base_url = "http://127.0.0.1:1";
+    c.secret = SECRET;
+    c.proto = p;
+    struct llm_prompt lp = {.text = prompt};
+    char *body = NULL;
+    if (p->build(&c, &lp, &rq) == 0) {
+        body = rq.body;
+        rq.body = NULL;
+    }
+    provider_request_free(&rq);
+    return body;
+}
+
 static void test_build_openai(void **state)
 {
     (void)state;
-    char *s = http_build_body(PROVIDER_OPENAI, "gpt-x", "say \"hi\"\nplease");
+    char *s = http_build_body(&provider_openai, "gpt-x", "say \"hi\"\nplease");
     assert_non_null(s);
     cJSON *j = cJSON_Parse(s);
     assert_non_null(j);
@@ -233,7 +264,7 @@ static void test_build_openai(void **state)
 static void test_build_gemini(void **state)
 {
     (void)state;
-    char *s = http_build_body(PROVIDER_GEMINI, "gemini-x", "ünïcode\ttext");
+    char *s = http_build_body(&provider_gemini, "gemini-x", "ünïcode\ttext");
     assert_non_null(s);
     cJSON *j = cJSON_Parse(s);
     assert_non_null(j);
@@ -246,19 +277,19 @@ static void test_build_gemini(void **state)
     free(s);
 }
 
-static int extract(enum cred_provider p, const char *body, char **text, char *err)
+static int extract(const struct llm_provider *p, const char *body, char **text, char *err)
 {
-    return http_extract_text(p, body, body ? strlen(body) : 0, text, err, 256);
+    return provider_parse_text(p, body, body ? strlen(body) : 0, text, err, 256);
 }
 
 static void test_extract(void **state)
 {
     (void)state;
     char *t = NULL, err[256] = "";
-    assert_int_equal(extract(PROVIDER_OPENAI, openai_ok, &t, err), 0);
+    assert_int_equal(extract(&provider_openai, openai_ok, &t, err), 0);
     assert_string_equal(t, "hello there");
     free(t);
-    assert_int_equal(extract(PROVIDER_GEMINI, gemini_ok, &t, err), 0);
+    assert_int_equal(extract(&provider_gemini, gemini_ok, &t, err), 0);
     assert_string_equal(t, "hello");
     free(t);
 
@@ -266,7 +297,7 @@ static void test_extract(void **state)
                                 "{\"choices\":[{\"message\":{\"content\":null}}]}",
                                 "{\"choices\":{\"message\":{\"content\":\"x\"}}}"};
     for (size_t i = 0; i < sizeof(bad_openai) / sizeof(bad_openai[0]); i++) {
-        assert_int_equal(extract(PROVIDER_OPENAI, bad_openai[i], &t, err), -EBADMSG);
+        assert_int_equal(extract(&provider_openai, bad_openai[i], &t, err), -EBADMSG);
         assert_null(t);
         assert_string_equal(err, "reply has no choices[0].message.content");
     }
@@ -274,14 +305,14 @@ static void test_extract(void **state)
                                 "{\"candidates\":[{\"content\":{\"parts\":[{\"x\":1}]}}]}",
                                 "{\"candidates\":[{\"finishReason\":\"SAFETY\"}]}"};
     for (size_t i = 0; i < sizeof(bad_gemini) / sizeof(bad_gemini[0]); i++) {
-        assert_int_equal(extract(PROVIDER_GEMINI, bad_gemini[i], &t, err), -EBADMSG);
+        assert_int_equal(extract(&provider_gemini, bad_gemini[i], &t, err), -EBADMSG);
         assert_null(t);
         assert_string_equal(err, "reply has no candidates[0].content.parts[0].text");
     }
-    assert_int_equal(extract(PROVIDER_OPENAI, "{\"choices\":[", &t, err), -EBADMSG);
+    assert_int_equal(extract(&provider_openai, "{\"choices\":[", &t, err), -EBADMSG);
     assert_string_equal(err, "reply is not valid JSON");
-    assert_int_equal(extract(PROVIDER_GEMINI, "", &t, err), -EBADMSG);
-    assert_int_equal(extract(PROVIDER_GEMINI, NULL, &t, err), -EBADMSG);
+    assert_int_equal(extract(&provider_gemini, "", &t, err), -EBADMSG);
+    assert_int_equal(extract(&provider_gemini, NULL, &t, err), -EBADMSG);
 }
 
 /* ---- real requests ---------------------------------------------------------------------- */
@@ -292,11 +323,11 @@ static void test_openai_request(void **state)
     struct mock_reply r[] = {{.status = 200, .body = openai_ok}};
     mock_script(1, r);
     char url[128];
-    struct credential c = cred_for(PROVIDER_OPENAI, url, sizeof(url));
+    struct credential c = cred_for(&provider_openai, url, sizeof(url));
     struct http_reply out;
-    assert_int_equal(http_post_llm(&c, "the prompt", 10, NULL, &out), 0);
+    assert_int_equal(provider_send_text(&c, "the prompt", 10, NULL, &out), 0);
     assert_int_equal(out.status, 200);
-    assert_string_equal(out.retry_after, "");
+    assert_string_equal(retry_after_of(&out), "");
     assert_string_equal(out.error, "");
     assert_true(out.latency_ms >= 0 && out.latency_ms < 5000);
     assert_string_equal(out.body, openai_ok);
@@ -320,16 +351,17 @@ static void test_gemini_request(void **state)
     struct mock_reply r[] = {{.status = 200, .body = gemini_ok}};
     mock_script(1, r);
     char url[128];
-    struct credential c = cred_for(PROVIDER_GEMINI, url, sizeof(url));
+    struct credential c = cred_for(&provider_gemini, url, sizeof(url));
     struct http_reply out;
-    assert_int_equal(http_post_llm(&c, "p", 10, NULL, &out), 0);
+    assert_int_equal(provider_send_text(&c, "p", 10, NULL, &out), 0);
     assert_int_equal(out.status, 200);
     assert_string_equal(M.path, "/v1beta/models/gemini-x:generateContent");
     assert_string_equal(M.goog, SECRET);
     assert_string_equal(M.auth, "");
     assert_null(strstr(M.path, SECRET));
     char *t, err[256];
-    assert_int_equal(http_extract_text(PROVIDER_GEMINI, out.body, out.body_len, &t, err, 256), 0);
+    assert_int_equal(provider_parse_text(&provider_gemini, out.body, out.body_len, &t, err, 256),
+                     0);
     assert_string_equal(t, "hello");
     free(t);
     http_reply_free(&out);
@@ -345,20 +377,20 @@ static void test_status_and_retry_after(void **state)
     };
     mock_script(3, r);
     char url[128];
-    struct credential c = cred_for(PROVIDER_OPENAI, url, sizeof(url));
+    struct credential c = cred_for(&provider_openai, url, sizeof(url));
     struct http_reply out;
-    assert_int_equal(http_post_llm(&c, "p", 10, NULL, &out), 0);
+    assert_int_equal(provider_send_text(&c, "p", 10, NULL, &out), 0);
     assert_int_equal(out.status, 429);
-    assert_string_equal(out.retry_after, "7");
+    assert_string_equal(retry_after_of(&out), "7");
     assert_string_equal(out.body, "{\"error\":\"slow down\"}");
     http_reply_free(&out);
     /* the handle is reused: nothing of the previous reply may leak into the next */
-    assert_int_equal(http_post_llm(&c, "p", 10, NULL, &out), 0);
+    assert_int_equal(provider_send_text(&c, "p", 10, NULL, &out), 0);
     assert_int_equal(out.status, 503);
-    assert_string_equal(out.retry_after, "");
+    assert_string_equal(retry_after_of(&out), "");
     assert_string_equal(out.body, "unavailable");
     http_reply_free(&out);
-    assert_int_equal(http_post_llm(&c, "p", 10, NULL, &out), 0);
+    assert_int_equal(provider_send_text(&c, "p", 10, NULL, &out), 0);
     assert_int_equal(out.status, 200);
     http_reply_free(&out);
     assert_int_equal(M.requests, 3);
@@ -370,9 +402,9 @@ static void test_body_cap(void **state)
     struct mock_reply r[] = {{.status = 200, .mode = MOCK_BIG}};
     mock_script(1, r);
     char url[128];
-    struct credential c = cred_for(PROVIDER_OPENAI, url, sizeof(url));
+    struct credential c = cred_for(&provider_openai, url, sizeof(url));
     struct http_reply out;
-    assert_int_equal(http_post_llm(&c, "p", 10, NULL, &out), -EMSGSIZE);
+    assert_int_equal(provider_send_text(&c, "p", 10, NULL, &out), -EMSGSIZE);
     assert_null(out.body);
     assert_non_null(strstr(out.error, "larger than"));
     http_reply_free(&out);
@@ -384,10 +416,10 @@ static void test_stall_times_out(void **state)
     struct mock_reply r[] = {{.status = 200, .mode = MOCK_STALL}};
     mock_script(1, r);
     char url[128];
-    struct credential c = cred_for(PROVIDER_OPENAI, url, sizeof(url));
+    struct credential c = cred_for(&provider_openai, url, sizeof(url));
     struct http_reply out;
     int64_t t0 = util_now_mono_ns();
-    assert_int_equal(http_post_llm(&c, "p", 1, NULL, &out), -ETIMEDOUT);
+    assert_int_equal(provider_send_text(&c, "p", 1, NULL, &out), -ETIMEDOUT);
     int64_t ms = (util_now_mono_ns() - t0) / UTIL_NS_PER_MS;
     assert_true(ms >= 900 && ms < 4000);
     assert_string_equal(out.error, "timeout: reply not complete within 1s");
@@ -421,14 +453,14 @@ static void test_abort_flag(void **state)
     struct mock_reply r[] = {{.status = 200, .mode = MOCK_STALL}};
     mock_script(1, r);
     char url[128];
-    struct credential c = cred_for(PROVIDER_OPENAI, url, sizeof(url));
+    struct credential c = cred_for(&provider_openai, url, sizeof(url));
     struct http_reply out;
     abort_flag = 1;
-    assert_int_equal(http_post_llm(&c, "p", 30, &abort_flag, &out), -ECANCELED);
+    assert_int_equal(provider_send_text(&c, "p", 30, &abort_flag, &out), -ECANCELED);
     abort_flag = 0;
     set_abort_in_300ms();
     int64_t t0 = util_now_mono_ns();
-    assert_int_equal(http_post_llm(&c, "p", 30, &abort_flag, &out), -ECANCELED);
+    assert_int_equal(provider_send_text(&c, "p", 30, &abort_flag, &out), -ECANCELED);
     int64_t ms = (util_now_mono_ns() - t0) / UTIL_NS_PER_MS;
     assert_true(ms >= 250 && ms < 3000);
     assert_null(out.body);
@@ -448,14 +480,14 @@ static void test_connect_refused(void **state)
     close(fd);
     struct credential c;
     memset(&c, 0, sizeof(c));
-    c.provider = PROVIDER_OPENAI;
+    c.proto = &provider_openai;
     util_strlcpy(c.model, "m", sizeof(c.model));
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1", ntohs(sa.sin_port));
     c.base_url = url;
     c.secret = SECRET;
     struct http_reply out;
-    assert_int_equal(http_post_llm(&c, "p", 5, NULL, &out), -EIO);
+    assert_int_equal(provider_send_text(&c, "p", 5, NULL, &out), -EIO);
     assert_int_equal(out.status, 0);
     char want[96];
     snprintf(want, sizeof(want), "connect to 127.0.0.1:%u: Connection refused", ntohs(sa.sin_port));

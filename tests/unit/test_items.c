@@ -21,7 +21,7 @@
 
 #include "runtime/items.h"
 #include "runtime/result.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 
 static void test_stem_valid(void **state)
 {

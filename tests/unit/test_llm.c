@@ -1,5 +1,5 @@
 /*
- * test_llm.c - the LLM client (see tests/unit/llm_fixture.h for the setting):
+ * test_llm.c - the LLM client on an injected clock (see tests/unit/llm_fixture.h):
  * 429 then 200 moves to another key and never fails; a rate-limited key gets
  * no request before its time; 503 five times fails with the SPEC message; 401
  * disables the key; a Gemini per-day quota disables the key;
@@ -23,7 +23,7 @@ static void test_success(void **state)
     assert_int_equal(f->c.http_429, 0);
     assert_int_equal(atomic_load(&f->seg.hdr->requests_total), 1);
     for (int i = 0; i < 2; i++)
-        assert_int_equal(slot_of(f, i)->in_use, 0); /* released */
+        assert_int_equal(slot_of(f, i)->st.in_use, 0); /* released */
     assert_output_has(f, "\"event\":\"llm_request\"");
     assert_output_has(f, "\"http_status\":200");
     assert_output_has(f, "the answer");
@@ -46,9 +46,9 @@ static void test_429_moves_to_other_key(void **state)
     assert_int_equal(f->c.http_429, 1);
     assert_int_equal(atomic_load(&f->seg.hdr->http_429_total), 1);
     assert_int_equal(f->waits_on, 0);
-    int limited = slot_of(f, 0)->state == CRED_RATE_LIMITED ? 0 : 1;
-    assert_int_equal(slot_of(f, limited)->state, CRED_RATE_LIMITED);
-    assert_int_equal(slot_of(f, 1 - limited)->in_use, 0);
+    int limited = slot_of(f, 0)->st.state == CRED_RATE_LIMITED ? 0 : 1;
+    assert_int_equal(slot_of(f, limited)->st.state, CRED_RATE_LIMITED);
+    assert_int_equal(slot_of(f, 1 - limited)->st.in_use, 0);
     char line[160];
     snprintf(line, sizeof(line),
              "[COORDINATOR] Rate limit hit on key-%d. Backing off for 30s. Redistributing work...",
@@ -67,8 +67,9 @@ static void test_429_waits_for_its_time(void **state)
     assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)), 0);
     free(reply);
     assert_int_equal(M.requests, 2);
+    /* the key rested exactly its Retry-After (on the client's clock), not a moment less */
     int64_t gap_ms = (M.at_ns[1] - M.at_ns[0]) / UTIL_NS_PER_MS;
-    assert_true(gap_ms >= 950 && gap_ms < 3000);
+    assert_true(gap_ms >= 1000 && gap_ms <= 1000 + 200);
     assert_int_equal(f->waits_on, 1);
     assert_int_equal(f->waits_off, 1);
     assert_output_has(f, "\"event\":\"wait_key\"");
@@ -83,9 +84,9 @@ static void test_429_zero_hint_backs_off(void **state)
     char *reply = NULL, err[256] = "";
     assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)), 0);
     free(reply);
-    /* "retry now" is not honoured: backoff from 1 s, -25 % at most */
+    /* "retry now" is not honoured: backoff from 1 s, +-25 % */
     int64_t gap_ms = (M.at_ns[1] - M.at_ns[0]) / UTIL_NS_PER_MS;
-    assert_true(gap_ms >= 700 && gap_ms < 2500);
+    assert_true(gap_ms >= 750 && gap_ms <= 1250 + 200);
 }
 
 static void test_missing_role(void **state)
@@ -115,7 +116,7 @@ static void test_gemini_retry_info(void **state)
     assert_string_equal(reply, "gem");
     free(reply);
     int64_t gap_ms = (M.at_ns[1] - M.at_ns[0]) / UTIL_NS_PER_MS;
-    assert_true(gap_ms >= 450 && gap_ms < 2500);
+    assert_true(gap_ms >= 500 && gap_ms <= 500 + 200);
     assert_output_has(f, "Rate limit hit on key-0. Backing off for 1s.");
 }
 
@@ -133,11 +134,11 @@ static void test_503_fails_after_5(void **state)
     assert_int_equal(M.requests, 5);
     assert_int_equal(f->c.requests, 5);
     assert_int_equal(atomic_load(&slot_of(f, 0)->errors) + atomic_load(&slot_of(f, 1)->errors), 5);
-    /* backed off between attempts: 250+500+1000+2000 ms, +-25 % */
+    /* backed off between attempts: 250+500+1000+2000 ms, +-25 % (the fake clock is exact) */
     int64_t total_ms = (M.at_ns[4] - M.at_ns[0]) / UTIL_NS_PER_MS;
-    assert_true(total_ms >= 2700 && total_ms < 6000);
+    assert_true(total_ms >= 3750 * 3 / 4 && total_ms <= 3750 * 5 / 4);
     for (int i = 0; i < 2; i++)
-        assert_int_equal(slot_of(f, i)->in_use, 0);
+        assert_int_equal(slot_of(f, i)->st.in_use, 0);
 }
 
 static void test_bad_body_counts_as_attempt(void **state)
@@ -163,10 +164,10 @@ static void test_401_disables(void **state)
     char *reply = NULL, err[256] = "";
     assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)), 0);
     free(reply);
-    int dis = slot_of(f, 0)->state == CRED_DISABLED ? 0 : 1;
-    assert_int_equal(slot_of(f, dis)->state, CRED_DISABLED);
-    assert_string_equal(slot_of(f, dis)->disabled_reason, "HTTP 401");
-    assert_int_equal(slot_of(f, 1 - dis)->state, CRED_AVAILABLE);
+    int dis = slot_of(f, 0)->st.state == CRED_DISABLED ? 0 : 1;
+    assert_int_equal(slot_of(f, dis)->st.state, CRED_DISABLED);
+    assert_string_equal(slot_of(f, dis)->st.disabled_reason, "HTTP 401");
+    assert_int_equal(slot_of(f, 1 - dis)->st.state, CRED_AVAILABLE);
     char line[96];
     snprintf(line, sizeof(line), "[COORDINATOR] Key key-%d disabled: HTTP 401", dis);
     assert_output_has(f, line);
@@ -187,8 +188,8 @@ static void test_gemini_daily_quota_disables(void **state)
     char *reply = NULL, err[256] = "";
     assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)), 0);
     free(reply);
-    int dis = slot_of(f, 0)->state == CRED_DISABLED ? 0 : 1;
-    assert_string_equal(slot_of(f, dis)->disabled_reason, "daily quota");
+    int dis = slot_of(f, 0)->st.state == CRED_DISABLED ? 0 : 1;
+    assert_string_equal(slot_of(f, dis)->st.disabled_reason, "daily quota");
     assert_output_has(f, "disabled: daily quota");
 }
 
@@ -198,26 +199,27 @@ static void test_simulate_429(void **state)
     fx_keys(f, 1, "openai");
     struct mock_reply r[] = {{200, NULL, openai_ok}};
     mock_script(1, r);
-    f->c.simulate_429_after = 1;
+    f->c.simulate_429_every = 2; /* the 2nd, 4th, ... request of the run */
     char *reply = NULL, err[256] = "";
     assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)), 0);
     free(reply);
-    /* from now on every request is a synthetic 429 with a 1 s delay, until we stop */
-    struct stopper s = {.flag = &f->stop, .ms = 1500};
-    pthread_t t;
-    assert_int_equal(start_stopper(&t, &s), 0);
-    int64_t t0 = util_now_mono_ns();
-    assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)),
-                     -ECANCELED);
-    int64_t ms = (util_now_mono_ns() - t0) / UTIL_NS_PER_MS;
-    pthread_join(t, NULL);
-    assert_true(ms >= 1400 && ms < 2500);
-    assert_int_equal(M.requests, 1);    /* no HTTP for simulated answers */
-    assert_int_equal(f->c.http_429, 2); /* at 0 s and at 1 s */
-    assert_int_equal(slot_of(f, 0)->in_use, 0);
-    assert_int_equal(slot_of(f, 0)->state, CRED_RATE_LIMITED);
+    assert_int_equal(f->c.http_429, 0); /* request 1 went out */
+    int64_t t0 = atomic_load(&FK.now);
+    assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)), 0);
+    free(reply);
+    /* request 2 was a synthetic 429 (no HTTP), the key rested 1 s, request 3 went out */
+    assert_int_equal(M.requests, 2);
+    assert_int_equal(f->c.http_429, 1);
+    assert_true(atomic_load(&FK.now) - t0 >= UTIL_NS_PER_SEC);
+    assert_int_equal(slot_of(f, 0)->st.in_use, 0);
     assert_output_has(f, "Rate limit hit on key-0. Backing off for 1s. Redistributing work...");
     assert_output_has(f, "\"event\":\"http_429\"");
+    /* N = 1: every request is simulated once, and still every call finishes */
+    f->c.simulate_429_every = 1;
+    assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)), 0);
+    free(reply);
+    assert_int_equal(M.requests, 3);
+    assert_int_equal(f->c.http_429, 2);
 }
 
 static void test_shutdown_cancels_wait(void **state)
@@ -227,13 +229,10 @@ static void test_shutdown_cancels_wait(void **state)
     struct mock_reply r[] = {{401, NULL, "{}"}};
     mock_script(1, r);
     /* the only key gets disabled: the client waits for a reload until the run shuts down */
-    struct stopper s = {.run_state = &f->seg.hdr->run_state, .ms = 600};
-    pthread_t t;
-    assert_int_equal(start_stopper(&t, &s), 0);
+    fake_at(600 * UTIL_NS_PER_MS, begin_shutdown, f);
     char *reply = NULL, err[256] = "";
     assert_int_equal(llm_complete(&f->c, LLM_ROLE_DRAFT, "N1", "p", &reply, err, sizeof(err)),
                      -ECANCELED);
-    pthread_join(t, NULL);
     assert_int_equal(M.requests, 1);
     assert_int_equal(f->waits_on, 1);
     assert_int_equal(f->waits_off, 1);

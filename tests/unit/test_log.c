@@ -21,7 +21,7 @@
 #include "tests/unit/testutil.h"
 
 #include "runtime/log.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 
 /* ---- log_split_lines ------------------------------------------------------ */
 

@@ -1,7 +1,7 @@
 /* LDFLAGS: -Wl,--wrap=fork -Wl,--wrap=pidfd_open */
 /*
  * test_proc.c - unit tests for running a step's shell command
- * (runtime/proc.c): exit status and its description, output, stdin, the
+ * (workflows/workstream/proc.c): exit status and its description, output, stdin, the
  * environment, timeouts with SIGTERM then SIGKILL, the whole process group
  * dying (on a timeout, on a stop, and after a normal exit), the stop flag set
  * from a signal handler, what the command does not inherit (ignored and
@@ -32,8 +32,8 @@
 
 #include "tests/unit/testutil.h"
 
-#include "runtime/proc.h"
-#include "runtime/util.h"
+#include "workflows/workstream/proc.h"
+#include "shm/util.h"
 
 /* ---- link-time fakes -------------------------------------------------------- */
 

@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "shm/prog.h"
 
 #define HAMMER_NS (1500 * UTIL_NS_PER_MS)

@@ -20,7 +20,7 @@
 #include "tests/unit/testutil.h"
 
 #include "runtime/result.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "runtime/retry.h"
+#include "llm/retry.h"
 
 /* Sun, 06 Nov 1994 08:49:37 GMT */
 #define T1994 784111777LL

@@ -1,6 +1,6 @@
 /*
  * test_snapshot.c - unit tests of the inspector's snapshot (shm/snapshot.c),
- * its renderings (runtime/metrics.c, metrics_table.c) and the one-line errors
+ * its renderings (tools/shmstat/metrics.c, metrics_table.c) and the one-line errors
  * of the agentos-shmstat binary.
  *
  * Every segment is a real one, "tsnap-<pid>-<n>", unlinked by the test that
@@ -29,8 +29,8 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include "runtime/metrics.h"
-#include "runtime/util.h"
+#include "tools/shmstat/metrics.h"
+#include "shm/util.h"
 #include "shm/cred.h"
 #include "shm/prog.h"
 #include "shm/segment.h"
@@ -177,9 +177,11 @@ static void populate(struct shm_segment *seg)
     atomic_store(&c->latency_hist[shm_hist_bucket(100)], 2);
     atomic_store(&c->latency_hist[shm_hist_bucket(700)], 1);
     atomic_store(&c->latency_hist[shm_hist_bucket(200000)], 1);
-    c->state = CRED_RATE_LIMITED;
-    c->rate_limited_until_ns = util_now_mono_ns() + 12 * UTIL_NS_PER_MS * 1000;
-    c->rate_limited_until_realtime_ns = util_now_real_ns() + 12 * UTIL_NS_PER_MS * 1000;
+    assert_int_equal(cred_lock(c), 0); /* a change to a key is published at unlock */
+    c->st.state = CRED_RATE_LIMITED;
+    c->st.rate_limited_until_ns = util_now_mono_ns() + 12 * UTIL_NS_PER_MS * 1000;
+    c->st.rate_limited_until_realtime_ns = util_now_real_ns() + 12 * UTIL_NS_PER_MS * 1000;
+    cred_unlock(c);
     atomic_store(&shm_node_slot(seg, 0)->runs, 3);
     atomic_store(&shm_node_slot(seg, 0)->duration_ms_sum, 300);
     atomic_store(&shm_node_slot(seg, 0)->duration_hist[shm_hist_bucket(100)], 3);

@@ -144,8 +144,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_bounded_flush_full_pipe),
-        {"ring:test_bounded_flush_stopped_terminal", test_bounded_flush_stopped_terminal, setup_ring,
-         teardown, NULL},
+        {"ring:test_bounded_flush_stopped_terminal", test_bounded_flush_stopped_terminal,
+         setup_ring, teardown, NULL},
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 #include "runtime/wf.h"
 #include "workflows/prompt.h"
 #include "workflows/verdict.h"

@@ -20,8 +20,8 @@
 #include "tests/unit/testutil.h"
 #include "tests/unit/ws_fixture.h"
 
-#include "runtime/util.h"
-#include "runtime/ws.h"
+#include "shm/util.h"
+#include "workflows/workstream/ws.h"
 
 /* The step's hash recomputed from its definition and its dependencies' hashes. */
 static void expect_sha(const struct workstream *ws, size_t i)

@@ -16,8 +16,8 @@
 
 #include "tests/unit/ws_fixture.h"
 
-#include "runtime/util.h"
-#include "runtime/ws.h"
+#include "shm/util.h"
+#include "workflows/workstream/ws.h"
 
 /* --- files ------------------------------------------------------------- */
 

@@ -31,7 +31,7 @@
 #include <liburing.h>
 
 #include "runtime/uring.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 
 struct fixture {
     char dir[64];

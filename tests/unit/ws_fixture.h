@@ -21,8 +21,8 @@
 
 #include <cmocka.h>
 
-#include "runtime/util.h"
-#include "runtime/ws.h"
+#include "shm/util.h"
+#include "workflows/workstream/ws.h"
 
 static const char example[] =
     "{\"id\": \"ws-utils\", \"execution\": {\"parallel\": true, \"max_workers\": 3, "

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 /* The caller's key: Authorization: Bearer, x-goog-api-key, or Gemini's ?key=. */
 static int mock_get_key(struct MHD_Connection *c, char *out, size_t size)
 {

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 /* Arrival jitter forgiven by the rate limiter and by early-request accounting. */
 #define MOCK_GRACE_NS (50 * UTIL_NS_PER_MS)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 void mock_reply_json(struct mock_reply *rp, unsigned status, cJSON *o)
 {
     rp->status = status;

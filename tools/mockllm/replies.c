@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 /* The item's title: the first "# " line, without "Design: " prefixes earlier drafts add. */
 static void mock_title(const char *prompt, char *out, size_t size)
 {

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 static char *mock_stats_json(void)
 {
     cJSON *o = cJSON_CreateObject(), *pk;

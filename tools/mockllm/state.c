@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 struct mock_cfg mock_cfg = {.max_requests = -1};
 struct mock_state mock_st = {.mu = PTHREAD_MUTEX_INITIALIZER, .log_fd = -1};

@@ -16,8 +16,8 @@
  * overlapping pair. Messages are worded through ws_private.h, shared with
  * ws_graph.c.
  */
-#include "runtime/ws.h"
-#include "runtime/ws_private.h"
+#include "workflows/workstream/ws.h"
+#include "workflows/workstream/ws_private.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "runtime/items.h"
-#include "runtime/util.h"
+#include "shm/util.h"
 
 /* IDs end up in file names: the item-stem rule. */
 _Static_assert(WS_ID_MAX == ITEM_STEM_MAX, "workstream and item IDs share a rule");

@@ -1,6 +1,5 @@
 /*
- * http.c - one LLM request over libcurl, for the OpenAI-compatible and Gemini
- * protocols (see http.h).
+ * http.c - one HTTP POST over libcurl (see http.h).
  *
  * One easy handle per process is kept and reset between requests, so
  * connections to the provider are reused. Workers are forked: a handle made
@@ -8,11 +7,13 @@
  * so a process that finds a handle created by another pid abandons it without
  * cleanup rather than touch the parent's connections.
  *
- * The key goes only into one request header. URLs are built from base_url and
- * the model, never the key; curl's verbose mode stays off; an error string that
- * somehow contained the key is replaced by curl's generic text.
+ * Header lines are copied into curl's list and that list is wiped before it
+ * is freed (one of them holds the key). The reply's last header block is kept
+ * whole (cut at HTTP_HEADERS_MAX) so the policy above can read whatever
+ * headers a provider sends (Retry-After, rate-limit headers) without this
+ * file knowing their names.
  */
-#include "runtime/http.h"
+#include "llm/http.h"
 #include "shm/crashpoint.h"
 
 #include <errno.h>
@@ -22,10 +23,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 static CURL *http_handle;
 static pid_t http_handle_pid;
@@ -34,6 +34,7 @@ static pid_t http_handle_pid;
 struct http_xfer {
     char *buf;
     size_t len, cap;
+    size_t hlen; /* bytes in out->headers */
     int too_big;
     int got_bytes; /* any header or body byte came: a timeout is "incomplete", not "no reply" */
     struct http_reply *out;
@@ -56,101 +57,6 @@ static CURL *http_get_handle(void)
     http_handle = curl_easy_init();
     http_handle_pid = getpid();
     return http_handle;
-}
-
-char *http_build_body(enum cred_provider p, const char *model, const char *prompt)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = NULL, *msg = cJSON_CreateObject();
-    if (!root || !msg)
-        goto fail;
-    if (p == PROVIDER_OPENAI) {
-        if (!cJSON_AddStringToObject(root, "model", model) ||
-            !(arr = cJSON_AddArrayToObject(root, "messages")) ||
-            !cJSON_AddStringToObject(msg, "role", "user") ||
-            !cJSON_AddStringToObject(msg, "content", prompt))
-            goto fail;
-    } else {
-        cJSON *parts, *part = cJSON_CreateObject();
-        if (!part || !cJSON_AddStringToObject(part, "text", prompt) ||
-            !(arr = cJSON_AddArrayToObject(root, "contents")) ||
-            !cJSON_AddStringToObject(msg, "role", "user") ||
-            !(parts = cJSON_AddArrayToObject(msg, "parts"))) {
-            cJSON_Delete(part);
-            goto fail;
-        }
-        cJSON_AddItemToArray(parts, part);
-    }
-    cJSON_AddItemToArray(arr, msg);
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    return s;
-fail:
-    cJSON_Delete(msg);
-    cJSON_Delete(root);
-    return NULL;
-}
-
-/* Concatenate every "text" of a Gemini parts array (models may split a reply). */
-static char *http_gemini_parts_text(const cJSON *parts)
-{
-    size_t total = 0;
-    const cJSON *p;
-    int found = 0;
-    cJSON_ArrayForEach(p, parts)
-    {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "text");
-        if (cJSON_IsString(t)) {
-            total += strlen(t->valuestring);
-            found = 1;
-        }
-    }
-    if (!found)
-        return NULL;
-    char *s = malloc(total + 1), *w = s;
-    if (!s)
-        return NULL;
-    cJSON_ArrayForEach(p, parts)
-    {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "text");
-        if (cJSON_IsString(t)) {
-            size_t n = strlen(t->valuestring);
-            memcpy(w, t->valuestring, n);
-            w += n;
-        }
-    }
-    *w = '\0';
-    return s;
-}
-
-int http_extract_text(enum cred_provider p, const char *body, size_t len, char **text, char *err,
-                      size_t errlen)
-{
-    *text = NULL;
-    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    if (!root) {
-        snprintf(err, errlen, "reply is not valid JSON");
-        return -EBADMSG;
-    }
-    if (p == PROVIDER_OPENAI) {
-        cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
-        cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
-        cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
-        if (cJSON_IsString(content))
-            *text = strdup(content->valuestring);
-        else
-            snprintf(err, errlen, "reply has no choices[0].message.content");
-    } else {
-        cJSON *cand = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "candidates"), 0);
-        cJSON *content = cJSON_GetObjectItemCaseSensitive(cand, "content");
-        cJSON *parts = cJSON_GetObjectItemCaseSensitive(content, "parts");
-        if (cJSON_IsArray(parts))
-            *text = http_gemini_parts_text(parts);
-        if (!*text)
-            snprintf(err, errlen, "reply has no candidates[0].content.parts[0].text");
-    }
-    cJSON_Delete(root);
-    return *text ? 0 : -EBADMSG;
 }
 
 static size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -182,24 +88,49 @@ static size_t http_on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct http_xfer *x = arg;
     size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
+    char *h = x->out->headers;
     x->got_bytes = 1;
     /* a new status line (after a 100 Continue) starts a new header block */
-    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
-        x->out->retry_after[0] = '\0';
-    if (n <= sizeof(name) - 1 || strncasecmp(data, name, sizeof(name) - 1) != 0)
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        h[0] = '\0';
+        x->hlen = 0;
         return n;
-    const char *v = data + sizeof(name) - 1, *end = data + n;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    size_t len = (size_t)(end - v);
-    if (len >= sizeof(x->out->retry_after))
-        len = sizeof(x->out->retry_after) - 1;
-    memcpy(x->out->retry_after, v, len);
-    x->out->retry_after[len] = '\0';
+    }
+    if (x->hlen + n < HTTP_HEADERS_MAX) {
+        memcpy(h + x->hlen, data, n);
+        x->hlen += n;
+        h[x->hlen] = '\0';
+    }
     return n;
+}
+
+int http_reply_header(const struct http_reply *r, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    const char *p = r->headers;
+    if (outlen)
+        out[0] = '\0';
+    while (p && *p) {
+        const char *eol = strchr(p, '\n');
+        const char *end = eol ? eol : p + strlen(p);
+        if ((size_t)(end - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            size_t len = (size_t)(end - v);
+            if (outlen) {
+                if (len >= outlen)
+                    len = outlen - 1;
+                memcpy(out, v, len);
+                out[len] = '\0';
+            }
+            return 1;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return 0;
 }
 
 static int http_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -210,35 +141,24 @@ static int http_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, cur
     return x->abort_flag && *x->abort_flag ? 1 : 0;
 }
 
-static char *http_url(const struct credential *c)
-{
-    if (c->provider == PROVIDER_OPENAI)
-        return util_asprintf("%s/chat/completions", c->base_url);
-    return util_asprintf("%s/v1beta/models/%s:generateContent", c->base_url, c->model);
-}
-
-static struct curl_slist *http_headers(const struct credential *c)
+static struct curl_slist *http_headers(const char *const *lines)
 {
     struct curl_slist *h = NULL, *t;
-    char *auth = c->provider == PROVIDER_OPENAI
-                     ? util_asprintf("Authorization: Bearer %s", c->secret)
-                     : util_asprintf("x-goog-api-key: %s", c->secret);
-    if (!auth)
-        return NULL;
-    /* curl copies the string; wipe ours at once */
-    const char *list[] = {"Content-Type: application/json", "Expect:", auth};
-    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
-        t = curl_slist_append(h, list[i]);
-        if (!t) {
-            curl_slist_free_all(h);
-            h = NULL;
-            break;
-        }
+    static const char *const fixed[] = {"Content-Type: application/json", "Expect:"};
+    for (size_t i = 0; i < 2; i++) {
+        if (!(t = curl_slist_append(h, fixed[i])))
+            goto fail;
         h = t;
     }
-    explicit_bzero(auth, strlen(auth));
-    free(auth);
+    for (size_t i = 0; lines && lines[i]; i++) {
+        if (!(t = curl_slist_append(h, lines[i])))
+            goto fail;
+        h = t;
+    }
     return h;
+fail:
+    curl_slist_free_all(h);
+    return NULL;
 }
 
 /* Wipe and free the header list (it holds the key). */
@@ -297,7 +217,7 @@ static int http_host_port(const char *url, char *out, size_t n)
 }
 
 /* Map a curl failure to -errno and a short, key-free out->error. */
-static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct credential *c,
+static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct http_request *rq,
                      long timeout_s, int got_bytes, struct http_reply *out)
 {
     long os_errno = 0;
@@ -307,7 +227,7 @@ static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct cred
         /* curl's own text is long ("Failed to connect ... after 0 ms: Couldn't connect"):
          * an item's failure reason wants "connect to 127.0.0.1:8080: Connection refused" */
         curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
-        if (os_errno > 0 && http_host_port(c->base_url, host, sizeof(host)) == 0) {
+        if (os_errno > 0 && http_host_port(rq->url, host, sizeof(host)) == 0) {
             snprintf(out->error, sizeof(out->error), "connect to %s: %s", host,
                      strerror((int)os_errno));
             return -EIO;
@@ -329,34 +249,30 @@ static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct cred
     size_t n = strlen(out->error);
     while (n > 0 && (out->error[n - 1] == '\n' || out->error[n - 1] == '\r'))
         out->error[--n] = '\0';
-    if (c->secret && strlen(c->secret) >= 4 && strstr(out->error, c->secret))
+    if (rq->secret && strlen(rq->secret) >= 4 && strstr(out->error, rq->secret))
         util_strlcpy(out->error, curl_easy_strerror(rc), sizeof(out->error));
     return -EIO;
 }
 
-int http_post_llm(const struct credential *c, const char *prompt, long timeout_s,
-                  volatile sig_atomic_t *abort_flag, struct http_reply *out)
+int http_post(const struct http_request *rq, struct http_reply *out)
 {
     crash_point("http_request"); /* crash tests: die holding a reserved key */
     memset(out, 0, sizeof(*out));
-    if (abort_flag && *abort_flag) {
-        snprintf(out->error, sizeof(out->error), "cancelled");
+    if (rq->abort_flag && *rq->abort_flag) {
+        util_strlcpy(out->error, "cancelled", sizeof(out->error));
         return -ECANCELED;
     }
     CURL *e = http_get_handle();
-    char *url = http_url(c);
-    char *body = http_build_body(c->provider, c->model, prompt);
-    struct curl_slist *hdrs = http_headers(c);
+    struct curl_slist *hdrs = http_headers(rq->headers);
     int ret = -ENOMEM;
-    if (!e || !url || !body || !hdrs) {
-        snprintf(out->error, sizeof(out->error), "out of memory");
+    if (!e || !hdrs || !rq->url || !rq->body) {
+        util_strlcpy(out->error, "out of memory", sizeof(out->error));
         goto done;
     }
-    struct http_xfer x = {.out = out, .abort_flag = abort_flag};
+    struct http_xfer x = {.out = out, .abort_flag = rq->abort_flag};
     char errbuf[CURL_ERROR_SIZE] = "";
-    if (timeout_s <= 0)
-        timeout_s = 300; /* the documented --timeout-per-step default */
-    http_set_options(e, url, body, hdrs, timeout_s, &x, errbuf);
+    long timeout_s = rq->timeout_s > 0 ? rq->timeout_s : 300;
+    http_set_options(e, rq->url, rq->body, hdrs, timeout_s, &x, errbuf);
 
     int64_t t0 = util_now_mono_ns();
     CURLcode rc = curl_easy_perform(e);
@@ -370,18 +286,16 @@ int http_post_llm(const struct credential *c, const char *prompt, long timeout_s
     } else {
         free(x.buf);
         if (x.too_big) {
-            snprintf(out->error, sizeof(out->error), "reply larger than %d bytes", HTTP_BODY_MAX);
+            util_errf(out->error, sizeof(out->error), "reply larger than %d bytes", HTTP_BODY_MAX);
             ret = -EMSGSIZE;
         } else {
-            ret = http_fail(e, rc, errbuf, c, timeout_s, x.got_bytes, out);
+            ret = http_fail(e, rc, errbuf, rq, timeout_s, x.got_bytes, out);
         }
     }
     /* the handle keeps pointers to our headers, body and buffers: drop them now */
     curl_easy_reset(e);
 done:
     http_headers_free(hdrs);
-    free(url);
-    free(body);
     return ret;
 }
 

@@ -7,12 +7,12 @@
  * files entry) is cut and has non-printable bytes replaced, so an error stays
  * one line; IDs are quoted as they are because only valid ones are kept.
  */
-#ifndef AGENTOS_RUNTIME_WS_PRIVATE_H
-#define AGENTOS_RUNTIME_WS_PRIVATE_H
+#ifndef AGENTOS_WORKFLOWS_WS_PRIVATE_H
+#define AGENTOS_WORKFLOWS_WS_PRIVATE_H
 
 #include <stddef.h>
 
-#include "runtime/ws.h"
+#include "workflows/workstream/ws.h"
 
 #define WS_SHOWN_MAX 80 /* longest piece of file text quoted in a message */
 

@@ -6,26 +6,25 @@
  * the shared segment, a log or the console. Errors name the file and the field
  * ("credentials.json: credentials[1].provider: unknown provider \"foo\"").
  */
-#ifndef AGENTOS_RUNTIME_CREDFILE_H
-#define AGENTOS_RUNTIME_CREDFILE_H
+#ifndef AGENTOS_LLM_CREDFILE_H
+#define AGENTOS_LLM_CREDFILE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llm/provider.h"
 #include "shm/cred.h"
 
 #define CREDFILE_MAX_BYTES (1024 * 1024)
-
-enum cred_provider { PROVIDER_OPENAI = 1, PROVIDER_GEMINI = 2 };
 
 struct credential {
     char id[SHM_KEY_ID_MAX];
     char provider_name[SHM_PROVIDER_MAX]; /* "openai" / "gemini" */
     char model[SHM_MODEL_MAX];
-    enum cred_provider provider;
-    char *base_url; /* never NULL after load (gemini default filled in) */
-    char *secret;   /* process memory only */
-    uint32_t roles; /* CRED_ROLE_* bits, both when absent */
+    const struct llm_provider *proto; /* its wire protocol (llm/provider.h) */
+    char *base_url;                   /* never NULL after load (gemini default filled in) */
+    char *secret;                     /* process memory only */
+    uint32_t roles;                   /* CRED_ROLE_* bits, both when absent */
     uint32_t concurrency;
     uint32_t rpm;
 };
@@ -38,8 +37,8 @@ struct cred_file {
 
 /*
  * Parse and validate path. Fields: id (string, unique, <= 47 chars),
- * provider ("openai"|"gemini"), model (string), base_url (string; required
- * for openai, default https://generativelanguage.googleapis.com for gemini),
+ * provider (a protocol of llm/provider.h), model (string), base_url
+ * (string; required unless the protocol has a default, as gemini does),
  * api_key or api_key_env (the named variable must be set and non-empty),
  * roles (array of "draft"/"review"), rpm (integer 0..100000), concurrency
  * (integer 1..SHM_KEY_HOLDERS_MAX). limit > 0 keeps only the first `limit`

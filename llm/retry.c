@@ -8,7 +8,7 @@
  * anything they do not fully understand so the caller falls through to the
  * next source instead of trusting a half-parsed number.
  */
-#include "runtime/retry.h"
+#include "llm/retry.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -124,6 +124,32 @@ int64_t retry_after_parse_ms(const char *value, int64_t now_s)
     if (delta > (int64_t)(RETRY_ABSURD_MS / 1000))
         return RETRY_MAX_MS;
     return retry_clamp(delta * 1000);
+}
+
+int64_t retry_after_ms_parse(const char *value)
+{
+    if (!value)
+        return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    size_t len = strlen(value), digits = 0, i = 0;
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    while (i < len && isdigit((unsigned char)value[i]))
+        i++, digits++;
+    if (i < len && value[i] == '.')
+        for (i++; i < len && isdigit((unsigned char)value[i]); i++)
+            ;
+    if (digits == 0 || i != len || len > 32)
+        return -1;
+    char buf[40];
+    memcpy(buf, value, len);
+    buf[len] = '\0';
+    double ms = strtod(buf, NULL);
+    if (!isfinite(ms) || ms > RETRY_ABSURD_MS)
+        return -1;
+    int64_t whole = (int64_t)ms;
+    return retry_clamp((double)whole < ms ? whole + 1 : whole);
 }
 
 /* error.details of a Gemini error body (object, or the array form some endpoints send). */

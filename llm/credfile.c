@@ -8,7 +8,7 @@
  * they are freed. No error message ever quotes a secret: messages name fields
  * and environment variables, never their values.
  */
-#include "runtime/credfile.h"
+#include "llm/credfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +21,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
-#define CREDFILE_GEMINI_URL "https://generativelanguage.googleapis.com"
 #define CREDFILE_RPM_MAX 100000
 
 /* Where an error is: the file name and the entry being checked. */
@@ -124,7 +123,7 @@ static int credfile_roles(struct credfile_ctx *x, const cJSON *obj, uint32_t *ou
     return 0;
 }
 
-/* Model names go into the Gemini URL path, so only URL-safe characters are allowed there. */
+/* Model names that go into a URL path (Gemini's) may only hold URL-safe characters. */
 static int credfile_model_url_safe(const char *m)
 {
     return strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
@@ -134,11 +133,11 @@ static int credfile_model_url_safe(const char *m)
 static int credfile_base_url(struct credfile_ctx *x, const cJSON *obj, struct credential *c)
 {
     const char *url;
-    int rc = credfile_string(x, obj, "base_url", 2048, c->provider == PROVIDER_OPENAI, &url);
+    int rc = credfile_string(x, obj, "base_url", 2048, !c->proto->default_base_url, &url);
     if (rc)
         return rc;
     if (!url)
-        url = CREDFILE_GEMINI_URL;
+        url = c->proto->default_base_url;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return credfile_fail(x, "base_url", "must start with http:// or https://");
     /* '@' would carry user:password in the URL, which curl may print in errors */
@@ -192,17 +191,15 @@ static int credfile_entry(struct credfile_ctx *x, const cJSON *obj, struct crede
 
     if ((rc = credfile_string(x, obj, "provider", SHM_PROVIDER_MAX, 1, &s)))
         return rc;
-    if (strcmp(s, "openai") == 0)
-        c->provider = PROVIDER_OPENAI;
-    else if (strcmp(s, "gemini") == 0)
-        c->provider = PROVIDER_GEMINI;
-    else
-        return credfile_fail(x, "provider", "unknown provider \"%s\" (use openai or gemini)", s);
+    c->proto = provider_find(s);
+    if (!c->proto)
+        return credfile_fail(x, "provider", "unknown provider \"%s\" (use one of: %s)", s,
+                             provider_names());
     util_strlcpy(c->provider_name, s, sizeof(c->provider_name));
 
     if ((rc = credfile_string(x, obj, "model", SHM_MODEL_MAX, 1, &s)))
         return rc;
-    if (c->provider == PROVIDER_GEMINI && !credfile_model_url_safe(s))
+    if (c->proto->model_in_url && !credfile_model_url_safe(s))
         return credfile_fail(x, "model", "may only contain A-Z a-z 0-9 . _ -");
     util_strlcpy(c->model, s, sizeof(c->model));
 
@@ -294,8 +291,10 @@ int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
         snprintf(err, errlen, "%s: credentials: must be an array", name);
     else if (cJSON_GetArraySize(arr) == 0)
         snprintf(err, errlen, "%s: credentials: must list at least one key", name);
-    else if (cJSON_GetArraySize(arr) > SHM_MAX_KEYS)
-        snprintf(err, errlen, "%s: credentials: more than %d keys", name, SHM_MAX_KEYS);
+    else if (cJSON_GetArraySize(arr) > SHM_MAX_KEYS && !(limit > 0 && limit <= SHM_MAX_KEYS))
+        snprintf(err, errlen,
+                 "%s: credentials: more than %d keys (AGENTOS_CREDENTIAL_LIMIT=N uses the first N)",
+                 name, SHM_MAX_KEYS);
     else
         rc = credfile_entries(&x, arr, limit, out);
     credfile_wipe_json(root);

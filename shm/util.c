@@ -1,7 +1,7 @@
 /*
  * util.c - small helpers shared by the runtime (see util.h).
  */
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -189,6 +189,20 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+int util_pathf(char *out, size_t outlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, outlen, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= outlen) {
+        if (outlen)
+            out[0] = '\0';
+        return -ENAMETOOLONG;
+    }
+    return 0;
 }
 
 char *util_asprintf(const char *fmt, ...)

@@ -28,10 +28,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/proc.h"
+#include "workflows/workstream/proc.h"
 #include "runtime/result.h"
-#include "runtime/util.h"
-#include "runtime/ws.h"
+#include "shm/util.h"
+#include "workflows/workstream/ws.h"
+#include "workflows/workstream/ws_plan.h"
 #include "workflows/workflows.h"
 
 #define STEP_KILL_GRACE_MS 2000
@@ -229,9 +230,12 @@ static const struct wf_node step_nodes[] = {
 
 const struct wf_desc wf_workstream = {
     .name = "workstream",
-    .id_prefix = "",
-    .items_dir = ".",
-    .out_dir = ".",
+    .noun = "step",
+    .outcomes = 1u << PROG_PASSED | 1u << PROG_FAILED | 1u << PROG_SKIPPED,
     .nodes = step_nodes,
     .node_count = sizeof(step_nodes) / sizeof(step_nodes[0]),
+    .load = ws_plan_load,
+    .check = ws_plan_check,
+    .write_dot = ws_plan_dot,
+    .unload = ws_plan_unload,
 };

@@ -11,7 +11,7 @@
  * the inspector. Histograms turn the segment's per-bucket counts into the
  * cumulative buckets Prometheus expects.
  */
-#include "runtime/metrics.h"
+#include "tools/shmstat/metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +23,7 @@
 
 #include "shm/cred.h"
 #include "shm/prog.h"
+#include "shm/util.h"
 
 static const uint64_t metrics_bounds_ms[SHM_HIST_BUCKETS - 1] = SHM_HIST_BOUNDS_MS_INIT;
 
@@ -368,18 +369,26 @@ static void prom_hist(FILE *o, const char *name, const char *labels, const uint6
     fprintf(o, "%s_count{%s} %" PRIu64 "\n", name, labels, cum);
 }
 
-/* name="escaped value" into out. */
+/* Room for one label: name="value" with every byte of the longest field escaped. */
+#define PROM_LABEL_MAX (3 * SHM_ENDPOINT_MAX + 32)
+
+/*
+ * name="escaped value" into out (PROM_LABEL_MAX bytes). Every field that
+ * becomes a label is at most SHM_ENDPOINT_MAX bytes, so the label always fits;
+ * were it not to, the label is left empty rather than cut mid-escape.
+ */
 static void prom_label(char *out, size_t outlen, const char *name, const char *value)
 {
     char esc[3 * SHM_ENDPOINT_MAX];
 
     metrics_escape_label(value, esc, sizeof(esc));
-    snprintf(out, outlen, "%s=\"%s\"", name, esc);
+    if (util_pathf(out, outlen, "%s=\"%s\"", name, esc) < 0)
+        out[0] = '\0';
 }
 
 static void prom_run(const struct snap *s, FILE *o)
 {
-    char l[512], a[160], b[64], c[160];
+    char l[3 * PROM_LABEL_MAX + 8], a[PROM_LABEL_MAX], b[PROM_LABEL_MAX], c[PROM_LABEL_MAX];
 
     prom_family(o, "agentos_run_info", "gauge", "The run being inspected (always 1).");
     prom_label(a, sizeof(a), "run", s->run_id);
@@ -430,11 +439,11 @@ static void prom_key_label(const struct snap_key *k, char *l, size_t n)
 
 static void prom_keys(const struct snap *s, FILE *o)
 {
-    char l[256], m[512];
+    char l[PROM_LABEL_MAX], m[3 * PROM_LABEL_MAX + 8];
 
     prom_family(o, "agentos_key_info", "gauge", "A configured key (always 1).");
     for (uint32_t i = 0; i < s->key_count; i++) {
-        char p[64], md[160];
+        char p[PROM_LABEL_MAX], md[PROM_LABEL_MAX];
         prom_key_label(&s->keys[i], l, sizeof(l));
         if (!l[0])
             continue;
@@ -488,7 +497,7 @@ static void prom_keys(const struct snap *s, FILE *o)
 
 static void prom_endpoints(const struct snap *s, FILE *o)
 {
-    char url[SHM_ENDPOINT_MAX], l[3 * SHM_ENDPOINT_MAX + 16];
+    char url[SHM_ENDPOINT_MAX], l[PROM_LABEL_MAX];
 
 #define PROM_EP_FAMILY(name, type, help, expr)                                                     \
     do {                                                                                           \
@@ -519,7 +528,7 @@ static void prom_endpoints(const struct snap *s, FILE *o)
 
 static void prom_nodes(const struct snap *s, FILE *o)
 {
-    char l[128];
+    char l[PROM_LABEL_MAX];
 
     prom_family(o, "agentos_node_runs_total", "counter", "Finished executions of the node.");
     for (uint32_t i = 0; i < s->node_count; i++) {

@@ -19,8 +19,8 @@
  * unrelated steps. Strings (run, prompt, output, files, accept) point into
  * ws->doc and live until ws_free.
  */
-#ifndef AGENTOS_RUNTIME_WS_H
-#define AGENTOS_RUNTIME_WS_H
+#ifndef AGENTOS_WORKFLOWS_WS_H
+#define AGENTOS_WORKFLOWS_WS_H
 
 #include <stddef.h>
 #include <stdint.h>

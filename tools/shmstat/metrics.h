@@ -5,8 +5,8 @@
  * docs/shmstat.md; change them together. Nothing here reads the segment: the
  * renderers only see the snapshot, so they can be tested with a made-up one.
  */
-#ifndef AGENTOS_RUNTIME_METRICS_H
-#define AGENTOS_RUNTIME_METRICS_H
+#ifndef AGENTOS_TOOLS_SHMSTAT_METRICS_H
+#define AGENTOS_TOOLS_SHMSTAT_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>

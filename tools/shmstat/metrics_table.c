@@ -13,7 +13,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "runtime/metrics.h"
+#include "tools/shmstat/metrics.h"
 #include "shm/prog.h"
 
 #define METRICS_MIN_WIDTH 80

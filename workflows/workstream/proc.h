@@ -19,8 +19,8 @@
  * proc_run is for a single-threaded caller with SIGCHLD at SIG_DFL: it reaps
  * only the pid it started, and PR_SET_PDEATHSIG follows the forking thread.
  */
-#ifndef AGENTOS_RUNTIME_PROC_H
-#define AGENTOS_RUNTIME_PROC_H
+#ifndef AGENTOS_WORKFLOWS_PROC_H
+#define AGENTOS_WORKFLOWS_PROC_H
 
 #include <signal.h>
 #include <stddef.h>

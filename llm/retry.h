@@ -7,8 +7,8 @@
  * is clamped to [0, RETRY_MAX_MS]; garbage, negative or absurd values fall
  * through to the next source.
  */
-#ifndef AGENTOS_RUNTIME_RETRY_H
-#define AGENTOS_RUNTIME_RETRY_H
+#ifndef AGENTOS_LLM_RETRY_H
+#define AGENTOS_LLM_RETRY_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +17,9 @@
 
 /* Retry-After value -> delay in ms (clamped), or -1 if not parseable. now_s = time(NULL). */
 int64_t retry_after_parse_ms(const char *value, int64_t now_s);
+
+/* retry-after-ms value (milliseconds, possibly fractional) -> ms (clamped), or -1. */
+int64_t retry_after_ms_parse(const char *value);
 
 /* Gemini error body -> RetryInfo.retryDelay in ms (clamped), or -1 if absent. */
 int64_t retry_gemini_delay_ms(const char *body, size_t len);

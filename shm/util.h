@@ -3,8 +3,8 @@
  * reads, atomic file replacement, bounded string copies.
  * All return 0 or -errno unless they say otherwise.
  */
-#ifndef AGENTOS_RUNTIME_UTIL_H
-#define AGENTOS_RUNTIME_UTIL_H
+#ifndef AGENTOS_SHM_UTIL_H
+#define AGENTOS_SHM_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -38,10 +38,19 @@ int util_write_file_atomic(const char *path, const void *data, size_t len);
 size_t util_strlcpy(char *dst, const char *src, size_t size);
 
 /*
- * Format a one-line error message into err (nothing if err is NULL or errlen
- * 0). For the "char *err, size_t errlen" out-parameters used across the runtime.
+ * Format a one-line message into err (nothing if err is NULL or errlen 0),
+ * cut to fit: for the "char *err, size_t errlen" out-parameters used across
+ * the runtime and for failure reasons, where a cut message is still right.
  */
 void util_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Format a path (or any text that must not be cut) into out: 0, or
+ * -ENAMETOOLONG when it does not fit (out then holds "" so a cut path is never
+ * used). Messages that may be cut go through util_errf instead.
+ */
+int util_pathf(char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* snprintf into a malloc'd string; NULL on allocation failure. */

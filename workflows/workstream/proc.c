@@ -18,7 +18,7 @@
  * Stop and timeout: whichever is seen first is the one reported; from then on
  * the group gets SIGTERM and, grace_ms later, SIGKILL.
  */
-#include "runtime/proc.h"
+#include "workflows/workstream/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #define PROC_POLL_NS (50 * UTIL_NS_PER_MS) /* the stop flag is looked at least this often */
 #define PROC_NAP_NS (5 * UTIL_NS_PER_MS)   /* wait step when there is no pidfd to poll */

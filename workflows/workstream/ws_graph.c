@@ -12,8 +12,8 @@
  * DOT labels hold file text (commands, output paths): it is escaped and cut so
  * a label stays one line of valid DOT whatever the file holds.
  */
-#include "runtime/ws.h"
-#include "runtime/ws_private.h"
+#include "workflows/workstream/ws.h"
+#include "workflows/workstream/ws_private.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/util.h"
+#include "shm/util.h"
 
 #define WS_DOT_RUN_MAX 40 /* characters of a command shown in a DOT label */
 

@@ -1,0 +1,403 @@
+/*
+ * llm.c - the LLM client workflows call (see llm.h for the policy).
+ *
+ * Invariant: a key reserved through cred_reserve is ended exactly once, by
+ * llm_end (cred_end), on every path out of llm_try (success, any failure,
+ * cancellation), so a worker never sits on a request slot it is not using,
+ * and the key's endpoint breaker hears of every reservation's end (a
+ * half-open probe that sent nothing hands its turn on, so no endpoint waits on
+ * a probe that never comes). The only state carried from one try to the next
+ * lives in struct llm_call: attempts spent (429s and disabled keys spend
+ * none), consecutive hint-less 429s, and whether the item is shown as waiting
+ * for a key. What a reply means is decided in llm_reply.c.
+ *
+ * Waiting (no key eligible) is a poll: sleep until the earliest time a key may
+ * be usable (at most 200 ms), then ask again. Every sleep is cut into short
+ * steps that check the stop flag and the run state, so shutdown is never held
+ * up by a backoff. All time comes from the client's clock.
+ */
+#include "llm/llm.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llm/http.h"
+#include "llm/llm_reply.h"
+#include "llm/retry.h"
+#include "shm/breaker.h"
+#include "shm/cred.h"
+#include "shm/util.h"
+
+#define LLM_WAIT_MAX_MS 200    /* longest single wait for a key before asking again */
+#define LLM_WAIT_UNKNOWN_MS 25 /* all slots reserved: no known time, poll briskly */
+#define LLM_SLEEP_STEP_MS 50   /* granularity of stop checks while sleeping */
+#define LLM_FAIL_BASE_MS 250   /* backoff after a failed (non-429) attempt */
+#define LLM_FAIL_CAP_MS 5000
+#define LLM_SIMULATED_DELAY_MS 1000
+#define LLM_LOG_BODY_MAX 4000 /* bytes of an error body copied to the item log */
+
+static int64_t sys_mono_ns(void *arg)
+{
+    (void)arg;
+    return util_now_mono_ns();
+}
+
+static int64_t sys_real_s(void *arg)
+{
+    (void)arg;
+    return (int64_t)time(NULL);
+}
+
+static void sys_sleep_ns(void *arg, int64_t ns)
+{
+    (void)arg;
+    util_sleep_ns(ns);
+}
+
+const struct llm_clock llm_clock_system = {sys_mono_ns, sys_real_s, sys_sleep_ns, NULL};
+
+static const struct llm_clock *llm_clk(const struct llm_client *c)
+{
+    return c->clock ? c->clock : &llm_clock_system;
+}
+
+int64_t llm_now(const struct llm_client *c)
+{
+    return llm_clk(c)->mono_ns(llm_clk(c)->arg);
+}
+
+static uint32_t llm_random(void)
+{
+    static uint32_t state;
+    if (state == 0)
+        state = (uint32_t)getpid() ^ (uint32_t)util_now_mono_ns() ^ 0x9e3779b9u;
+    /* xorshift32: jitter only needs to differ between workers, not be unpredictable */
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    return state;
+}
+
+static int llm_stopping(const struct llm_client *c)
+{
+    if (c->stop && *c->stop)
+        return 1;
+    return atomic_load(&c->seg->hdr->run_state) == SHM_RUN_SHUTTING_DOWN;
+}
+
+static void llm_flush(struct llm_client *c)
+{
+    if (c->ev && c->ev->flush)
+        c->ev->flush(c->ev->arg);
+}
+
+void llm_say(struct llm_client *c, const char *fmt, ...)
+{
+    if (!c->ev || !c->ev->coordinator)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    c->ev->coordinator(c->ev->arg, line);
+}
+
+/*
+ * Sleep ms in short steps; -ECANCELED as soon as the run is stopping. Every
+ * wait (for a key, a rate limit, a backoff) goes through here and is counted
+ * in c->waited_ns: it is the pool's time, not the node's.
+ */
+static int llm_sleep_ms(struct llm_client *c, int64_t ms)
+{
+    const struct llm_clock *k = llm_clk(c);
+    llm_flush(c);
+    int64_t start = llm_now(c);
+    int64_t end = start + ms * UTIL_NS_PER_MS;
+    int rc = 0;
+    for (;;) {
+        if (llm_stopping(c)) {
+            rc = -ECANCELED;
+            break;
+        }
+        int64_t left = end - llm_now(c);
+        if (left <= 0)
+            break;
+        k->sleep_ns(k->arg, left < LLM_SLEEP_STEP_MS * UTIL_NS_PER_MS
+                                ? left
+                                : LLM_SLEEP_STEP_MS * UTIL_NS_PER_MS);
+    }
+    c->waited_ns += llm_now(c) - start;
+    return rc;
+}
+
+void llm_audit(struct llm_call *call, const char *event, const char *key, long status,
+               long latency_ms, const char *error, const struct llm_usage *u)
+{
+    const struct llm_events *ev = call->c->ev;
+    if (!ev || !ev->audit)
+        return;
+    struct llm_audit a = {
+        .event = event,
+        .node = call->node,
+        .key = key,
+        .error = error && *error ? error : NULL,
+        .http_status = status > 0 ? status : -1,
+        .latency_ms = latency_ms,
+        .input_tokens = u ? u->input_tokens : -1,
+        .output_tokens = u ? u->output_tokens : -1,
+    };
+    ev->audit(ev->arg, &a);
+}
+
+void llm_exchange(struct llm_client *c, const char *title, const char *text)
+{
+    if (c->ev && c->ev->exchange)
+        c->ev->exchange(c->ev->arg, title, text);
+}
+
+static void llm_set_waiting(struct llm_call *call, int waiting)
+{
+    if (call->waiting == waiting)
+        return;
+    call->waiting = waiting;
+    if (waiting)
+        llm_audit(call, "wait_key", NULL, -1, -1, NULL, NULL);
+    if (call->c->on_wait)
+        call->c->on_wait(call->c->on_wait_arg, waiting);
+}
+
+void llm_count_request(struct llm_client *c, int is_429)
+{
+    c->requests++;
+    atomic_fetch_add(&c->seg->hdr->requests_total, 1);
+    if (is_429) {
+        c->http_429++;
+        atomic_fetch_add(&c->seg->hdr->http_429_total, 1);
+    }
+}
+
+void llm_end(struct llm_client *c, int idx, const struct cred_end *e)
+{
+    struct cred_end_report rep;
+    struct cred_end at = *e;
+    at.now_ns = llm_now(c);
+    cred_end(c->seg, (uint32_t)idx, c->pid, &at, &rep);
+    if (e->outcome == CRED_RATE_LIMIT) {
+        int64_t ms = (e->retry_at_ns - llm_now(c)) / UTIL_NS_PER_MS;
+        llm_say(c, "Rate limit hit on %s. Backing off for %llds. Redistributing work...",
+                c->creds->v[idx].id, (long long)((ms + 999) / 1000));
+    } else if (e->outcome == CRED_DISABLE) {
+        llm_say(c, "Key %s disabled: %s", c->creds->v[idx].id, e->reason);
+    }
+    if (rep.breaker_opened)
+        llm_say(c, "Endpoint %s failing (%u errors in a row); no requests to it for %llds",
+                shm_endpoint_slot(c->seg, rep.endpoint)->url, rep.in_a_row,
+                (long long)(rep.cooldown_ns / UTIL_NS_PER_SEC));
+}
+
+/* End a reservation that sent nothing (cancelled, raced a reload). */
+static void llm_give_back(struct llm_client *c, int idx, uint32_t latency_ms)
+{
+    struct cred_end e = {
+        .outcome = CRED_ABANDONED, .endpoint = BREAKER_NEUTRAL, .latency_ms = latency_ms};
+    llm_end(c, idx, &e);
+}
+
+int64_t llm_backoff_ms(struct llm_call *call, int idx)
+{
+    /* the key's own streak of hint-less 429s, or ours if the slot does not keep one */
+    unsigned exp = call->hintless_429++;
+    struct cred_pub k;
+    if (cred_view(shm_cred_slot(call->c->seg, (uint32_t)idx), &k) == 0 && k.backoff_exp > exp)
+        exp = k.backoff_exp;
+    return retry_backoff_ms(exp, llm_random());
+}
+
+/*
+ * AGENTOS_SIMULATE_429=N: is this request of the run the N-th, 2N-th, ...?
+ * The try right after a simulated 429 of the same call is never simulated,
+ * so even N = 1 lets every request through on its second try and the run
+ * finishes.
+ */
+static int llm_simulated_429(struct llm_call *call)
+{
+    struct llm_client *c = call->c;
+    if (c->simulate_429_every <= 0)
+        return 0;
+    uint64_t n = atomic_fetch_add(&c->seg->hdr->simulate_429_used, 1) + 1;
+    int hit = !call->simulated && n % (uint64_t)c->simulate_429_every == 0;
+    call->simulated = hit;
+    return hit;
+}
+
+/* One request on reserved key idx. Always ends the reservation. */
+static enum llm_step llm_try(struct llm_call *call, int idx, char **reply)
+{
+    struct llm_client *c = call->c;
+    const struct credential *cr = &c->creds->v[idx];
+    if (llm_simulated_429(call)) {
+        struct cred_end e = {.outcome = CRED_RATE_LIMIT,
+                             .endpoint = BREAKER_NEUTRAL,
+                             .retry_at_ns = llm_now(c) + LLM_SIMULATED_DELAY_MS * UTIL_NS_PER_MS};
+        llm_end(c, idx, &e);
+        llm_count_request(c, 1);
+        llm_audit(call, "http_429", cr->id, 429, -1, "simulated 429", NULL);
+        return LLM_STEP_AGAIN;
+    }
+    char title[160];
+    util_errf(title, sizeof(title), "LLM request (%s, key %s, attempt %u)", call->node, cr->id,
+              call->attempts + 1);
+    llm_exchange(c, title, call->prompt);
+    llm_flush(c);
+
+    static volatile sig_atomic_t never;
+    struct http_reply r;
+    struct llm_prompt p = {.text = call->prompt};
+    int rc = provider_send(cr, &p, c->timeout_s, c->stop ? c->stop : &never, &r);
+    enum llm_step step;
+    if (rc == 0)
+        step = llm_reply_classify(call, idx, &r, reply);
+    else
+        step = llm_reply_transport(call, idx, &r, rc);
+    http_reply_free(&r);
+    return step;
+}
+
+/* Pick up reloaded credentials; 1 if the generation moved since creds were loaded. */
+static int llm_refresh(struct llm_client *c)
+{
+    uint64_t g = atomic_load(&c->seg->hdr->pool_generation);
+    if (g == c->generation)
+        return 0;
+    c->generation = g;
+    if (c->refresh_creds)
+        c->refresh_creds(c->refresh_arg); /* on failure the old secrets stay: best we have */
+    return 1;
+}
+
+/* How long to sleep before asking for a key again. */
+static int64_t llm_wait_ms(int idx, const struct cred_wait *w, int64_t now)
+{
+    if (idx != -EAGAIN)
+        return LLM_WAIT_MAX_MS;
+    int64_t ms = w->retry_at_ns > 0 ? (w->retry_at_ns - now + UTIL_NS_PER_MS - 1) / UTIL_NS_PER_MS
+                                    : LLM_WAIT_UNKNOWN_MS;
+    return ms < 1 ? 1 : ms > LLM_WAIT_MAX_MS ? LLM_WAIT_MAX_MS : ms;
+}
+
+/*
+ * Wait for a key: >= 0 key index, -ECANCELED on shutdown. -EAGAIN sleeps until
+ * the earliest time a key may be usable; -ENOKEY (every key disabled) waits for
+ * the coordinator to reload the pool or end the run.
+ */
+static int llm_reserve(struct llm_call *call)
+{
+    struct llm_client *c = call->c;
+    for (;;) {
+        if (llm_stopping(c))
+            return -ECANCELED;
+        llm_refresh(c);
+        struct cred_wait w;
+        memset(&w, 0, sizeof(w));
+        int64_t now = llm_now(c);
+        int idx = cred_reserve(c->seg, call->role, c->pid, now, &w);
+        /*
+         * The coordinator bumps the generation before it reloads the slots, so
+         * a key that came back in a reload is seen together with the new
+         * generation: give it back and take one again with the new secrets.
+         */
+        if (idx >= 0 && llm_refresh(c)) {
+            llm_give_back(c, idx, 0);
+            continue;
+        }
+        if (idx >= 0) {
+            llm_set_waiting(call, 0);
+            if ((size_t)idx < c->creds->n)
+                return idx;
+            /* a slot with no loaded credential (pool reloaded under us): never use it */
+            llm_give_back(c, idx, 0);
+            return -ENOKEY;
+        }
+        if (idx != -EAGAIN && idx != -ENOKEY)
+            return idx;
+        llm_set_waiting(call, 1);
+        if (llm_sleep_ms(c, llm_wait_ms(idx, &w, now)) < 0)
+            return -ECANCELED;
+    }
+}
+
+/* Backoff after failed attempt n (1-based): 250 ms doubling, +-25 %, at most 5 s. */
+static int64_t llm_fail_backoff_ms(unsigned n)
+{
+    int64_t ms = retry_backoff_ms(n - 1, llm_random()) * LLM_FAIL_BASE_MS / 1000;
+    return ms > LLM_FAIL_CAP_MS ? LLM_FAIL_CAP_MS : ms;
+}
+
+/* 1 if some loaded credential may serve role (disabled or not): else waiting is pointless. */
+static int llm_role_exists(const struct llm_client *c, uint32_t role)
+{
+    for (size_t i = 0; i < c->creds->n; i++)
+        if (c->creds->v[i].roles & role)
+            return 1;
+    return 0;
+}
+
+/* The loop of tries: 0, or -errno with err filled. */
+static int llm_loop(struct llm_call *call, char **reply, char *err, size_t errlen)
+{
+    for (;;) {
+        int idx = llm_reserve(call);
+        if (idx < 0) {
+            if (idx == -ENOKEY)
+                util_errf(err, errlen, "the credential pool changed under a request; reload it");
+            else if (idx != -ECANCELED)
+                util_errf(err, errlen, "could not reserve a key: %s", strerror(-idx));
+            return idx;
+        }
+        switch (llm_try(call, idx, reply)) {
+        case LLM_STEP_DONE:
+            return 0;
+        case LLM_STEP_CANCELLED:
+            return -ECANCELED;
+        case LLM_STEP_REJECTED:
+            util_errf(err, errlen, "LLM request rejected: %s", call->last_error);
+            return -EBADRQC;
+        case LLM_STEP_AGAIN:
+            continue;
+        case LLM_STEP_FAILED:
+            break;
+        }
+        if (++call->attempts >= LLM_MAX_ATTEMPTS) {
+            util_errf(err, errlen, "LLM request failed after %d attempts: %s", LLM_MAX_ATTEMPTS,
+                      call->last_error);
+            return -EIO;
+        }
+        if (llm_sleep_ms(call->c, llm_fail_backoff_ms(call->attempts)) < 0)
+            return -ECANCELED;
+    }
+}
+
+int llm_complete(struct llm_client *c, enum llm_role role, const char *node, const char *prompt,
+                 char **reply, char *err, size_t errlen)
+{
+    struct llm_call call = {.c = c, .role = (uint32_t)role, .node = node, .prompt = prompt};
+    *reply = NULL;
+    if (!llm_role_exists(c, call.role)) {
+        util_errf(err, errlen, "no credential has role %s",
+                  role == LLM_ROLE_REVIEW ? "review" : "draft");
+        return -ENOKEY;
+    }
+    int ret = llm_loop(&call, reply, err, errlen);
+    llm_set_waiting(&call, 0);
+    if (ret == -ECANCELED)
+        util_errf(err, errlen, "cancelled: the run is shutting down");
+    llm_flush(c);
+    return ret;
+}

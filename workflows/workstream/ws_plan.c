@@ -1,0 +1,156 @@
+/*
+ * ws_plan.c - a workstream file (SPEC 8) as the items of a run: the
+ * workstream workflow's load, check, write_dot and unload hooks (runtime/wf.h).
+ *
+ *   - the one operand is the file; it is loaded and validated (ws.c: ids,
+ *     fields, unknown dependencies, cycles as "Step deadlock detected: a -> b
+ *     -> a");
+ *   - every step becomes an item with its dependencies, its definition
+ *     (struct ws_step) and the roles it needs (a draft key for a prompt step);
+ *   - parallelism: execution.parallel false runs one step at a time whatever
+ *     --parallel says; otherwise --parallel N, else execution.max_workers,
+ *     else 3 (the value of a bare --parallel), capped at 10;
+ *   - a step is pending when its record under
+ *     $AGENTOS_HOME/workstreams/<id>/<step>.md is missing or was made from
+ *     another definition (its hash covers the step and its dependencies); the
+ *     runtime adds "or a step it depends on is pending";
+ *   - check: when steps can run at once, two steps that may run together must
+ *     not list overlapping files (--dot and --dry-run can still show such a
+ *     graph).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/result.h"
+#include "shm/util.h"
+#include "workflows/workflows.h"
+#include "workflows/workstream/ws.h"
+#include "workflows/workstream/ws_plan.h"
+
+static const char *ws_file(const struct wf_plan *p)
+{
+    return p->o->ids[0];
+}
+
+static void set_parallel(struct wf_plan *p, const struct workstream *ws)
+{
+    const struct run_opts *o = p->o;
+    long par;
+    if (!ws->parallel) {
+        par = 1;
+        if (o->parallel_given && o->parallel > 1)
+            fprintf(stderr,
+                    "agentos-run: note: %s sets execution.parallel to false; running one step "
+                    "at a time\n",
+                    ws_file(p));
+    } else if (o->parallel_given) {
+        par = o->parallel;
+    } else if (ws->max_workers > 0) {
+        par = ws->max_workers;
+        if (par > ARGS_PARALLEL_MAX) {
+            fprintf(stderr, "agentos-run: warning: execution.max_workers %ld is capped at %d\n",
+                    par, ARGS_PARALLEL_MAX);
+            par = ARGS_PARALLEL_MAX;
+        }
+    } else {
+        par = ARGS_PARALLEL_BARE;
+    }
+    p->parallel = (int)par;
+    if (!o->timeout_given && ws->timeout_per_step > 0)
+        p->timeout_per_step = ws->timeout_per_step;
+}
+
+/* Was this step passed by an earlier run from the same definition? */
+static int recorded_passed(const struct item *it)
+{
+    struct result_info ri;
+    return result_read(it->out_path, &ri) == 0 && !strcmp(ri.status, "passed") &&
+           !strcmp(ri.sha256, it->sha256);
+}
+
+/* One item per step: record path, hash, dependencies, definition, roles, pending. */
+static int build_items(struct wf_plan *p, const struct workstream *ws)
+{
+    p->items.v = calloc(ws->nsteps + 1, sizeof(*p->items.v));
+    if (!p->items.v)
+        return -ENOMEM;
+    p->items.n = ws->nsteps;
+    for (size_t i = 0; i < ws->nsteps; i++) {
+        struct item *it = &p->items.v[i];
+        const struct ws_step *st = &ws->steps[i];
+        util_strlcpy(it->id, st->id, sizeof(it->id));
+        util_strlcpy(it->stem, st->id, sizeof(it->stem));
+        util_strlcpy(it->sha256, st->sha256, sizeof(it->sha256));
+        it->input_path = strdup(ws_file(p));
+        it->out_path = util_asprintf("%s/workstreams/%s/%s.md", p->home, ws->id, st->id);
+        it->deps = st->ndeps ? calloc(st->ndeps, sizeof(*it->deps)) : NULL;
+        if (!it->input_path || !it->out_path || (st->ndeps && !it->deps))
+            return -ENOMEM;
+        memcpy(it->deps, st->deps, st->ndeps * sizeof(*it->deps));
+        it->ndeps = st->ndeps;
+        it->def = st;
+        it->detail = st->run ? "run" : "prompt";
+        it->roles = st->prompt ? CRED_ROLE_DRAFT : 0;
+        it->pending = !recorded_passed(it);
+    }
+    return 0;
+}
+
+int ws_plan_load(struct wf_plan *p, char *err, size_t errlen)
+{
+    const struct run_opts *o = p->o;
+    if (o->nids != 1 || o->all) {
+        util_errf(err, errlen, "%s",
+                  o->nids > 1 ? "a workstream run takes one FILE.json"
+                  : o->all    ? "--all applies to item workflows, not workstreams"
+                              : "workstream needs a FILE.json");
+        return -EINVAL;
+    }
+    if (o->items_dir || o->out_dir) {
+        util_errf(err, errlen, "%s applies to item workflows, not workstreams",
+                  o->items_dir ? "--items" : "--out");
+        return -EINVAL;
+    }
+    struct workstream *ws = calloc(1, sizeof(*ws));
+    if (!ws)
+        return -ENOMEM;
+    p->priv = ws;
+    int r = ws_load(ws_file(p), ws, err, errlen);
+    if (r < 0)
+        return r;
+    set_parallel(p, ws);
+    util_errf(p->title, sizeof(p->title), "Workstream %s", ws->id);
+    util_errf(p->where, sizeof(p->where), "in workstream %s", ws->id);
+    if (util_pathf(p->ckpt_dir, sizeof(p->ckpt_dir), "%s/checkpoints/workstream-%s", p->home,
+                   ws->id) < 0) {
+        util_errf(err, errlen, "the checkpoint folder under %.60s... is too long", p->home);
+        return -ENAMETOOLONG;
+    }
+    r = build_items(p, ws);
+    if (r == -ENOMEM)
+        util_errf(err, errlen, "out of memory planning %s", ws_file(p));
+    return r;
+}
+
+int ws_plan_check(const struct wf_plan *p, char *err, size_t errlen)
+{
+    if (p->parallel <= 1)
+        return 0;
+    return ws_check_files(p->priv, ws_file(p), err, errlen);
+}
+
+void ws_plan_dot(const struct wf_plan *p, FILE *out)
+{
+    ws_write_dot(p->priv, out);
+}
+
+void ws_plan_unload(struct wf_plan *p)
+{
+    if (p->priv) {
+        ws_free(p->priv);
+        free(p->priv);
+        p->priv = NULL;
+    }
+}
