@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # (the variables set are the API)
 # Common harness for tests against real servers (SPEC 14). Sourced, never run.
 #
 # It sources tests/integration/lib.sh, so a real-server test gets the same

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # (the variables set are the API)
 # llama.cpp's llama-server, a real OpenAI-compatible LLM server (SPEC 14),
 # built from the llama.cpp sources inside the npm package node-llama-cpp and
 # serving a tiny random model made with llama.cpp's own gguf-py.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # (the variables set are the API)
 # A real Prometheus server on loopback scraping given targets every 1 s.
 # Sourced. Debian package prometheus.
 #
@@ -6,6 +7,9 @@
 #                        prometheus on a free loopback port with its storage in
 #                        $WS, wait up to 30 s for /-/ready; sets PROM_PORT,
 #                        PROM_PID, PROM_URL, PROM_LOG. 1 on failure.
+#                        PROM_BEARER=TOKEN in the environment: scrape with
+#                        "Authorization: Bearer TOKEN" (llama-server --metrics
+#                        wants its API key)
 #   prometheus_query EXPR  print the JSON of /api/v1/query?query=EXPR (3 s max)
 #   prometheus_value EXPR  print the value of the first series of EXPR, or nothing
 #   prometheus_wait SECS EXPR  until EXPR has at least one series; 1 on time-out
@@ -21,8 +25,9 @@ PROM_URL=""
 PROM_LOG=""
 
 prometheus_start() {
-    local dir t targets=""
+    local dir t targets="" auth=""
     for t in "$@"; do targets="$targets${targets:+, }'$t'"; done
+    [ -n "${PROM_BEARER:-}" ] && auth=$'    authorization:\n      credentials: '"'$PROM_BEARER'"
     PROM_PORT=$(free_port)
     dir="$WS/prometheus-$PROM_PORT"
     mkdir -p "$dir"
@@ -35,6 +40,7 @@ scrape_configs:
   - job_name: agentos
     static_configs:
       - targets: [$targets]
+$auth
 EOF
     prometheus --config.file="$dir/prometheus.yml" \
         --web.listen-address="127.0.0.1:$PROM_PORT" \

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # (the variables set are the API)
 # A real Redis server on loopback for tests (SPEC 13, --budget redis://).
 # Sourced. Debian package redis-server (redis-server, redis-cli).
 #

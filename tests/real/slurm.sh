@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # (the variables set are the API)
 # A real one-node Slurm cluster on loopback (SPEC 13: job arrays, --shard
 # slurm). Sourced. Debian packages slurm-wlm (slurmctld, slurmd, client
 # commands) and munge. Needs root: slurmd starts jobs as their submitter.
