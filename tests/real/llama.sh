@@ -76,14 +76,15 @@ _llama_src() {
     tar -xzf "$tgz" -C "$dir" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json ||
         return 1
     rm -rf "$LLAMA_SRC.tmp"
-    git clone -q "$dir/package/llama/gitRelease.bundle" "$LLAMA_SRC.tmp" </dev/null &&
+    git -c advice.detachedHead=false clone -q "$dir/package/llama/gitRelease.bundle" "$LLAMA_SRC.tmp" </dev/null &&
         mv "$LLAMA_SRC.tmp" "$LLAMA_SRC"
 }
 
-# Someone else's build in the tree (a process whose cwd is in it).
+# Someone else's build in the tree: a process whose cwd is in it (our own
+# build runs from $LLAMA_CACHE, see llama_build; $$ is the caller's shell).
 _llama_foreign_build() {
     find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$LLAMA_SRC" -o -lname "$LLAMA_SRC/*" \) \
-        2>/dev/null | grep -q .
+        2>/dev/null | cut -d/ -f3 | grep -vxq "$$"
 }
 
 _llama_progress() { grep -o '^\[ *[0-9]*%\]' "$LLAMA_BUILD_LOG" 2>/dev/null | tail -1; }
@@ -148,6 +149,7 @@ llama_build() {
     llama_available && return 0
     mkdir -p "$LLAMA_CACHE/src"
     (
+        cd "$LLAMA_CACHE" || exit 1
         flock -w "${LLAMA_BUILD_TIMEOUT:-5400}" 9 || { _llama_say "build lock busy"; exit 1; }
         _llama_build_locked "$deadline"
     ) 9>"$LLAMA_CACHE/src/.llama-build.lock"
