@@ -180,6 +180,7 @@ haproxy_start() {
     [ $((p429 + p503 + phold)) -le 100 ] || { _haproxy_usage "shares add up to more than 100"; return; }
     case "$key" in *[!A-Za-z0-9._-]*) _haproxy_usage "--429-key takes [A-Za-z0-9._-] only"; return ;; esac
     [ "$listen" = auto ] && listen=$(free_port)
+    real_can_start haproxy "$HAPROXY_PID" "$listen" || return 1
     HAPROXY_PORT=$listen
     HAPROXY_DIR="$WS/haproxy-$listen"
     mkdir -p "$HAPROXY_DIR"
@@ -202,8 +203,8 @@ haproxy_start() {
         real_at_exit haproxy_stop
         _HAPROXY_AT_EXIT=1
     fi
-    if ! wait_until 10 eval "ss -ltnH 'sport = :$listen' | grep -q ."; then
-        echo "# haproxy did not listen on port $listen within 10 s" >&2
+    if ! wait_server 10 "$HAPROXY_PID" eval "ss -ltnH 'sport = :$listen' | grep -q ."; then
+        echo "# haproxy did not listen on port $listen (exited, or 10 s passed)" >&2
         sed 's/^/# /' "$HAPROXY_DIR/stderr" >&2
         haproxy_stop
         return 1

@@ -11,6 +11,11 @@
 #   real_at_exit CMD...        run CMD at exit, last registered first, before
 #                              $WS is removed; use it instead of `trap ... EXIT`
 #   wait_until SECS CMD...     run CMD every 0.1 s until it succeeds; 1 on time-out
+#   wait_server SECS PID CMD...  the same for a server just started as PID:
+#                              2 as soon as PID has died (a port taken, a bad
+#                              config), without waiting out SECS
+#   real_can_start NAME PID [PORT]  0 if no NAME runs as PID yet (one server of a
+#                              kind at a time) and PORT is free; else says why
 #   stop_pid PID [SECS]        SIGTERM, wait up to SECS (default 10), then SIGKILL;
 #                              reaps PID if it is our child
 #   real_cache_dir             print ${AGENTOS_CACHE_DIR:-$HOME/.cache/agentos}
@@ -75,6 +80,29 @@ wait_until() {
     end=$((SECONDS + secs))
     while :; do
         "$@" >/dev/null 2>&1 && return 0
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.1
+    done
+}
+
+real_can_start() {
+    if [ -n "$2" ] && kill -0 "$2" 2>/dev/null; then
+        echo "# $1 is already running (pid $2); stop it first" >&2
+        return 1
+    fi
+    if [ -n "${3:-}" ] && ! _port_free "$3"; then
+        echo "# $1: port $3 is taken" >&2
+        return 1
+    fi
+}
+
+wait_server() {
+    local secs=$1 pid=$2 end
+    shift 2
+    end=$((SECONDS + secs))
+    while :; do
+        "$@" >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || return 2
         [ "$SECONDS" -ge "$end" ] && return 1
         sleep 0.1
     done

@@ -184,6 +184,7 @@ llama_start() {
     llama_available || { _llama_say "$LLAMA_BIN is not built (tests/real/llama.sh build)"; return 2; }
     model=$(llama_model) || return 1
     [ "$port" = auto ] && port=$(free_port)
+    real_can_start llama-server "$LLAMA_PID" "$port" || return 1
     LLAMA_PORT=$port
     LLAMA_URL="http://127.0.0.1:$port"
     LLAMA_LOG="$WS/llama-server-$port.log"
@@ -194,8 +195,8 @@ llama_start() {
         real_at_exit llama_stop
         _LLAMA_AT_EXIT=1
     fi
-    if ! wait_until 60 _llama_healthy; then
-        _llama_say "llama-server not healthy on port $port within 60 s"
+    if ! wait_server 60 "$LLAMA_PID" _llama_healthy; then
+        _llama_say "llama-server not healthy on port $port (exited, or 60 s passed)"
         tail -5 "$LLAMA_LOG" | sed 's/^/# /' >&2
         llama_stop
         return 1

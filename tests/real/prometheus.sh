@@ -28,6 +28,7 @@ prometheus_start() {
     local dir t targets="" auth=""
     for t in "$@"; do targets="$targets${targets:+, }'$t'"; done
     [ -n "${PROM_BEARER:-}" ] && auth=$'    authorization:\n      credentials: '"'$PROM_BEARER'"
+    real_can_start prometheus "$PROM_PID" || return 1
     PROM_PORT=$(free_port)
     dir="$WS/prometheus-$PROM_PORT"
     mkdir -p "$dir"
@@ -51,8 +52,8 @@ EOF
         real_at_exit prometheus_stop
         _PROM_AT_EXIT=1
     fi
-    if ! wait_until 30 curl -sf --max-time 2 "$PROM_URL/-/ready"; then
-        echo "# prometheus was not ready on port $PROM_PORT within 30 s" >&2
+    if ! wait_server 30 "$PROM_PID" curl -sf --max-time 2 "$PROM_URL/-/ready"; then
+        echo "# prometheus was not ready on port $PROM_PORT (exited, or 30 s passed)" >&2
         tail -5 "$PROM_LOG" | sed 's/^/# /' >&2
         prometheus_stop
         return 1

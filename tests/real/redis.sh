@@ -23,8 +23,9 @@ redis_cli() { timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 _redis_pong() { [ "$(redis_cli PING 2>/dev/null)" = PONG ]; }
 
 redis_start() {
-    local dir
-    REDIS_PORT=${1:-$(free_port)}
+    local dir port=${1:-$(free_port)}
+    real_can_start redis-server "$REDIS_PID" "$port" || return 1
+    REDIS_PORT=$port
     dir="$WS/redis-$REDIS_PORT"
     mkdir -p "$dir"
     REDIS_LOG="$dir/redis.log"
@@ -36,8 +37,8 @@ redis_start() {
         real_at_exit redis_stop
         _REDIS_AT_EXIT=1
     fi
-    if ! wait_until 10 _redis_pong; then
-        echo "# redis-server did not answer PING on port $REDIS_PORT within 10 s" >&2
+    if ! wait_server 10 "$REDIS_PID" _redis_pong; then
+        echo "# redis-server did not answer PING on port $REDIS_PORT (exited, or 10 s passed)" >&2
         tail -5 "$REDIS_LOG" | sed 's/^/# /' >&2
         redis_stop
         return 1

@@ -94,6 +94,7 @@ _munge_ok() { munge -S "$MUNGE_SOCKET" -n </dev/null 2>/dev/null | unmunge -S "$
 
 slurm_start() {
     local ports
+    real_can_start slurmctld "$SLURMCTLD_PID" || return 1
     SLURM_NODE=$(hostname -s)
     SLURM_DIR="$WS/slurm"
     mkdir -p "$SLURM_DIR/ctld" "$SLURM_DIR/slurmd" "$SLURM_DIR/munge"
@@ -116,7 +117,7 @@ slurm_start() {
         --seed-file="$SLURM_DIR/munge/munged.seed" \
         </dev/null >"$SLURM_DIR/munged.log" 2>&1 &
     MUNGED_PID=$!
-    if ! wait_until 10 _munge_ok; then
+    if ! wait_server 10 "$MUNGED_PID" _munge_ok; then
         echo "# munged did not answer on $MUNGE_SOCKET within 10 s" >&2
         _slurm_tail_logs
         return 1
@@ -124,7 +125,7 @@ slurm_start() {
 
     slurmctld -D -i -f "$SLURM_CONF" </dev/null >"$SLURM_DIR/slurmctld.out" 2>&1 &
     SLURMCTLD_PID=$!
-    if ! wait_until 20 scontrol ping; then
+    if ! wait_server 20 "$SLURMCTLD_PID" scontrol ping; then
         echo "# slurmctld did not answer scontrol ping within 20 s" >&2
         _slurm_tail_logs
         return 1
@@ -132,7 +133,7 @@ slurm_start() {
     (cd "$SLURM_DIR/slurmd" && exec slurmd -D -N "$SLURM_NODE" -f "$SLURM_CONF" \
         </dev/null >"$SLURM_DIR/slurmd.out" 2>&1) &
     SLURMD_PID=$!
-    if ! wait_until 60 _slurm_node_idle; then
+    if ! wait_server 60 "$SLURMD_PID" _slurm_node_idle; then
         echo "# node $SLURM_NODE not idle within 60 s: $(sinfo -h -N -o '%T %E' 2>&1)" >&2
         _slurm_tail_logs
         return 1
