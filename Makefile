@@ -24,7 +24,7 @@ MHD_LIBS = -lmicrohttpd
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
            liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc prometheus
 
-LIB_SRCS  = $(sort $(wildcard shm/*.c runtime/*.c workflows/*.c))
+LIB_SRCS  = $(sort $(wildcard shm/*.c runtime/*.c workflows/*.c workflows/workstream/*.c))
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       = $(BUILD)/libagentos.a
 TOOLS     = agentos-run agentos-mockllm agentos-shmstat
@@ -48,7 +48,7 @@ deps:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
 	fi
 
-$(BUILD)/%.o: %.c $(wildcard shm/*.h runtime/*.h workflows/*.h) | $(BUILD)
+$(BUILD)/%.o: %.c $(wildcard shm/*.h runtime/*.h workflows/*.h workflows/workstream/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
