@@ -144,6 +144,14 @@ void limiter_window_add(struct limiter_window *w, uint32_t latency_ms, int is_er
         w->hist[limiter_bucket(latency_ms)]++;
 }
 
+void limiter_window_merge(struct limiter_window *dst, const struct limiter_window *src)
+{
+    dst->finished += src->finished;
+    dst->errors += src->errors;
+    for (size_t i = 0; i < LIMITER_BUCKETS; i++)
+        dst->hist[i] += src->hist[i];
+}
+
 static uint64_t limiter_window_successes(const struct limiter_window *w)
 {
     uint64_t n = 0;

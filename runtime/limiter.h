@@ -128,6 +128,14 @@ int limiter_set_max(struct limiter *l, uint32_t max);
  */
 void limiter_window_add(struct limiter_window *w, uint32_t latency_ms, int is_error);
 
+/*
+ * Add src's counts into dst (durations are not added: the caller stamps the
+ * window it closes). For a window kept per worker, each written by its own
+ * worker only, and summed by the coordinator when it closes the window: no
+ * atomics, and a worker that dies mid-add costs at most its own counts.
+ */
+void limiter_window_merge(struct limiter_window *dst, const struct limiter_window *src);
+
 /* Histogram bucket of a latency, and the midpoint of a bucket, in ms. */
 uint32_t limiter_bucket(uint32_t latency_ms);
 uint32_t limiter_bucket_mid_ms(uint32_t bucket);

@@ -98,6 +98,16 @@ static void test_histogram_median_within_ten_percent(void **state)
     assert_int_equal(w.errors, 1);
     uint32_t m = limiter_window_median_ms(&w);
     assert_true(m >= 1100 - 110 && m <= 1100 + 110);
+
+    /* per-worker windows summed by the coordinator */
+    struct limiter_window sum, a = win(3, 1, 2000), b = win(4, 0, 2000);
+    memset(&sum, 0, sizeof(sum));
+    limiter_window_merge(&sum, &a);
+    limiter_window_merge(&sum, &b);
+    assert_int_equal(sum.finished, 8);
+    assert_int_equal(sum.errors, 1);
+    assert_int_equal(sum.duration_ms, 0);
+    assert_int_equal(sum.hist[limiter_bucket(2000)], 7);
 }
 
 static void test_healthy_ramp_to_max(void **state)
