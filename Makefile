@@ -18,13 +18,13 @@ SANITIZE ?=
 CFLAGS  ?=
 WARN     = -Wall -Wextra -Wformat=2 -Wshadow -Werror -Wno-format-truncation
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SANITIZE) -pthread -I. $(CFLAGS)
-LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lcrypto -lrt -pthread
+LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lcrypto -lhiredis -lrt -pthread
 MHD_LIBS = -lmicrohttpd
 
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
-           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc prometheus
+           liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev libhiredis-dev redis-server parallel sqlite3 tmux jq curl bc prometheus
 
-LIB_SRCS  = $(sort $(wildcard shm/*.c runtime/*.c workflows/*.c))
+LIB_SRCS  = $(sort $(wildcard shm/*.c runtime/*.c workflows/*.c llm/*.c))
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       = $(BUILD)/libagentos.a
 TOOLS     = agentos-run agentos-mockllm agentos-shmstat
@@ -48,7 +48,7 @@ deps:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
 	fi
 
-$(BUILD)/%.o: %.c $(wildcard shm/*.h runtime/*.h workflows/*.h) | $(BUILD)
+$(BUILD)/%.o: %.c $(wildcard shm/*.h runtime/*.h workflows/*.h llm/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -133,7 +133,7 @@ install: all
 	install -m 0644 workflows/prompts/*.md $(DESTDIR)$(PREFIX)/share/agentos/prompts/
 
 format:
-	clang-format -i $(wildcard shm/*.[ch] runtime/*.[ch] workflows/*.[ch] tools/*.c tools/mockllm/*.[ch] tests/unit/*.c tests/fuzz/*.c perf/*.c)
+	clang-format -i $(wildcard shm/*.[ch] runtime/*.[ch] llm/*.[ch] workflows/*.[ch] tools/*.c tools/mockllm/*.[ch] tests/unit/*.c tests/fuzz/*.c perf/*.c)
 
 clean:
 	rm -rf build build-asan build-tsan
