@@ -77,7 +77,7 @@ struct budget_redis_opts {
     const char *url;  /* redis://HOST[:PORT][/DB] */
     const char *pool; /* namespace of the key names: 1..63 of [A-Za-z0-9._-] */
     /* This process's name in lease ids; unique among every user of the pool.
-     * NULL: "<hostname>:<pid>:<random>". Same character set as pool. */
+     * NULL: "<hostname>:<pid>:<random>". 1..63 of [A-Za-z0-9._:-]. */
     const char *owner;
     uint32_t connect_timeout_ms; /* 0: BUDGET_CONNECT_TIMEOUT_MS */
     uint32_t command_timeout_ms; /* 0: BUDGET_COMMAND_TIMEOUT_MS */
@@ -221,8 +221,8 @@ int budget_redis_renew(struct budget_redis *b, const struct budget_lease *lease,
 int budget_redis_enable(struct budget_redis *b, const char *key_id);
 
 /*
- * Register or refresh coordinator coord_id (same character set as the pool)
- * as live for ttl_ms, drop those whose time ran out, and set *n_live to how
+ * Register or refresh coordinator coord_id (1..63 of [A-Za-z0-9._:-]) as
+ * live for ttl_ms, drop those whose time ran out, and set *n_live to how
  * many are live, this one included: the share of a key's budget a coordinator
  * falls back to when Redis is lost is 1 / *n_live. 0 or -errno.
  */
