@@ -27,12 +27,13 @@ WARN     = -Wall -Wextra -Wformat=2 -Wshadow -Werror
 ALL_CPPFLAGS = -D_GNU_SOURCE -I. $(CPPFLAGS)
 ALL_CFLAGS = -std=c11 -g $(OPT) $(WARN) $(SANITIZE) -pthread $(CFLAGS)
 ALL_LDFLAGS = $(SANITIZE) -pthread $(LDFLAGS)
-LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lcrypto -lrt -pthread
+LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lhiredis -lcrypto -lrt -pthread
 MHD_LIBS = -lmicrohttpd
 
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
            liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc \
-           prometheus clang-format
+           prometheus clang-format libhiredis-dev redis-server haproxy slurm-wlm munge \
+           python3-numpy nodejs npm cmake
 
 # The library: layers from the bottom up (shm <- llm <- runtime <- workflows).
 LIB_SRCS  = $(sort $(wildcard shm/*.c llm/*.c runtime/*.c workflows/*.c workflows/*/*.c))
