@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "llm/budget_private.h"
+#include "shm/util.h"
 
 static uint64_t conn_now_ns(void)
 {
@@ -54,7 +55,7 @@ void budget_errf(struct budget_redis *b, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(b->err, sizeof(b->err), "budget %s: %s", b->url, msg);
+    util_errf(b->err, sizeof(b->err), "budget %s: %s", b->url, msg); /* a message: may be cut */
 }
 
 /* SIGPIPE blocked around I/O; *pending says whether one was already waiting. */

@@ -33,6 +33,7 @@
 #include <hiredis/hiredis.h>
 
 #include "llm/budget_redis.h"
+#include "shm/util.h"
 
 #define READY_WAIT_MS 3000
 
@@ -365,12 +366,12 @@ static void test_open_bad_db(void **state)
     char url[64], err[256];
 
     (void)state;
-    snprintf(url, sizeof(url), "%s/99999", srv_url);
+    assert_int_equal(util_pathf(url, sizeof(url), "%s/99999", srv_url), 0);
     o.url = url;
     assert_int_equal(budget_redis_open(&o, &b, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "SELECT 99999"));
     assert_non_null(strstr(err, url));
-    snprintf(url, sizeof(url), "%s/2", srv_url);
+    assert_int_equal(util_pathf(url, sizeof(url), "%s/2", srv_url), 0);
     assert_int_equal(budget_redis_open(&o, &b, err, sizeof(err)), 0);
     budget_redis_close(b);
 }
