@@ -7,7 +7,9 @@
  * A review approves unless a marker says otherwise: MOCK-BLOCKED, MOCK-REVISE-ALWAYS,
  * MOCK-REVISE-ONCE (REVISE the first time a heading is reviewed, then APPROVED),
  * MOCK-NO-VERDICT; MOCK-CHECKBOX spells the verdict as a checked box instead of a
- * "VERDICT:" line. docs/mockllm.md lists the markers.
+ * "VERDICT:" line. MOCK-EMPTY makes any reply the empty string and MOCK-QUOTE-KEY
+ * quotes the request's API key in it (secret-scrubbing tests); MOCK-HTTP-400/404/422
+ * ask for a rejection instead of a reply. docs/mockllm.md lists the markers.
  */
 #include "tools/mockllm/mockllm.h"
 
@@ -87,7 +89,7 @@ char *mock_draft(const char *prompt, const unsigned char digest[32])
 }
 
 /* The reviewer: approves unless a marker in the reviewed text says otherwise. */
-char *mock_review(const char *prompt)
+char *mock_review(const char *prompt, int commit)
 {
     const char *verdict = "APPROVED";
     if (strstr(prompt, "MOCK-BLOCKED")) {
@@ -100,8 +102,10 @@ char *mock_review(const char *prompt)
         mock_title(prompt, title, sizeof(title));
         mock_sha256(title, strlen(title), d);
         pthread_mutex_lock(&mock_st.mu);
-        verdict = mock_dig_bump(&mock_st.headings, d) == 0 ? "REVISE" : "APPROVED";
+        uint32_t seen =
+            commit ? mock_dig_bump(&mock_st.headings, d) : mock_dig_count(&mock_st.headings, d);
         pthread_mutex_unlock(&mock_st.mu);
+        verdict = seen == 0 ? "REVISE" : "APPROVED";
     } else if (strstr(prompt, "MOCK-NO-VERDICT")) {
         verdict = NULL;
     }
@@ -115,4 +119,30 @@ char *mock_review(const char *prompt)
                          "- Components and error handling are described.\n- Testing is "
                          "covered.\n\n%s",
                          line);
+}
+
+char *mock_reply_text(const struct mock_job *j, int commit)
+{
+    if (strstr(j->prompt, "MOCK-EMPTY"))
+        return strdup("");
+    char *t =
+        j->kind == KIND_REVIEW ? mock_review(j->prompt, commit) : mock_draft(j->prompt, j->digest);
+    if (!t || !strstr(j->prompt, "MOCK-QUOTE-KEY"))
+        return t;
+    /* Deliberately the whole key: what a client must scrub before logging a reply. */
+    char *q = util_asprintf("%s\nEchoed API key: %s\n", t, j->key);
+    free(t);
+    return q;
+}
+
+unsigned mock_marker_status(const char *prompt)
+{
+    static const unsigned codes[] = {400, 404, 422};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        char m[24];
+        snprintf(m, sizeof(m), "MOCK-HTTP-%u", codes[i]);
+        if (strstr(prompt, m))
+            return codes[i];
+    }
+    return 0;
 }

@@ -2,11 +2,12 @@
  * server.c - the HTTP side of agentos-mockllm: the libmicrohttpd callbacks.
  *
  * The handler gathers a request's body (up to 4 MiB; a larger one is drained and
- * answered 413), routes it (the completion routes to completion.c; GET /stats,
- * POST /stats/reset, GET /healthz here; 404/405 otherwise), counts completions in
- * flight and writes one log line per request with the key cut short. The
+ * answered 413), routes it (the OpenAI, Gemini and Anthropic completion routes to
+ * completion.c; GET /stats and POST /stats/reset to stats.c; GET /healthz here;
+ * 404/405 otherwise), counts completions in flight, sends the reply with its extra
+ * headers and writes one log line per request with the key cut short. The
  * completion callback learns whether a 200 reached the client in full, which is
- * what delivered_repeats is measured against.
+ * what delivered_repeats and the token totals of /stats are measured against.
  */
 #include "tools/mockllm/mockllm.h"
 
@@ -17,58 +18,6 @@
 #include <unistd.h>
 
 #include "shm/util.h"
-static char *mock_stats_json(void)
-{
-    cJSON *o = cJSON_CreateObject(), *pk;
-    pthread_mutex_lock(&mock_st.mu);
-    const struct mock_counters *c = &mock_st.c;
-    const struct {
-        const char *name;
-        double v;
-    } f[] = {{"requests", c->requests},
-             {"completions", c->completions},
-             {"drafts", c->drafts},
-             {"reviews", c->reviews},
-             {"http_429", c->h429},
-             {"http_5xx", c->h5xx},
-             {"http_401", c->h401},
-             {"http_403", c->h403},
-             {"http_400", c->h400},
-             {"http_413", c->h413},
-             {"early_requests", c->early},
-             {"in_flight", (double)mock_st.in_flight},
-             {"max_in_flight", (double)mock_st.max_in_flight},
-             {"prompts_sha256_repeats", c->repeats},
-             {"delivered_repeats", c->delivered_repeats}};
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-        cJSON_AddNumberToObject(o, f[i].name, f[i].v);
-    pk = cJSON_AddObjectToObject(o, "per_key");
-    for (const struct mock_key *k = mock_st.keys; k; k = k->next) {
-        cJSON *e = cJSON_AddObjectToObject(pk, k->key);
-        cJSON_AddNumberToObject(e, "requests", (double)k->requests);
-        cJSON_AddNumberToObject(e, "http_429", (double)k->http_429);
-        cJSON_AddNumberToObject(e, "early_requests", (double)k->early);
-    }
-    pthread_mutex_unlock(&mock_st.mu);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
-}
-
-/* Zeroes what /stats reports; rate buckets, Retry-After deadlines and REVISE-ONCE
- * history are behaviour, not counters, and stay. */
-static void mock_stats_reset(void)
-{
-    pthread_mutex_lock(&mock_st.mu);
-    memset(&mock_st.c, 0, sizeof(mock_st.c));
-    mock_st.max_in_flight = mock_st.in_flight;
-    mock_dig_clear(&mock_st.prompts);
-    mock_dig_clear(&mock_st.delivered);
-    for (struct mock_key *k = mock_st.keys; k; k = k->next)
-        k->requests = k->http_429 = k->early = 0;
-    pthread_mutex_unlock(&mock_st.mu);
-}
-
 static void mock_in_flight(int delta)
 {
     pthread_mutex_lock(&mock_st.mu);
@@ -78,17 +27,19 @@ static void mock_in_flight(int delta)
     pthread_mutex_unlock(&mock_st.mu);
 }
 
-/* 1 = OpenAI route, 2 = Gemini route, 0 = neither. */
+/* The protocol of a completion route, or -1 for any other URL. */
 static int mock_llm_route(const char *url)
 {
     if (strcmp(url, "/v1/chat/completions") == 0 || strcmp(url, "/chat/completions") == 0)
-        return 1;
+        return PROTO_OPENAI;
+    if (strcmp(url, "/v1/messages") == 0)
+        return PROTO_ANTHROPIC;
     const char *pre = "/v1beta/models/", *suf = ":generateContent";
     size_t n = strlen(url), lp = strlen(pre), ls = strlen(suf);
     if (n > lp + ls && strncmp(url, pre, lp) == 0 && strcmp(url + n - ls, suf) == 0 &&
         !memchr(url + lp, '/', n - lp - ls))
-        return 2;
-    return 0;
+        return PROTO_GEMINI;
+    return -1;
 }
 
 static void mock_route(struct MHD_Connection *c, const char *url, const char *method,
@@ -96,8 +47,8 @@ static void mock_route(struct MHD_Connection *c, const char *url, const char *me
 {
     int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
     int llm = mock_llm_route(url);
-    if (llm && post) {
-        mock_completion(c, rp, rq, llm == 2, url);
+    if (llm >= 0 && post) {
+        mock_completion(c, rp, rq, (enum mock_proto)llm, url);
     } else if (strcmp(url, "/stats") == 0 && get) {
         rp->status = 200;
         rp->ctype = "application/json";
@@ -111,11 +62,11 @@ static void mock_route(struct MHD_Connection *c, const char *url, const char *me
         rp->status = 200;
         rp->ctype = "text/plain";
         rp->body = strdup("ok\n");
-    } else if (llm || strcmp(url, "/stats") == 0 || strcmp(url, "/stats/reset") == 0 ||
+    } else if (llm >= 0 || strcmp(url, "/stats") == 0 || strcmp(url, "/stats/reset") == 0 ||
                strcmp(url, "/healthz") == 0) {
-        mock_error(rp, llm == 2, 405, "method not allowed");
+        mock_error(rp, llm >= 0 ? (enum mock_proto)llm : PROTO_OPENAI, 405, "method not allowed");
     } else {
-        mock_error(rp, 0, 404, "no such route");
+        mock_error(rp, PROTO_OPENAI, 404, "no such route");
     }
 }
 
@@ -192,7 +143,7 @@ enum MHD_Result mock_handler(void *cls, struct MHD_Connection *c, const char *ur
         *data_size = 0;
         return MHD_YES;
     }
-    int counted = mock_llm_route(url) != 0;
+    int counted = mock_llm_route(url) >= 0;
     struct mock_reply rp = {0};
     if (counted)
         mock_in_flight(+1);
@@ -208,8 +159,8 @@ enum MHD_Result mock_handler(void *cls, struct MHD_Connection *c, const char *ur
     enum MHD_Result r = MHD_NO;
     if (resp) {
         MHD_add_response_header(resp, "Content-Type", rp.ctype);
-        if (rp.retry_after[0])
-            MHD_add_response_header(resp, "Retry-After", rp.retry_after);
+        for (int i = 0; i < rp.nhdr; i++)
+            MHD_add_response_header(resp, rp.hdr[i].name, rp.hdr[i].val);
         r = MHD_queue_response(c, rp.status, resp);
         MHD_destroy_response(resp);
     } else {
@@ -230,6 +181,13 @@ void mock_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (rq && rq->ok200 && code == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         pthread_mutex_lock(&mock_st.mu);
         mock_dig_bump(&mock_st.delivered, rq->digest);
+        /* Tokens count once the client has the reply, as its own totals do. */
+        mock_st.c.prompt_tokens += rq->ptok;
+        mock_st.c.completion_tokens += rq->ctok;
+        if (rq->key) {
+            rq->key->prompt_tokens += rq->ptok;
+            rq->key->completion_tokens += rq->ctok;
+        }
         pthread_mutex_unlock(&mock_st.mu);
     }
     if (rq)

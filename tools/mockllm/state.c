@@ -5,8 +5,9 @@
  * (everything that changes while requests run, behind mock_st.mu): its setup and
  * shutdown, the seeded random numbers behind latency jitter and --fail-rate, the
  * registry of keys seen, the key lookups of the per-key flags, and the latency
- * sleeps. A sleep waits on mock_st.stop_cv, so SIGINT/SIGTERM end every sleeping
- * request at once instead of after its full latency.
+ * sleeps. A sleep waits on mock_st.stop_cv (and a --capacity queue on slot_cv),
+ * so SIGINT/SIGTERM end every sleeping or waiting request at once instead of after
+ * its full latency.
  */
 #include "tools/mockllm/mockllm.h"
 
@@ -30,6 +31,7 @@ int mock_state_init(void)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&mock_st.stop_cv, &ca);
+    pthread_cond_init(&mock_st.slot_cv, &ca);
     pthread_condattr_destroy(&ca);
     mock_st.rng =
         mock_cfg.seeded ? mock_cfg.seed : (uint64_t)util_now_real_ns() ^ ((uint64_t)getpid() << 32);
@@ -50,6 +52,7 @@ void mock_state_stop(void)
     pthread_mutex_lock(&mock_st.mu);
     mock_st.stopping = 1;
     pthread_cond_broadcast(&mock_st.stop_cv);
+    pthread_cond_broadcast(&mock_st.slot_cv);
     pthread_mutex_unlock(&mock_st.mu);
 }
 
@@ -111,21 +114,33 @@ struct mock_key *mock_key_get_locked(const char *key)
     return k;
 }
 
-/* Sleeps ms milliseconds without holding the lock; returns early at shutdown. */
-static void mock_sleep_ms(long ms)
+struct timespec mock_deadline(long ms)
 {
-    if (ms <= 0)
-        return;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t end = (int64_t)ts.tv_sec * UTIL_NS_PER_SEC + ts.tv_nsec + ms * UTIL_NS_PER_MS;
     ts.tv_sec = end / UTIL_NS_PER_SEC;
     ts.tv_nsec = end % UTIL_NS_PER_SEC;
+    return ts;
+}
+
+/* Sleeps ms milliseconds without holding the lock; returns early at shutdown. */
+static void mock_sleep_ms(long ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = mock_deadline(ms);
     pthread_mutex_lock(&mock_st.mu);
     while (!mock_st.stopping &&
            pthread_cond_timedwait(&mock_st.stop_cv, &mock_st.mu, &ts) != ETIMEDOUT)
         ;
     pthread_mutex_unlock(&mock_st.mu);
+}
+
+int mock_hung_up(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /*
@@ -139,8 +154,7 @@ int mock_sleep_watch(long ms, int fd)
         long slice = ms < 20 ? ms : 20;
         mock_sleep_ms(slice);
         ms -= slice;
-        struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-        if (fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+        if (mock_hung_up(fd))
             return 1;
         pthread_mutex_lock(&mock_st.mu);
         int stopping = mock_st.stopping;
