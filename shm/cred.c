@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "shm/breaker.h"
+#include "shm/crashpoint.h"
 #include "shm/seqlock.h"
 #include "shm/util.h"
 
@@ -333,6 +334,7 @@ static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_
 
     if (cred_lock(slot) < 0)
         return -EAGAIN;
+    crash_point("cred_locked"); /* crash tests: stop or die holding the slot's mutex */
     cred_judge_locked(seg, slot, mask, pid, now_ns, &v);
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX && free_i < 0; i++)
         if (slot->st.holders[i] == 0)

@@ -108,8 +108,10 @@ audit_valid() {
 # wait_for FILE TEXT [COUNT]: until FILE has COUNT (default 1) lines containing the
 # fixed string TEXT; 10 s at most. Returns 1 on time-out.
 wait_for() {
+    local n
     for _ in $(seq 1 200); do
-        [ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
+        n=$(grep -cF -- "$2" "$1" 2>/dev/null)
+        [ "${n:-0}" -ge "${3:-1}" ] && return 0
         sleep 0.05
     done
     return 1
