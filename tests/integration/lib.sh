@@ -1,6 +1,7 @@
 # Shared helpers for integration tests (sourced). Each test starts the real
 # binaries against a real agentos-mockllm on loopback, in a scratch workspace
-# that is removed at exit, and prints TAP lines ("ok - ..." / "not ok - ...").
+# (also its current folder) that is removed at exit, and prints TAP lines
+# ("ok - ..." / "not ok - ...").
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -14,6 +15,9 @@ T_COUNT=0
 WS=$(mktemp -d /tmp/agentos-it.XXXXXX)
 export AGENTOS_HOME="$WS/home"
 mkdir -p "$AGENTOS_HOME"
+# Every test starts in its own scratch folder: a relative path (lld/pending, a
+# ws.json) can never land in the repository or the caller's folder.
+cd "$WS" || exit 1
 MOCK_PID=""
 MOCK_PORT=""
 
