@@ -39,10 +39,13 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
-#define SHM_LAYOUT_VERSION                                                                         \
-    4u /* 2: claim word holds state+pid; admission bitmask;                                        \
-          3: states passed/skipped, claim blocked (dependencies);                                  \
-          4: key slots publish a lock-free copy of their state */
+/*
+ * What each version changed: 2, the claim word holds state+pid and admission is
+ * a bitmask; 3, states passed/skipped and claim blocked (dependencies); 4, key
+ * slots publish a lock-free copy of their state. One line, so scripts (and
+ * tests/integration/test_shmstat.sh) can read the number.
+ */
+#define SHM_LAYOUT_VERSION 4u
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
