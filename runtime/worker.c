@@ -29,7 +29,6 @@
 #include "runtime/log.h"
 #include "runtime/result.h"
 #include "shm/util.h"
-#include "workflows/workstream/ws.h"
 #include "shm/admit.h"
 #include "shm/crashpoint.h"
 #include "shm/prog.h"
