@@ -151,9 +151,9 @@ static int create_segment(struct coord *c)
 static void begin_shutdown(struct coord *c, const char *why);
 
 /*
- * --fail-fast: a step failed, so the run stops as a shutdown does (running
- * steps checkpoint and end interrupted; no step starts), but ends with exit
- * status 1, not 130. Steps not started end as skipped, with the reason.
+ * --fail-fast: an item failed, so the run stops as a shutdown does (running
+ * items checkpoint and end interrupted; no item starts), but ends with exit
+ * status 1, not 130. Items not started end as skipped, with the reason.
  */
 static void stop_for_fail_fast(struct coord *c, const char *failed_id)
 {

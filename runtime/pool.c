@@ -172,7 +172,7 @@ void pool_tick(struct pool_monitor *pm)
         pool_reload(pm, "edited file");
     struct pool_view v;
     look(pm, &v);
-    /* An item that needs no key (a workstream's shell step) must not wait for the pool:
+    /* An item that needs no key (a shell command, say) must not wait for the pool:
      * the run narrows to the keys that serve only when every item needs one. */
     if (pm->rc->narrow_to_keys)
         set_parallelism(pm, &v);

@@ -5,8 +5,9 @@
  *   - parallelism: items in flight never exceed the request slots of the keys
  *     that can serve now (not disabled, not rate-limited) and never drop below
  *     one. The header's `parallelism` is the admission limit workers obey; a
- *     console line marks each change. Not for workstreams: their shell steps
- *     need no key (prompt steps wait for one inside the request).
+ *     console line marks each change. Only when every selected item needs a
+ *     key (rc->narrow_to_keys): an item that needs none must not wait for the
+ *     pool, and one that needs a key then waits for it inside the request.
  *   - waiting: when workers start waiting for a key, one line says so.
  *   - pause: when no key can come back (all disabled), or no key that is not
  *     disabled has a role the run needs (rc->roles_needed), the run

@@ -2,7 +2,7 @@
 # Run the unit and/or integration suites and end with one line
 # "N passed, M failed" that adds up every suite. Exit non-zero if any failed.
 #
-#   tests/run.sh unit | integration | all        (BUILD=build by default)
+#   tests/run.sh unit | integration | all | real   (BUILD=build by default)
 #
 # Unit tests are CMocka binaries run with TAP output; integration tests are
 # tests/integration/test_*.sh scripts printing TAP lines through lib.sh.
@@ -69,6 +69,21 @@ run_integration() {
     done
 }
 
+# Tests against real servers (tests/real/, SPEC 14): llama.cpp's server, haproxy,
+# Redis, Slurm, Prometheus, each started and stopped by the test on loopback.
+run_real() {
+    local t out rc
+    for t in tests/real/smoke.sh tests/real/test_*.sh; do
+        [ -f "$t" ] || continue
+        out=$(mktemp)
+        timeout 900 bash "$t" >"$out" 2>&1
+        rc=$?
+        tally "real/$(basename "$t" .sh)" "$out" "$rc"
+        [ -n "${VERBOSE:-}" ] && cat "$out"
+        rm -f "$out"
+    done
+}
+
 run_format() {
     local out rc
     out=$(mktemp)
@@ -112,7 +127,8 @@ case "$what" in
 unit) run_unit ;;
 integration) run_integration ;;
 all) run_unit; run_integration ;;
-*) echo "usage: tests/run.sh unit|integration|all" >&2; exit 2 ;;
+real) run_real ;;
+*) echo "usage: tests/run.sh unit|integration|all|real" >&2; exit 2 ;;
 esac
 [ "$in_git" -eq 1 ] && run_clean_tree
 
