@@ -39,9 +39,10 @@
 
 #define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
 #define SHM_LAYOUT_VERSION                                                                         \
-    4u /* 2: claim word holds state+pid; admission bitmask;                                        \
+    5u /* 2: claim word holds state+pid; admission bitmask;                                        \
           3: states passed/skipped, claim blocked (dependencies);                                  \
-          4: key slots publish a lock-free copy of their state */
+          4: key slots publish a lock-free copy of their state;                                    \
+          5: token accounting (items, keys), tpm bucket, learned pace */
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -170,6 +171,9 @@ struct prog_item {
     int64_t started_ns; /* CLOCK_MONOTONIC, 0 = not started */
     int64_t updated_ns;
     int64_t finished_ns;
+    uint64_t input_tokens; /* usage the replies reported, summed over the item's requests */
+    uint64_t output_tokens;
+    double cost; /* those tokens at their keys' prices (per million); 0 = no price */
     char id[SHM_ID_MAX];
     char node[SHM_NODE_MAX];
     char reason[SHM_REASON_MAX];
@@ -208,11 +212,17 @@ struct cred_pub {
     int64_t rate_limited_until_ns;          /* CLOCK_MONOTONIC; 0 = not limited */
     int64_t rate_limited_until_realtime_ns; /* same instant, for display */
     uint32_t endpoint;                      /* index into the endpoint slots */
-    uint32_t rpm;                           /* 0 = unpaced */
+    uint32_t rpm;                           /* configured; 0 = unpaced */
     uint32_t backoff_exp;                   /* consecutive 429s without a hint */
-    uint32_t pad0;
-    double tokens; /* token bucket (requests), rpm > 0 */
+    uint32_t learned_rpm; /* the provider's announced limit, when rpm is 0; 0 = none */
+    double tokens;        /* token bucket (requests), rpm or learned_rpm > 0 */
     int64_t tokens_updated_ns;
+    uint32_t tpm;         /* configured tokens per minute; 0 = no budget */
+    uint32_t learned_tpm; /* the provider's announced limit, when tpm is 0; 0 = none */
+    double tpm_tokens;    /* token budget bucket (LLM tokens), tpm or learned_tpm > 0 */
+    int64_t tpm_updated_ns;
+    int64_t rest_until_ns; /* CLOCK_MONOTONIC: a reply said nothing is left until then; pacing,
+                              not a rate limit (state stays, no 429 counted); 0 = none */
     char id[SHM_KEY_ID_MAX];
     char provider[SHM_PROVIDER_MAX];
     char model[SHM_MODEL_MAX];
@@ -236,6 +246,9 @@ struct cred_slot_sh {
     _Atomic uint64_t errors;
     _Atomic uint64_t latency_ms_sum;
     _Atomic uint64_t latency_hist[SHM_HIST_BUCKETS]; /* see shm_hist_bucket */
+    _Atomic uint64_t input_tokens;                   /* usage the replies reported */
+    _Atomic uint64_t output_tokens;
+    _Atomic uint64_t rests; /* rests the reply headers asked for (nothing left; no 429) */
 };
 
 /* One pre-forked worker, written by that worker. */
