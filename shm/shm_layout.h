@@ -42,14 +42,15 @@
     5u /* 2: claim word holds state+pid; admission bitmask;                                        \
           3: states passed/skipped, claim blocked (dependencies);                                  \
           4: key slots publish a lock-free copy of their state;                                    \
-          5: token accounting (items, keys), tpm bucket, learned pace */
+          5: token accounting (items, keys), tpm bucket, learned pace, rests,                      \
+             256-byte reasons */
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
 
 #define SHM_ID_MAX 72      /* "ISSUE-" + 64-char stem + NUL fits */
 #define SHM_NODE_MAX 24    /* node names such as "N2_review" */
-#define SHM_REASON_MAX 120 /* failure reason shown by the inspector */
+#define SHM_REASON_MAX 256 /* failure reason shown by the inspector: a provider's own words fit */
 #define SHM_KEY_ID_MAX 48
 #define SHM_PROVIDER_MAX 16
 #define SHM_MODEL_MAX 48
