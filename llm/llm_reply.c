@@ -155,10 +155,10 @@ static enum llm_step llm_reply_ok(struct llm_call *call, int idx, struct http_re
     struct llm_client *c = call->c;
     const struct credential *cr = &c->creds->v[idx];
     char err[256] = "";
-    if (cr->proto->parse(r->body, r->body_len, reply, u, err, sizeof(err)) == 0 &&
-        !llm_blank(*reply)) {
+    int parsed = cr->proto->parse(r->body, r->body_len, reply, u, err, sizeof(err));
+    llm_count_tokens(c, cr, u, e); /* an empty reply was billed too */
+    if (parsed == 0 && !llm_blank(*reply)) {
         llm_scrub(c->creds, *reply);
-        llm_count_tokens(c, cr, u, e);
         e->outcome = CRED_OK;
         return LLM_STEP_DONE;
     }

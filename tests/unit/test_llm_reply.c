@@ -423,6 +423,27 @@ static void test_usage_counted(void **state)
     assert_output_has(f, "\"input_tokens\":31,\"output_tokens\":16");
 }
 
+/* An empty reply is retried, but its tokens were billed: they count. */
+static void test_empty_reply_tokens_count(void **state)
+{
+    struct fx *f = *state;
+    fx_keys(f, 1, "openai");
+    struct mock_reply r[] = {
+        {200, NULL,
+         "{\"choices\":[{\"message\":{\"content\":\" \"}}],\"usage\":{\"prompt_tokens\":5,"
+         "\"completion_tokens\":0}}"},
+        {200, NULL,
+         "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":5,"
+         "\"completion_tokens\":1}}"}};
+    mock_script(2, r);
+    char err[256] = "";
+    assert_int_equal(complete(f, "p", err, sizeof(err)), 0);
+    assert_int_equal(M.requests, 2);
+    assert_int_equal(f->c.input_tokens, 10);
+    assert_int_equal(f->c.output_tokens, 1);
+    assert_int_equal(atomic_load(&slot_of(f, 0)->input_tokens), 10);
+}
+
 /* ---- rate-limit headers: rest before a 429, learn the pace --------------------------------- */
 
 static void test_openai_headers_rest_and_pace(void **state)
@@ -538,6 +559,7 @@ int main(void)
         T(test_settings_anthropic),
         T(test_settings_per_role_and_azure),
         T(test_usage_counted),
+        T(test_empty_reply_tokens_count),
         T(test_openai_headers_rest_and_pace),
         T(test_anthropic_headers_rest),
         T(test_headers_garbage_ignored),
