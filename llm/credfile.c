@@ -21,9 +21,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "llm/credfile_gen.h"
 #include "shm/util.h"
 
 #define CREDFILE_RPM_MAX 100000
+#define CREDFILE_TPM_MAX 100000000
+#define CREDFILE_PRICE_MAX 1e6
 
 /* Where an error is: the file name and the entry being checked. */
 struct credfile_ctx {
@@ -31,6 +34,7 @@ struct credfile_ctx {
     size_t index;
     char *err;
     size_t errlen;
+    struct credgen_level top, top_role[2]; /* the file's settings (credfile_gen.c) */
 };
 
 __attribute__((format(printf, 3, 4))) static int
@@ -100,12 +104,35 @@ static int credfile_int(struct credfile_ctx *x, const cJSON *obj, const char *fi
     return 0;
 }
 
-static int credfile_roles(struct credfile_ctx *x, const cJSON *obj, uint32_t *out)
+/* A settings error of this key: "<file>: credentials[i].<field>: <why> (key "<id>")". */
+static int credfile_gen_fail(struct credfile_ctx *x, const struct credential *c, const char *what)
+{
+    snprintf(x->err, x->errlen, "%s: credentials[%zu].%s (key \"%s\")", x->name, x->index, what,
+             c->id);
+    return -EINVAL;
+}
+
+/*
+ * roles: an array of names, or an object of per-role settings (role_set[r]
+ * then holds them). Absent: both roles, no per-role settings.
+ */
+static int credfile_roles(struct credfile_ctx *x, const cJSON *obj, const struct credential *c,
+                          uint32_t *out, struct credgen_level role_set[2])
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "roles");
     *out = CRED_ROLE_DRAFT | CRED_ROLE_REVIEW;
+    memset(role_set, 0, 2 * sizeof(*role_set));
+    role_set[0].temperature = role_set[1].temperature = -1;
     if (!v)
         return 0;
+    if (cJSON_IsObject(v)) {
+        char what[256];
+        if (credgen_roles_object(v, "", out, role_set, what, sizeof(what)) < 0)
+            return credfile_gen_fail(x, c, what);
+        if (*out == 0)
+            return credfile_fail(x, "roles", "must name \"draft\" and/or \"review\"");
+        return 0;
+    }
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
         return credfile_fail(x, "roles", "must be a non-empty array of \"draft\"/\"review\"");
     uint32_t roles = 0;
@@ -179,8 +206,45 @@ static int credfile_secret(struct credfile_ctx *x, const cJSON *obj, struct cred
     return c->secret ? 0 : -ENOMEM;
 }
 
+/* price: {"input": n, "output": n} per million tokens; absent -> no price (-1). */
+static int credfile_price(struct credfile_ctx *x, const cJSON *obj, struct credential *c)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "price");
+    c->price_input = c->price_output = -1;
+    if (!v)
+        return 0;
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(v, "input");
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(v, "output");
+    if (!cJSON_IsObject(v) || !cJSON_IsNumber(in) || !cJSON_IsNumber(out) ||
+        !(in->valuedouble >= 0 && in->valuedouble <= CREDFILE_PRICE_MAX) ||
+        !(out->valuedouble >= 0 && out->valuedouble <= CREDFILE_PRICE_MAX))
+        return credfile_fail(x, "price",
+                             "must be {\"input\": N, \"output\": N}, prices per million tokens "
+                             "from 0 to 1000000");
+    c->price_input = in->valuedouble;
+    c->price_output = out->valuedouble;
+    return 0;
+}
+
+/* The key's own settings, its roles' and the file's, resolved per role (credfile_gen.c). */
+static int credfile_settings(struct credfile_ctx *x, const cJSON *obj, struct credential *c,
+                             const struct credgen_level role_set[2])
+{
+    struct credgen_level own;
+    char what[256];
+    if (credgen_parse(obj, "", 0, &own, what, sizeof(what)) < 0)
+        return credfile_gen_fail(x, c, what);
+    for (int r = 0; r < 2; r++) {
+        const struct credgen_level *const levels[] = {&x->top, &x->top_role[r], &own, &role_set[r]};
+        if (credgen_resolve(levels, 4, &c->gen[r]) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 static int credfile_entry(struct credfile_ctx *x, const cJSON *obj, struct credential *c)
 {
+    struct credgen_level role_set[2];
     const char *s;
     int rc;
     if (!cJSON_IsObject(obj))
@@ -207,11 +271,17 @@ static int credfile_entry(struct credfile_ctx *x, const cJSON *obj, struct crede
         return rc;
     if ((rc = credfile_secret(x, obj, c)))
         return rc;
-    if ((rc = credfile_roles(x, obj, &c->roles)))
+    if ((rc = credfile_roles(x, obj, c, &c->roles, role_set)))
         return rc;
     if ((rc = credfile_int(x, obj, "rpm", 0, CREDFILE_RPM_MAX, 0, &c->rpm)))
         return rc;
-    return credfile_int(x, obj, "concurrency", 1, SHM_KEY_HOLDERS_MAX, 1, &c->concurrency);
+    if ((rc = credfile_int(x, obj, "tpm", 0, CREDFILE_TPM_MAX, 0, &c->tpm)))
+        return rc;
+    if ((rc = credfile_price(x, obj, c)))
+        return rc;
+    if ((rc = credfile_int(x, obj, "concurrency", 1, SHM_KEY_HOLDERS_MAX, 1, &c->concurrency)))
+        return rc;
+    return credfile_settings(x, obj, c, role_set);
 }
 
 /* Wipe every string of the tree: api_key values live in it. */
@@ -259,6 +329,27 @@ static int credfile_entries(struct credfile_ctx *x, const cJSON *arr, size_t lim
     return 0;
 }
 
+/* The file's own settings: top-level fields and a top-level "roles" object. 0 or -EINVAL. */
+static int credfile_top(struct credfile_ctx *x, const cJSON *root)
+{
+    char what[256];
+    uint32_t mask;
+    const cJSON *roles = cJSON_GetObjectItemCaseSensitive(root, "roles");
+    int rc = credgen_parse(root, "", 0, &x->top, what, sizeof(what));
+    if (rc == 0 && roles && !cJSON_IsObject(roles)) {
+        util_errf(what, sizeof(what),
+                  "roles: must be an object of per-role settings ({\"draft\": {...}, ...})");
+        rc = -EINVAL;
+    }
+    if (rc == 0 && roles)
+        rc = credgen_roles_object(roles, "", &mask, x->top_role, what, sizeof(what));
+    if (rc == 0 && !roles)
+        x->top_role[0].temperature = x->top_role[1].temperature = -1;
+    if (rc)
+        snprintf(x->err, x->errlen, "%s: %s", x->name, what);
+    return rc;
+}
+
 int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
                    struct cred_file *out, char *err, size_t errlen)
 {
@@ -295,7 +386,7 @@ int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
         snprintf(err, errlen,
                  "%s: credentials: more than %d keys (AGENTOS_CREDENTIAL_LIMIT=N uses the first N)",
                  name, SHM_MAX_KEYS);
-    else
+    else if (credfile_top(&x, root) == 0)
         rc = credfile_entries(&x, arr, limit, out);
     credfile_wipe_json(root);
     cJSON_Delete(root);
@@ -350,6 +441,8 @@ void credfile_free(struct cred_file *cf)
             free(cf->v[i].secret);
         }
         free(cf->v[i].base_url);
+        credgen_free(&cf->v[i].gen[0]);
+        credgen_free(&cf->v[i].gen[1]);
     }
     free(cf->v);
     memset(cf, 0, sizeof(*cf));
@@ -364,4 +457,5 @@ void credfile_to_init(const struct credential *c, struct cred_init *ci)
     ci->roles = c->roles;
     ci->concurrency = c->concurrency;
     ci->rpm = c->rpm;
+    ci->tpm = c->tpm;
 }

@@ -27,7 +27,17 @@ struct credential {
     uint32_t roles;                   /* CRED_ROLE_* bits, both when absent */
     uint32_t concurrency;
     uint32_t rpm;
+    uint32_t tpm;          /* tokens per minute, 0 = no budget */
+    double price_input;    /* per million input tokens; < 0 = no price */
+    double price_output;   /* per million output tokens */
+    struct llm_gen gen[2]; /* generation settings resolved for draft [0] and review [1] */
 };
+
+/* The settings of credential c for role (CRED_ROLE_DRAFT / CRED_ROLE_REVIEW). */
+static inline const struct llm_gen *credfile_gen(const struct credential *c, uint32_t role)
+{
+    return &c->gen[role == CRED_ROLE_REVIEW];
+}
 
 struct cred_file {
     struct credential *v;
@@ -40,9 +50,15 @@ struct cred_file {
  * provider (a protocol of llm/provider.h), model (string), base_url
  * (string; required unless the protocol has a default, as gemini does),
  * api_key or api_key_env (the named variable must be set and non-empty),
- * roles (array of "draft"/"review"), rpm (integer 0..100000), concurrency
- * (integer 1..SHM_KEY_HOLDERS_MAX). limit > 0 keeps only the first `limit`
- * keys (AGENTOS_CREDENTIAL_LIMIT). 0, or -errno with a one-line err.
+ * roles (array of "draft"/"review", or an object {"draft": {settings},
+ * "review": {settings}} naming the roles with their settings), rpm (integer
+ * 0..100000), tpm (integer 0..100000000), concurrency (integer
+ * 1..SHM_KEY_HOLDERS_MAX), price ({"input": n, "output": n} per million
+ * tokens), and the generation settings max_tokens, temperature, system,
+ * timeout_s, extra (credfile_gen.c), which may also stand at the top of the
+ * file, with per-role ones in a top-level "roles" object. limit > 0 keeps
+ * only the first `limit` keys (AGENTOS_CREDENTIAL_LIMIT). 0, or -errno with a
+ * one-line err naming the field (and the key, for settings).
  */
 int credfile_load(const char *path, size_t limit, struct cred_file *out, char *err, size_t errlen);
 

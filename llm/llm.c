@@ -60,7 +60,14 @@ static void sys_sleep_ns(void *arg, int64_t ns)
     util_sleep_ns(ns);
 }
 
-const struct llm_clock llm_clock_system = {sys_mono_ns, sys_real_s, sys_sleep_ns, NULL};
+static int64_t sys_real_ms(void *arg)
+{
+    (void)arg;
+    return util_now_real_ns() / UTIL_NS_PER_MS;
+}
+
+const struct llm_clock llm_clock_system = {sys_mono_ns, sys_real_s, sys_sleep_ns, NULL,
+                                           sys_real_ms};
 
 static const struct llm_clock *llm_clk(const struct llm_client *c)
 {
@@ -70,6 +77,12 @@ static const struct llm_clock *llm_clk(const struct llm_client *c)
 int64_t llm_now(const struct llm_client *c)
 {
     return llm_clk(c)->mono_ns(llm_clk(c)->arg);
+}
+
+int64_t llm_real_ms(const struct llm_client *c)
+{
+    const struct llm_clock *k = llm_clk(c);
+    return k->real_ms ? k->real_ms(k->arg) : k->real_s(k->arg) * 1000;
 }
 
 static uint32_t llm_random(void)
@@ -202,12 +215,14 @@ void llm_end(struct llm_client *c, int idx, const struct cred_end *e)
                 (long long)(rep.cooldown_ns / UTIL_NS_PER_SEC));
 }
 
-/* End a reservation that sent nothing (cancelled, raced a reload). */
-static void llm_give_back(struct llm_client *c, int idx, uint32_t latency_ms)
+/* End a reservation that sent nothing (raced a reload): its token charge comes back. */
+static void llm_give_back(struct llm_call *call, int idx)
 {
-    struct cred_end e = {
-        .outcome = CRED_ABANDONED, .endpoint = BREAKER_NEUTRAL, .latency_ms = latency_ms};
-    llm_end(c, idx, &e);
+    struct cred_end e = {.outcome = CRED_ABANDONED,
+                         .endpoint = BREAKER_NEUTRAL,
+                         .tokens_charged = call->tokens_est,
+                         .tokens_used = 0};
+    llm_end(call->c, idx, &e);
 }
 
 int64_t llm_backoff_ms(struct llm_call *call, int idx)
@@ -245,7 +260,9 @@ static enum llm_step llm_try(struct llm_call *call, int idx, char **reply)
     if (llm_simulated_429(call)) {
         struct cred_end e = {.outcome = CRED_RATE_LIMIT,
                              .endpoint = BREAKER_NEUTRAL,
-                             .retry_at_ns = llm_now(c) + LLM_SIMULATED_DELAY_MS * UTIL_NS_PER_MS};
+                             .retry_at_ns = llm_now(c) + LLM_SIMULATED_DELAY_MS * UTIL_NS_PER_MS,
+                             .tokens_charged = call->tokens_est,
+                             .tokens_used = 0};
         llm_end(c, idx, &e);
         llm_count_request(c, 1);
         llm_audit(call, "http_429", cr->id, 429, -1, "simulated 429", NULL);
@@ -259,8 +276,11 @@ static enum llm_step llm_try(struct llm_call *call, int idx, char **reply)
 
     static volatile sig_atomic_t never;
     struct http_reply r;
-    struct llm_prompt p = {.text = call->prompt};
-    int rc = provider_send(cr, &p, c->timeout_s, c->stop ? c->stop : &never, &r);
+    struct llm_prompt p = {.text = call->prompt, .gen = credfile_gen(cr, call->role)};
+    long timeout = p.gen->timeout_s > 0 ? p.gen->timeout_s : LLM_TIMEOUT_DEFAULT_S;
+    if (c->timeout_s > 0 && c->timeout_s < timeout)
+        timeout = c->timeout_s;
+    int rc = provider_send(cr, &p, timeout, c->stop ? c->stop : &never, &r);
     enum llm_step step;
     if (rc == 0)
         step = llm_reply_classify(call, idx, &r, reply);
@@ -307,14 +327,14 @@ static int llm_reserve(struct llm_call *call)
         struct cred_wait w;
         memset(&w, 0, sizeof(w));
         int64_t now = llm_now(c);
-        int idx = cred_reserve(c->seg, call->role, c->pid, now, &w);
+        int idx = cred_reserve_tokens(c->seg, call->role, c->pid, now, call->tokens_est, &w);
         /*
          * The coordinator bumps the generation before it reloads the slots, so
          * a key that came back in a reload is seen together with the new
          * generation: give it back and take one again with the new secrets.
          */
         if (idx >= 0 && llm_refresh(c)) {
-            llm_give_back(c, idx, 0);
+            llm_give_back(call, idx);
             continue;
         }
         if (idx >= 0) {
@@ -322,7 +342,7 @@ static int llm_reserve(struct llm_call *call)
             if ((size_t)idx < c->creds->n)
                 return idx;
             /* a slot with no loaded credential (pool reloaded under us): never use it */
-            llm_give_back(c, idx, 0);
+            llm_give_back(call, idx);
             return -ENOKEY;
         }
         if (idx != -EAGAIN && idx != -ENOKEY)
@@ -347,6 +367,26 @@ static int llm_role_exists(const struct llm_client *c, uint32_t role)
         if (c->creds->v[i].roles & role)
             return 1;
     return 0;
+}
+
+/*
+ * What a request of this prompt is charged against a key's token budget
+ * before its reply tells: prompt bytes / 4 plus the reply it may get, the
+ * largest max_tokens among the keys of the role (a protocol's default when
+ * none is set, as Anthropic's 4096).
+ */
+static int64_t llm_tokens_estimate(const struct llm_client *c, uint32_t role, const char *prompt)
+{
+    int64_t most = 0;
+    for (size_t i = 0; i < c->creds->n; i++) {
+        const struct credential *cr = &c->creds->v[i];
+        int64_t m = credfile_gen(cr, role)->max_tokens;
+        if (m <= 0)
+            m = cr->proto->default_max_tokens;
+        if ((cr->roles & role) && m > most)
+            most = m;
+    }
+    return (int64_t)(strlen(prompt) / 4) + most;
 }
 
 /* The loop of tries: 0, or -errno with err filled. */
@@ -394,6 +434,7 @@ int llm_complete(struct llm_client *c, enum llm_role role, const char *node, con
                   role == LLM_ROLE_REVIEW ? "review" : "draft");
         return -ENOKEY;
     }
+    call.tokens_est = llm_tokens_estimate(c, call.role, prompt);
     int ret = llm_loop(&call, reply, err, errlen);
     llm_set_waiting(&call, 0);
     if (ret == -ECANCELED)

@@ -17,7 +17,21 @@
  *     "LLM request rejected: HTTP 400 <type>: <message>".
  *   - connect errors, timeouts, 5xx, 408, 409, unreadable or empty 2xx bodies:
  *     up to 5 attempts with backoff, then -EIO with "LLM request failed after
- *     5 attempts: HTTP 503".
+ *     5 attempts: HTTP 503". Anthropic's 529 (overloaded) is one of them: the
+ *     endpoint's failure (its breaker hears it), never the key's.
+ *   - OpenAI's 429 insufficient_quota (no credit left) disables the key like
+ *     a 401; any other 429 rests it.
+ *   - every reply's rate-limit headers (llm/ratelimit.h) are read: when they
+ *     say nothing is left the key rests until the reset they gave (no 429
+ *     counted, no request spent to learn it), and a key without rpm (tpm)
+ *     takes the limit they announce as its pace (budget).
+ *   - tokens: a reservation is charged prompt bytes / 4 + max_tokens (the
+ *     largest of the role's keys) against a key's tpm budget; the reply's
+ *     usage corrects it and is counted per item (input_tokens, output_tokens,
+ *     cost) and per key (the segment's key slots).
+ *   - each request carries its key's generation settings for the role
+ *     (credfile_gen(), SPEC 6a) and times out after the key's timeout_s
+ *     (default 120 s), never later than timeout_s of the client.
  *   - circuit breaker (shm/breaker.h): connect errors, timeouts and 5xx count
  *     against the key's endpoint, any other reply but a 429 for it; when a
  *     report opens the breaker the client prints "[COORDINATOR] Endpoint <url>
@@ -51,6 +65,7 @@
 #include "shm/segment.h"
 
 #define LLM_MAX_ATTEMPTS 5
+#define LLM_TIMEOUT_DEFAULT_S 120 /* one request's limit when the key sets no timeout_s */
 
 enum llm_role { LLM_ROLE_DRAFT = CRED_ROLE_DRAFT, LLM_ROLE_REVIEW = CRED_ROLE_REVIEW };
 
@@ -60,6 +75,7 @@ struct llm_clock {
     int64_t (*real_s)(void *arg);            /* wall clock seconds (HTTP-date Retry-After) */
     void (*sleep_ns)(void *arg, int64_t ns); /* may return early */
     void *arg;
+    int64_t (*real_ms)(void *arg); /* wall clock ms (RFC 3339 resets); NULL: real_s * 1000 */
 };
 
 extern const struct llm_clock llm_clock_system;
@@ -89,7 +105,8 @@ struct llm_client {
     struct shm_segment *seg;
     const struct cred_file *creds; /* index-aligned with the segment's key slots */
     int32_t pid;
-    long timeout_s;                /* per request (--timeout-per-step) */
+    long timeout_s;                /* longest request (--timeout-per-step); the key's
+                                      timeout_s (default 120) within it */
     volatile sig_atomic_t *stop;   /* set on shutdown: abandon and return -ECANCELED */
     const struct llm_events *ev;   /* NULL: silent */
     const struct llm_clock *clock; /* NULL: llm_clock_system */
@@ -110,6 +127,7 @@ struct llm_client {
     uint32_t http_429;
     int64_t input_tokens; /* usage the replies reported */
     int64_t output_tokens;
+    double cost; /* those tokens at their keys' prices (per million); unpriced keys add 0 */
     /* time spent waiting for a key, a rate limit or a backoff; the worker
      * leaves it out of --timeout-per-step (a 429 never fails an item) */
     int64_t waited_ns;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm/ratelimit.h"
 #include "llm/retry.h"
 #include "shm/breaker.h"
 #include "shm/util.h"
@@ -107,6 +108,46 @@ static int llm_retryable_4xx(long status)
     return status == 408 || status == 409 || status == 429;
 }
 
+/*
+ * A 2xx's usage: into the item's counters and cost, the key's counters
+ * (through cred_end) and the correction of the token charge.
+ */
+static void llm_count_tokens(struct llm_client *c, const struct credential *cr,
+                             const struct llm_usage *u, struct cred_end *e)
+{
+    int64_t in = u->input_tokens > 0 ? u->input_tokens : 0;
+    int64_t out = u->output_tokens > 0 ? u->output_tokens : 0;
+    c->input_tokens += in;
+    c->output_tokens += out;
+    if (cr->price_input >= 0)
+        c->cost += ((double)in * cr->price_input + (double)out * cr->price_output) / 1e6;
+    e->input_tokens = in;
+    e->output_tokens = out;
+    /* a reply that reports no usage leaves the estimate charged */
+    e->tokens_used = u->input_tokens >= 0 || u->output_tokens >= 0 ? in + out : -1;
+}
+
+/*
+ * What the reply's rate-limit headers say, for the key: a rest when nothing
+ * is left (until the reset they gave), and the limits they announce, which
+ * pace a key configured without rpm / tpm.
+ */
+static void llm_read_limits(struct llm_call *call, const struct http_reply *r, struct cred_end *e)
+{
+    struct llm_ratelimit rl;
+    ratelimit_read(r, llm_real_ms(call->c), &rl);
+    int64_t rest = ratelimit_rest_ms(&rl);
+    if (rest > 0)
+        e->rest_until_ns = llm_now(call->c) + rest * UTIL_NS_PER_MS;
+    if (rl.limit_requests > 0)
+        e->learned_rpm = rl.limit_requests < 1
+                             ? 1
+                             : (uint32_t)(rl.limit_requests > 1e9 ? 1e9 : rl.limit_requests);
+    if (rl.limit_tokens > 0)
+        e->learned_tpm =
+            rl.limit_tokens < 1 ? 1 : (uint32_t)(rl.limit_tokens > 1e9 ? 1e9 : rl.limit_tokens);
+}
+
 /* A 2xx: the text, or a failed attempt (unreadable or empty). */
 static enum llm_step llm_reply_ok(struct llm_call *call, int idx, struct http_reply *r,
                                   char **reply, struct llm_usage *u, struct cred_end *e)
@@ -114,13 +155,10 @@ static enum llm_step llm_reply_ok(struct llm_call *call, int idx, struct http_re
     struct llm_client *c = call->c;
     const struct credential *cr = &c->creds->v[idx];
     char err[256] = "";
-    if (cr->proto->parse(r->body, r->body_len, reply, u, err, sizeof(err)) == 0 &&
-        !llm_blank(*reply)) {
+    int parsed = cr->proto->parse(r->body, r->body_len, reply, u, err, sizeof(err));
+    llm_count_tokens(c, cr, u, e); /* an empty reply was billed too */
+    if (parsed == 0 && !llm_blank(*reply)) {
         llm_scrub(c->creds, *reply);
-        if (u->input_tokens > 0)
-            c->input_tokens += u->input_tokens;
-        if (u->output_tokens > 0)
-            c->output_tokens += u->output_tokens;
         e->outcome = CRED_OK;
         return LLM_STEP_DONE;
     }
@@ -141,10 +179,13 @@ enum llm_step llm_reply_classify(struct llm_call *call, int idx, struct http_rep
     struct llm_usage u = {-1, -1};
     struct provider_error pe = {.retry_ms = -1};
     struct cred_end e = {.endpoint = st >= 500 ? BREAKER_FAILURE : BREAKER_SUCCESS,
-                         .latency_ms = (uint32_t)r->latency_ms};
+                         .latency_ms = (uint32_t)r->latency_ms,
+                         .tokens_charged = call->tokens_est,
+                         .tokens_used = 0}; /* a refusal costs nothing; a 2xx says what it did */
     enum llm_step step;
     char reason[96];
 
+    llm_read_limits(call, r, &e);
     if (!(st >= 200 && st < 300))
         cr->proto->explain(st, r->body, r->body_len, &pe);
     if (st >= 200 && st < 300) {
@@ -160,8 +201,9 @@ enum llm_step llm_reply_classify(struct llm_call *call, int idx, struct http_rep
         e.retry_at_ns = llm_now(c) + llm_429_delay(call, idx, r, &pe) * UTIL_NS_PER_MS;
         e.endpoint = BREAKER_NEUTRAL;
         step = LLM_STEP_AGAIN;
-    } else if (st == 401 || st == 403) {
-        util_errf(reason, sizeof(reason), "HTTP %ld", st);
+    } else if (st == 401 || st == 403 || pe.kind == PROVIDER_ERR_KEY_INVALID) {
+        util_errf(reason, sizeof(reason), "HTTP %ld%s%s", st, pe.kind ? " " : "",
+                  pe.kind ? "API_KEY_INVALID" : "");
         e.outcome = CRED_DISABLE;
         e.reason = reason;
         step = LLM_STEP_AGAIN;
@@ -171,7 +213,10 @@ enum llm_step llm_reply_classify(struct llm_call *call, int idx, struct http_rep
         step = LLM_STEP_REJECTED;
     } else {
         util_errf(call->last_error, sizeof(call->last_error), "HTTP %ld", st);
-        e.outcome = CRED_FAILED;
+        if (st == 529 && pe.type[0])
+            util_errf(call->last_error, sizeof(call->last_error), "HTTP %ld %s", st, pe.type);
+        /* 529 "overloaded": the server's trouble, counted by its endpoint's breaker only */
+        e.outcome = st == 529 ? CRED_OK : CRED_FAILED;
         step = LLM_STEP_FAILED;
     }
     llm_end(c, idx, &e);
@@ -195,12 +240,16 @@ enum llm_step llm_reply_transport(struct llm_call *call, int idx, const struct h
     if (rc == -ECANCELED) {
         e.outcome = CRED_ABANDONED;
         e.endpoint = BREAKER_NEUTRAL;
+        e.tokens_charged = call->tokens_est;
+        e.tokens_used = -1;
         llm_end(c, idx, &e);
         llm_audit(call, "llm_request", cr->id, -1, r->latency_ms, "cancelled", NULL);
         return LLM_STEP_CANCELLED;
     }
     e.outcome = CRED_FAILED;
     e.endpoint = BREAKER_FAILURE;
+    e.tokens_charged = call->tokens_est;
+    e.tokens_used = -1; /* the server may have done the work: keep the charge */
     llm_end(c, idx, &e);
     llm_count_request(c, 0);
     util_strlcpy(call->last_error, r->error[0] ? r->error : strerror(-rc),

@@ -30,7 +30,8 @@ struct llm_call {
     unsigned attempts;
     unsigned hintless_429;
     int waiting;
-    int simulated; /* the last try was a simulated 429 (AGENTOS_SIMULATE_429) */
+    int simulated;      /* the last try was a simulated 429 (AGENTOS_SIMULATE_429) */
+    int64_t tokens_est; /* what a reservation is charged against a tpm budget */
     char last_error[400];
 };
 
@@ -44,6 +45,7 @@ enum llm_step llm_reply_transport(struct llm_call *call, int idx, const struct h
 
 /* Shared helpers of llm.c. */
 int64_t llm_now(const struct llm_client *c);
+int64_t llm_real_ms(const struct llm_client *c);
 void llm_say(struct llm_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void llm_audit(struct llm_call *call, const char *event, const char *key, long status,
                long latency_ms, const char *error, const struct llm_usage *u);

@@ -17,9 +17,7 @@
 #include "shm/util.h"
 
 static const struct llm_provider *const provider_table[] = {
-    &provider_openai,
-    &provider_gemini,
-    NULL,
+    &provider_openai, &provider_gemini, &provider_anthropic, &provider_azure, NULL,
 };
 
 const struct llm_provider *provider_find(const char *name)
@@ -81,6 +79,44 @@ int provider_send(const struct credential *c, const struct llm_prompt *p, long t
     return rc;
 }
 
+int provider_json_merge(cJSON *dst, const cJSON *src)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, src)
+    {
+        cJSON *have = cJSON_GetObjectItemCaseSensitive(dst, it->string);
+        if (cJSON_IsObject(have) && cJSON_IsObject(it)) {
+            if (provider_json_merge(have, it) < 0)
+                return -ENOMEM;
+            continue;
+        }
+        cJSON *copy = cJSON_Duplicate(it, 1);
+        if (!copy)
+            return -ENOMEM;
+        if (have)
+            cJSON_ReplaceItemInObjectCaseSensitive(dst, it->string, copy);
+        else
+            cJSON_AddItemToObject(dst, it->string, copy);
+    }
+    return 0;
+}
+
+int provider_body_finish(cJSON *root, const struct llm_gen *gen, char **out)
+{
+    int rc = root ? 0 : -ENOMEM;
+    *out = NULL;
+    if (rc == 0 && gen && gen->extra) {
+        /* validated as an object when the credentials were loaded */
+        cJSON *extra = cJSON_Parse(gen->extra);
+        rc = extra ? provider_json_merge(root, extra) : -ENOMEM;
+        cJSON_Delete(extra);
+    }
+    if (rc == 0)
+        *out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return *out ? 0 : -ENOMEM;
+}
+
 int provider_send_text(const struct credential *c, const char *text, long timeout_s,
                        volatile sig_atomic_t *abort_flag, struct http_reply *out)
 {
@@ -125,6 +161,15 @@ void provider_explain_json(const char *body, size_t len, const char *type_field,
     }
     provider_one_line(out->type);
     provider_one_line(out->message);
+    cJSON_Delete(root);
+}
+
+void provider_explain_field(const char *body, size_t len, const char *field, char *out,
+                            size_t outlen)
+{
+    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    provider_copy_field(cJSON_GetObjectItemCaseSensitive(root, "error"), field, out, outlen);
+    provider_one_line(out);
     cJSON_Delete(root);
 }
 

@@ -15,12 +15,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 struct credential;
 struct http_reply;
 
+/*
+ * Generation settings of a request (SPEC 6a), resolved per key and role by
+ * credfile.c: only what the user set is sent (the "not set" values below),
+ * except what a protocol requires (Anthropic's max_tokens).
+ */
+struct llm_gen {
+    int64_t max_tokens; /* 0 = not set */
+    double temperature; /* < 0 = not set */
+    char *system;       /* a system prompt; NULL = not set */
+    long timeout_s;     /* one request's limit; 0 = not set (LLM_TIMEOUT_DEFAULT_S) */
+    char *extra;        /* a JSON object's text, merged into the body as-is; NULL = none */
+};
+
 /* What one request asks for. */
 struct llm_prompt {
-    const char *text; /* the user message */
+    const char *text;          /* the user message */
+    const struct llm_gen *gen; /* the key's settings for the role; NULL = none */
 };
 
 /* Token counts a reply reports; -1 = not reported. */
@@ -41,8 +57,9 @@ struct provider_request {
 
 /* What an error reply means beyond its status (provider-specific kinds). */
 enum provider_error_kind {
-    PROVIDER_ERR_PLAIN = 0,      /* nothing special: classify by status */
-    PROVIDER_ERR_QUOTA_GONE = 1, /* a quota that does not come back within the run (per-day) */
+    PROVIDER_ERR_PLAIN = 0,       /* nothing special: classify by status */
+    PROVIDER_ERR_QUOTA_GONE = 1,  /* a quota that does not come back within the run (per-day) */
+    PROVIDER_ERR_KEY_INVALID = 2, /* the key itself is refused, whatever the status says */
 };
 
 /* An error reply, explained: the provider's own words, one line, no secret. */
@@ -57,6 +74,7 @@ struct llm_provider {
     const char *name;             /* "openai": the credentials file's `provider` */
     const char *default_base_url; /* NULL: base_url is required */
     int model_in_url;             /* the model is part of the URL: restrict its characters */
+    int64_t default_max_tokens;   /* sent when the user sets no max_tokens; 0 = none sent */
     /* The request for prompt p on credential c. 0 or -ENOMEM. */
     int (*build)(const struct credential *c, const struct llm_prompt *p,
                  struct provider_request *out);
@@ -72,6 +90,8 @@ struct llm_provider {
 
 extern const struct llm_provider provider_openai;
 extern const struct llm_provider provider_gemini;
+extern const struct llm_provider provider_anthropic;
+extern const struct llm_provider provider_azure;
 
 /* The protocol called name ("openai"), or NULL. */
 const struct llm_provider *provider_find(const char *name);
@@ -100,6 +120,23 @@ int provider_parse_text(const struct llm_provider *p, const char *body, size_t l
 /* Helpers for protocol files: the "error" object's fields of a JSON body. */
 void provider_explain_json(const char *body, size_t len, const char *type_field,
                            struct provider_error *out);
+
+/* error.<field> of a JSON body if it is a string, one line, cut; "" if not. */
+void provider_explain_field(const char *body, size_t len, const char *field, char *out,
+                            size_t outlen);
+
+/*
+ * Finish a body: merge gen->extra into root (objects merged key by key,
+ * recursively; anything else replaces what was there), print it into *out
+ * and free root. 0 or -ENOMEM.
+ */
+int provider_body_finish(cJSON *root, const struct llm_gen *gen, char **out);
+
+/* Merge object src into object dst as provider_body_finish does. 0 or -ENOMEM. */
+int provider_json_merge(cJSON *dst, const cJSON *src);
+
+/* The OpenAI chat body {"model","messages":[system?, user],"max_tokens"?,"temperature"?}. */
+char *provider_openai_body(const struct credential *c, const struct llm_prompt *p);
 
 /* usage[a] and usage[b] as int64 of a JSON object, -1 when absent. */
 void provider_usage_json(const void *usage_obj, const char *in_field, const char *out_field,

@@ -19,6 +19,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "shm/util.h"
+
 /* Longest value we accept before calling it absurd: ~31 years in ms, far past the clamp. */
 #define RETRY_ABSURD_MS 1e12
 
@@ -225,6 +227,151 @@ int retry_gemini_is_daily_quota(const char *body, size_t len)
     }
     cJSON_Delete(root);
     return daily;
+}
+
+int64_t retry_gemini_message_delay_ms(const char *body, size_t len)
+{
+    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    if (cJSON_IsArray(root) && cJSON_GetArraySize(root) > 0) {
+        cJSON *first = cJSON_DetachItemFromArray(root, 0);
+        cJSON_Delete(root);
+        root = first;
+    }
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "error"), "message");
+    const char *at = cJSON_IsString(msg) ? strcasestr(msg->valuestring, "retry in ") : NULL;
+    int64_t ms = -1;
+    if (at) {
+        at += strlen("retry in ");
+        size_t n = strspn(at, "0123456789.");
+        if (n > 0 && strncmp(at + n, "ms", 2) == 0) {
+            char buf[72];
+            if (n < sizeof(buf) - 1) {
+                memcpy(buf, at, n);
+                buf[n] = '\0';
+                ms = retry_after_ms_parse(buf);
+            }
+        } else if (n > 0 && at[n] == 's') {
+            ms = retry_parse_seconds(at, n + 1, 's');
+        }
+    }
+    cJSON_Delete(root);
+    return ms;
+}
+
+/* One Go duration unit at s: its length in *n and its size in ns; 0 if none. */
+static double retry_go_unit(const char *s, size_t *n)
+{
+    static const struct {
+        const char *name;
+        double ns;
+    } units[] = {{"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+                 {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        size_t l = strlen(units[i].name);
+        if (strncmp(s, units[i].name, l) == 0) {
+            *n = l;
+            return units[i].ns;
+        }
+    }
+    return 0;
+}
+
+int64_t retry_go_duration_ms(const char *value)
+{
+    if (!value)
+        return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    const char *s = value;
+    double ns = 0;
+    if (strcmp(s, "0") == 0)
+        return 0;
+    while (*s && *s != ' ' && *s != '\t' && *s != '\r') {
+        size_t digits = strspn(s, "0123456789"), frac = 0;
+        const char *num = s;
+        s += digits;
+        if (*s == '.') {
+            frac = strspn(s + 1, "0123456789");
+            s += 1 + frac;
+        }
+        if (digits + frac == 0 || (size_t)(s - num) > 30)
+            return -1;
+        char buf[32];
+        memcpy(buf, num, (size_t)(s - num));
+        buf[s - num] = '\0';
+        size_t ul;
+        double unit = retry_go_unit(s, &ul);
+        if (unit == 0)
+            return -1;
+        ns += strtod(buf, NULL) * unit;
+        s += ul;
+        if (!isfinite(ns) || ns / 1e6 > RETRY_ABSURD_MS)
+            return -1;
+    }
+    if (s == value || (*s && strspn(s, " \t\r\n") != strlen(s)))
+        return -1;
+    double msd = ns / 1e6;
+    int64_t ms = (int64_t)msd;
+    return retry_clamp((double)ms < msd ? ms + 1 : ms);
+}
+
+/* "+HH:MM" / "-HH:MM" / "Z" at s -> offset east of UTC in seconds in *off; 0 or -1. */
+static int retry_tz_offset(const char *s, long *off)
+{
+    if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0') {
+        *off = 0;
+        return 0;
+    }
+    if ((s[0] != '+' && s[0] != '-') || !isdigit((unsigned char)s[1]) ||
+        !isdigit((unsigned char)s[2]) || s[3] != ':' || !isdigit((unsigned char)s[4]) ||
+        !isdigit((unsigned char)s[5]) || s[6] != '\0')
+        return -1;
+    long h = (s[1] - '0') * 10 + (s[2] - '0'), m = (s[4] - '0') * 10 + (s[5] - '0');
+    if (h > 23 || m > 59)
+        return -1;
+    *off = (s[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+    return 0;
+}
+
+int64_t retry_rfc3339_delay_ms(const char *value, int64_t now_ms)
+{
+    if (!value || strlen(value) > 64)
+        return -1;
+    while (*value == ' ')
+        value++;
+    char buf[72];
+    util_strlcpy(buf, value, sizeof(buf));
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\r' || buf[n - 1] == '\n'))
+        buf[--n] = '\0';
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return -1;
+    double frac = 0;
+    if (*end == '.') {
+        size_t d = strspn(end + 1, "0123456789");
+        if (d == 0 || d > 9)
+            return -1;
+        frac = strtod(end, NULL);
+        end += 1 + d;
+    }
+    long off;
+    if (retry_tz_offset(end, &off) < 0)
+        return -1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    double at_ms = ((double)t - (double)off + frac) * 1000.0;
+    double delta = at_ms - (double)now_ms;
+    if (delta <= 0)
+        return 0;
+    if (delta > RETRY_ABSURD_MS)
+        return RETRY_MAX_MS;
+    int64_t ms = (int64_t)delta;
+    return retry_clamp((double)ms < delta ? ms + 1 : ms);
 }
 
 int64_t retry_backoff_ms(unsigned attempt, uint32_t rnd)

@@ -28,6 +28,27 @@ int64_t retry_gemini_delay_ms(const char *body, size_t len);
 int retry_gemini_is_daily_quota(const char *body, size_t len);
 
 /*
+ * The "retry in N s" (or "N ms") a Gemini error message ends with ("Please
+ * retry in 26.566897451s."), from the body's error.message -> ms (clamped,
+ * rounded up), or -1 if absent.
+ */
+int64_t retry_gemini_message_delay_ms(const char *body, size_t len);
+
+/*
+ * A Go time.Duration string as OpenAI's x-ratelimit-reset-* headers send
+ * ("1s", "6m0s", "20ms", "1m30.5s", "1h0m0s", "0s"; units h m s ms us µs ns)
+ * -> ms (rounded up, clamped), or -1 if not parseable.
+ */
+int64_t retry_go_duration_ms(const char *value);
+
+/*
+ * An RFC 3339 instant as Anthropic's anthropic-ratelimit-*-reset headers
+ * send ("2025-01-01T12:00:00Z", "...:00.123Z", "...:00+01:00") -> ms from
+ * now_ms (Unix ms) until it (0 when past; clamped), or -1 if not parseable.
+ */
+int64_t retry_rfc3339_delay_ms(const char *value, int64_t now_ms);
+
+/*
  * Exponential backoff with jitter: base 1 s doubled per attempt (attempt 0 ->
  * ~1 s), +-25 % jitter from `rnd`, capped at RETRY_MAX_MS.
  */

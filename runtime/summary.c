@@ -5,7 +5,10 @@
  * "8 approved, 2 need revision, 1 failed" or "4 passed, 0 failed, 0 skipped"),
  * then any other outcome that occurred. The speed-up compares the sum of the
  * item times (what one at a time would have taken) with the wall time, and
- * the efficiency is that speed-up against the width used.
+ * the efficiency is that speed-up against the width used. Then the tokens
+ * the replies reported and, when some key has a price, what they cost: per
+ * key from its counters and price (the total), per item from what its worker
+ * added up at the prices of the keys its requests went to.
  */
 #include "runtime/summary.h"
 
@@ -74,17 +77,66 @@ static void emitf(void (*emit)(void *, const char *), void *arg, const char *fmt
     emit(arg, line);
 }
 
+double summary_key_cost(const struct summary_key *k)
+{
+    if (k->price_input < 0)
+        return -1;
+    return ((double)k->input_tokens * k->price_input + (double)k->output_tokens * k->price_output) /
+           1e6;
+}
+
+int summary_priced(const struct summary_view *v)
+{
+    for (uint32_t i = 0; i < v->nkeys; i++)
+        if (v->keys[i].price_input >= 0)
+            return 1;
+    return 0;
+}
+
 static void item_line(const struct summary_view *v, const struct prog_item *p,
                       void (*emit)(void *, const char *), void *arg)
 {
     uint32_t o = prog_outcome(p->state);
     int why = o == PROG_FAILED || o == PROG_SKIPPED;
     const char *label = o == PROG_FAILED ? "  FAILED: " : "  ";
-    char rounds[32] = "";
+    char rounds[32] = "", tokens[80] = "";
     if (v->wf->flags & WF_REVIEW_ROUNDS)
         util_errf(rounds, sizeof(rounds), "rounds %u  ", p->rounds);
-    emitf(emit, arg, "  %-20s %-15s %s%6.1fs%s%.*s", p->id, prog_state_name(o), rounds,
-          summary_item_seconds(p), why ? label : "", why ? SHM_REASON_MAX : 0, p->reason);
+    if (p->input_tokens || p->output_tokens)
+        util_errf(tokens, sizeof(tokens), "  tokens %llu/%llu", (unsigned long long)p->input_tokens,
+                  (unsigned long long)p->output_tokens);
+    if (summary_priced(v))
+        util_errf(tokens + strlen(tokens), sizeof(tokens) - strlen(tokens), "  cost %.4f", p->cost);
+    emitf(emit, arg, "  %-20s %-15s %s%6.1fs%s%s%.*s", p->id, prog_state_name(o), rounds,
+          summary_item_seconds(p), tokens, why ? label : "", why ? SHM_REASON_MAX : 0, p->reason);
+}
+
+/* Sums over the keys: tokens, and the cost of the priced ones. */
+static void key_totals(const struct summary_view *v, uint64_t *in, uint64_t *out, double *cost)
+{
+    *in = *out = 0;
+    *cost = 0;
+    for (uint32_t i = 0; i < v->nkeys; i++) {
+        *in += v->keys[i].input_tokens;
+        *out += v->keys[i].output_tokens;
+        if (summary_key_cost(&v->keys[i]) > 0)
+            *cost += summary_key_cost(&v->keys[i]);
+    }
+}
+
+static void tokens_line(const struct summary_view *v, void (*emit)(void *, const char *), void *arg)
+{
+    uint64_t in, out;
+    double cost;
+    key_totals(v, &in, &out, &cost);
+    if (!in && !out && !summary_priced(v))
+        return;
+    if (summary_priced(v))
+        emitf(emit, arg, "Tokens: %llu in, %llu out; cost %.4f (at the keys' prices per million)",
+              (unsigned long long)in, (unsigned long long)out, cost);
+    else
+        emitf(emit, arg, "Tokens: %llu in, %llu out", (unsigned long long)in,
+              (unsigned long long)out);
 }
 
 void summary_render(const struct summary_view *v, const char *json_path,
@@ -103,6 +155,7 @@ void summary_render(const struct summary_view *v, const char *json_path,
               "--parallel %d",
               speedup, seq, wall, 100.0 * speedup / v->parallel, v->parallel);
     }
+    tokens_line(v, emit, arg);
     int all = v->n <= SUMMARY_LIST_MAX;
     unsigned hidden = 0;
     for (uint32_t i = 0; i < v->n; i++) {
@@ -117,7 +170,7 @@ void summary_render(const struct summary_view *v, const char *json_path,
               hidden == 1 ? "" : "s", v->wf->noun, json_path ? json_path : "summary.json");
 }
 
-static cJSON *item_json(const struct prog_item *p)
+static cJSON *item_json(const struct prog_item *p, int priced)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", p->id);
@@ -128,8 +181,30 @@ static cJSON *item_json(const struct prog_item *p)
     cJSON_AddNumberToObject(o, "attempts", p->attempts);
     cJSON_AddNumberToObject(o, "requests", p->requests);
     cJSON_AddNumberToObject(o, "http_429", p->http_429);
+    cJSON_AddNumberToObject(o, "input_tokens", (double)p->input_tokens);
+    cJSON_AddNumberToObject(o, "output_tokens", (double)p->output_tokens);
+    if (priced)
+        cJSON_AddNumberToObject(o, "cost", p->cost);
     if (p->reason[0])
         cJSON_AddStringToObject(o, "reason", p->reason);
+    return o;
+}
+
+static cJSON *key_json(const struct summary_key *k)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", k->id);
+    cJSON_AddNumberToObject(o, "requests", (double)k->requests);
+    cJSON_AddNumberToObject(o, "http_429", (double)k->http_429);
+    cJSON_AddNumberToObject(o, "rests", (double)k->rests);
+    cJSON_AddNumberToObject(o, "input_tokens", (double)k->input_tokens);
+    cJSON_AddNumberToObject(o, "output_tokens", (double)k->output_tokens);
+    if (k->price_input >= 0) {
+        cJSON *pr = cJSON_AddObjectToObject(o, "price");
+        cJSON_AddNumberToObject(pr, "input", k->price_input);
+        cJSON_AddNumberToObject(pr, "output", k->price_output);
+        cJSON_AddNumberToObject(o, "cost", summary_key_cost(k));
+    }
     return o;
 }
 
@@ -168,9 +243,40 @@ cJSON *summary_json(const struct summary_view *v)
     cJSON_AddNumberToObject(sp, "efficiency",
                             v->parallel > 0 ? (double)(long long)(x / v->parallel * 100) / 100 : 0);
     cJSON *items = cJSON_AddArrayToObject(root, "items");
+    int priced = summary_priced(v);
     for (uint32_t i = 0; i < v->n; i++)
-        cJSON_AddItemToArray(items, item_json(&v->items[i]));
+        cJSON_AddItemToArray(items, item_json(&v->items[i], priced));
+    uint64_t in, out;
+    double cost;
+    key_totals(v, &in, &out, &cost);
+    cJSON *tok = cJSON_AddObjectToObject(root, "tokens");
+    cJSON_AddNumberToObject(tok, "input", (double)in);
+    cJSON_AddNumberToObject(tok, "output", (double)out);
+    if (priced)
+        cJSON_AddNumberToObject(root, "cost", cost);
+    cJSON *keys = cJSON_AddArrayToObject(root, "keys");
+    for (uint32_t i = 0; i < v->nkeys; i++)
+        cJSON_AddItemToArray(keys, key_json(&v->keys[i]));
     return root;
+}
+
+/* Key i's counters (atomics, relaxed) and its price from the loaded credentials. */
+static void key_of(const struct run_ctx *rc, uint32_t i, struct summary_key *k)
+{
+    const struct cred_slot_sh *slot = shm_cred_slot(&rc->seg, i);
+    struct cred_pub pub;
+    if (cred_view(slot, &pub) == 0)
+        util_strlcpy(k->id, pub.id, sizeof(k->id));
+    k->requests = atomic_load_explicit(&slot->requests, memory_order_relaxed);
+    k->http_429 = atomic_load_explicit(&slot->http_429, memory_order_relaxed);
+    k->rests = atomic_load_explicit(&slot->rests, memory_order_relaxed);
+    k->input_tokens = atomic_load_explicit(&slot->input_tokens, memory_order_relaxed);
+    k->output_tokens = atomic_load_explicit(&slot->output_tokens, memory_order_relaxed);
+    k->price_input = k->price_output = -1;
+    if (i < rc->creds.n) {
+        k->price_input = rc->creds.v[i].price_input;
+        k->price_output = rc->creds.v[i].price_output;
+    }
 }
 
 int summary_view_of(const struct run_ctx *rc, int64_t elapsed_ns, struct summary_view *v)
@@ -180,13 +286,22 @@ int summary_view_of(const struct run_ctx *rc, int64_t elapsed_ns, struct summary
     v->n = rc->seg.hdr->item_count;
     v->elapsed_ns = elapsed_ns;
     v->parallel = rc->plan.parallel;
-    struct prog_item *items = calloc(v->n + 1, sizeof(*items));
-    if (!items)
+    v->nkeys = rc->seg.hdr->key_count;
+    /* one block, items then keys, so the caller frees v->items only */
+    size_t items_bytes = (v->n + 1) * sizeof(struct prog_item);
+    items_bytes = (items_bytes + 63) & ~(size_t)63;
+    char *block = calloc(1, items_bytes + (v->nkeys + 1) * sizeof(struct summary_key));
+    if (!block)
         return -ENOMEM;
+    struct prog_item *items = (struct prog_item *)block;
+    struct summary_key *keys = (struct summary_key *)(block + items_bytes);
     for (uint32_t i = 0; i < v->n; i++)
         if (prog_read(shm_prog_slot(&rc->seg, i), &items[i]) != 0)
             memset(&items[i], 0, sizeof(items[i]));
+    for (uint32_t i = 0; i < v->nkeys; i++)
+        key_of(rc, i, &keys[i]);
     v->items = items;
+    v->keys = keys;
     return 0;
 }
 

@@ -21,14 +21,29 @@
 /* Past this many items the console lists only the items that did not succeed. */
 #define SUMMARY_LIST_MAX 50
 
+/* One key's counters at the end of the run, and its price (the credentials file's). */
+struct summary_key {
+    char id[SHM_KEY_ID_MAX];
+    uint64_t requests, http_429, input_tokens, output_tokens, rests;
+    double price_input, price_output; /* per million tokens; < 0 = no price */
+};
+
 /* What a summary is made from. */
 struct summary_view {
     const struct wf_desc *wf;
     const struct prog_item *items; /* final progress records, in slot order */
     uint32_t n;
+    const struct summary_key *keys; /* every key of the run (may be NULL) */
+    uint32_t nkeys;
     int64_t elapsed_ns; /* the run's wall time */
     int parallel;       /* the width the run used */
 };
+
+/* What key k's tokens cost at its price; < 0 if it has none. */
+double summary_key_cost(const struct summary_key *k);
+
+/* 1 if some key of the run has a price: the summary then shows costs. */
+int summary_priced(const struct summary_view *v);
 
 /* Outcome counts, indexed by PROG_* state (running and waiting count as interrupted). */
 void summary_count(const struct summary_view *v, unsigned counts[PROG_STATE_COUNT]);
@@ -48,7 +63,11 @@ void summary_render(const struct summary_view *v, const char *json_path,
 /* summary.json's document (run and exit status are added by the caller). NULL if out of memory. */
 cJSON *summary_json(const struct summary_view *v);
 
-/* Read the run's progress table into a malloc'd view (*v->items; free it). 0 or -ENOMEM. */
+/*
+ * Read the run's progress table and key slots into a malloc'd view: one
+ * block at v->items, which also holds v->keys (free v->items only).
+ * 0 or -ENOMEM.
+ */
 int summary_view_of(const struct run_ctx *rc, int64_t elapsed_ns, struct summary_view *v);
 
 /* Print the summary to the console. */

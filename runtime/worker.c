@@ -78,6 +78,9 @@ static void publish(struct wrk_item *w)
     atomic_store_explicit(&w->me->heartbeat_ns, w->p.updated_ns, memory_order_relaxed);
     w->p.requests = w->llm->requests;
     w->p.http_429 = w->llm->http_429;
+    w->p.input_tokens = (uint64_t)w->llm->input_tokens;
+    w->p.output_tokens = (uint64_t)w->llm->output_tokens;
+    w->p.cost = w->llm->cost;
     prog_write(w->slot, &w->p);
 }
 
@@ -443,6 +446,10 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
     const struct item *src = run_item(rc, (size_t)idx);
     atomic_store(&me->item_index, idx);
     llm->requests = llm->http_429 = 0;
+    /* tokens were paid for even by an attempt that died: they add up over attempts */
+    llm->input_tokens = (int64_t)w.p.input_tokens;
+    llm->output_tokens = (int64_t)w.p.output_tokens;
+    llm->cost = w.p.cost;
     llm->on_wait_arg = &w;
     w.p.state = PROG_RUNNING;
     w.p.worker_pid = llm->pid;

@@ -28,7 +28,21 @@
  * capacity is one second's budget, max(1, rpm/60): a key idle for a minute
  * must not then fire a minute's worth of requests at once, because such a
  * burst is exactly what provokes 429s from providers that enforce their
- * per-minute limit over short windows. It starts full.
+ * per-minute limit over short windows. It starts full. A key configured
+ * without rpm is paced by learned_rpm once a reply's rate-limit headers
+ * announced its limit (cred_end); until then it is unpaced.
+ *
+ * Resting (rest_until_ns): a reply whose rate-limit headers said nothing is
+ * left (remaining 0) makes the key wait for the reset they gave. It is
+ * pacing, like an empty bucket: the state stays as it is, no 429 is counted,
+ * and the coordinator's view of the pool does not see it as rate-limited.
+ *
+ * Token budget (tpm, else learned_tpm): a second bucket of LLM tokens,
+ * capacity one minute's budget (a single request may need thousands), refilled
+ * at tpm/60 a second. A reservation is charged the caller's estimate and
+ * cred_end corrects the charge by what the reply reports (tokens_used), so
+ * the bucket follows real usage. A request larger than the capacity waits for
+ * a full bucket and takes it below zero, so it is never starved for good.
  */
 #include "shm/cred.h"
 
@@ -79,6 +93,18 @@ static double cred_capacity(uint32_t rpm)
     return c < 1.0 ? 1.0 : c;
 }
 
+/* The pace the key keeps: its configured rpm, else what its provider announced. */
+static uint32_t cred_rpm(const struct cred_slot_sh *slot)
+{
+    return slot->st.rpm ? slot->st.rpm : slot->st.learned_rpm;
+}
+
+/* The token budget the key keeps, the same way. */
+static uint32_t cred_tpm(const struct cred_slot_sh *slot)
+{
+    return slot->st.tpm ? slot->st.tpm : slot->st.learned_tpm;
+}
+
 static void cred_apply_config(struct cred_slot_sh *slot, const struct cred_init *ci)
 {
     uint32_t conc = ci->concurrency ? ci->concurrency : 1;
@@ -86,6 +112,7 @@ static void cred_apply_config(struct cred_slot_sh *slot, const struct cred_init 
     slot->st.roles = ci->roles ? ci->roles : CRED_ROLE_ALL;
     slot->st.concurrency = conc > SHM_KEY_HOLDERS_MAX ? SHM_KEY_HOLDERS_MAX : conc;
     slot->st.rpm = ci->rpm;
+    slot->st.tpm = ci->tpm;
     slot->st.endpoint = ci->endpoint;
     util_strlcpy(slot->st.id, ci->id ? ci->id : "", sizeof(slot->st.id));
     util_strlcpy(slot->st.provider, ci->provider ? ci->provider : "", sizeof(slot->st.provider));
@@ -99,6 +126,7 @@ int cred_slot_init(struct cred_slot_sh *slot, const struct cred_init *ci)
     slot->st.state = CRED_AVAILABLE;
     slot->st.tokens = cred_capacity(slot->st.rpm);
     slot->st.tokens_updated_ns = 0; /* the first reservation starts the clock */
+    slot->st.tpm_tokens = slot->st.tpm;
     cred_publish_locked(slot);
     return cred_mutex_init(slot);
 }
@@ -133,7 +161,7 @@ static void cred_recount_locked(struct cred_slot_sh *slot)
 /* The previous owner died holding the mutex: make the slot true again. */
 static void cred_repair_locked(struct cred_slot_sh *slot)
 {
-    double cap = cred_capacity(slot->st.rpm);
+    double cap = cred_capacity(cred_rpm(slot));
 
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
         if (slot->st.holders[i] != 0 && cred_pid_gone(slot->st.holders[i]))
@@ -146,6 +174,8 @@ static void cred_repair_locked(struct cred_slot_sh *slot)
         slot->st.tokens = 0.0;
     if (slot->st.tokens > cap)
         slot->st.tokens = cap;
+    if (!(slot->st.tpm_tokens <= (double)cred_tpm(slot))) /* also catches NaN */
+        slot->st.tpm_tokens = cred_tpm(slot);
     cred_recount_locked(slot);
 }
 
@@ -212,21 +242,35 @@ const char *cred_state_name(uint32_t state)
     return names[state];
 }
 
-static void cred_refill_locked(struct cred_slot_sh *slot, int64_t now_ns)
+/* Refill a bucket at per_min/60 a second up to cap since *updated (0: start the clock). */
+static void cred_refill(double *tokens, int64_t *updated, uint32_t per_min, double cap,
+                        int64_t now_ns)
 {
-    double cap;
-
-    if (slot->st.rpm == 0)
+    if (per_min == 0)
         return;
-    if (slot->st.tokens_updated_ns == 0 || now_ns < slot->st.tokens_updated_ns) {
-        slot->st.tokens_updated_ns = now_ns;
+    if (*updated == 0 || now_ns < *updated) {
+        *updated = now_ns;
         return;
     }
-    cap = cred_capacity(slot->st.rpm);
-    slot->st.tokens += (double)(now_ns - slot->st.tokens_updated_ns) / 1e9 * slot->st.rpm / 60.0;
-    if (slot->st.tokens > cap)
-        slot->st.tokens = cap;
-    slot->st.tokens_updated_ns = now_ns;
+    *tokens += (double)(now_ns - *updated) / 1e9 * per_min / 60.0;
+    if (*tokens > cap)
+        *tokens = cap;
+    *updated = now_ns;
+}
+
+static void cred_refill_locked(struct cred_slot_sh *slot, int64_t now_ns)
+{
+    cred_refill(&slot->st.tokens, &slot->st.tokens_updated_ns, cred_rpm(slot),
+                cred_capacity(cred_rpm(slot)), now_ns);
+    cred_refill(&slot->st.tpm_tokens, &slot->st.tpm_updated_ns, cred_tpm(slot), cred_tpm(slot),
+                now_ns);
+}
+
+/* The part of a request's estimate the budget bucket must hold (all of it, or a full bucket). */
+static double cred_tpm_need(const struct cred_slot_sh *slot, int64_t tokens)
+{
+    double cap = cred_tpm(slot);
+    return tokens > cap ? cap : (double)(tokens > 0 ? tokens : 0);
 }
 
 /* What one slot looks like to a reserver of some role, now. */
@@ -251,9 +295,11 @@ static int64_t cred_max64(int64_t a, int64_t b)
  * property of the endpoint, not of the key's quota.
  */
 static void cred_judge_locked(const struct shm_segment *seg, struct cred_slot_sh *slot,
-                              uint32_t mask, int32_t pid, int64_t now_ns, struct cred_judge *v)
+                              uint32_t mask, int32_t pid, int64_t now_ns, int64_t est,
+                              struct cred_judge *v)
 {
     int limited, busy, no_token = 0, cut_off;
+    uint32_t rpm = cred_rpm(slot), tpm = cred_tpm(slot);
     int64_t breaker_at = 0;
 
     memset(v, 0, sizeof(*v));
@@ -270,12 +316,22 @@ static void cred_judge_locked(const struct shm_segment *seg, struct cred_slot_sh
     cred_refill_locked(slot, now_ns);
     busy = slot->st.in_use >= slot->st.concurrency;
     v->ready_at = limited ? slot->st.rate_limited_until_ns : now_ns;
-    if (slot->st.rpm > 0 && slot->st.tokens < 1.0) {
-        double wait_s = (1.0 - slot->st.tokens) * 60.0 / slot->st.rpm;
+    if (rpm > 0 && slot->st.tokens < 1.0) {
+        double wait_s = (1.0 - slot->st.tokens) * 60.0 / rpm;
 
         no_token = 1;
         /* Round up (+1 ns) so the retry never lands just short of a token. */
         v->ready_at = cred_max64(v->ready_at, now_ns + (int64_t)(wait_s * 1e9) + 1);
+    }
+    if (tpm > 0 && slot->st.tpm_tokens < cred_tpm_need(slot, est)) {
+        double wait_s = (cred_tpm_need(slot, est) - slot->st.tpm_tokens) * 60.0 / tpm;
+
+        no_token = 1;
+        v->ready_at = cred_max64(v->ready_at, now_ns + (int64_t)(wait_s * 1e9) + 1);
+    }
+    if (slot->st.rest_until_ns > now_ns) {
+        no_token = 1;
+        v->ready_at = cred_max64(v->ready_at, slot->st.rest_until_ns);
     }
     if (busy)
         v->ready_at = cred_max64(v->ready_at, now_ns + CRED_BUSY_POLL_NS);
@@ -298,7 +354,7 @@ static int cred_better(const struct cred_judge *a, const struct cred_judge *b)
 
 /* Pass 1: the best eligible key (or -1), with the pool's summary in w. */
 static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_t now_ns,
-                     struct cred_wait *w)
+                     int64_t est, struct cred_wait *w)
 {
     struct cred_judge best = {0}, v;
     int best_i = -1;
@@ -317,7 +373,7 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_
                 w->retry_at_ns = now_ns + CRED_BUSY_POLL_NS;
             continue;
         }
-        cred_judge_locked(seg, slot, mask, pid, now_ns, &v);
+        cred_judge_locked(seg, slot, mask, pid, now_ns, est, &v);
         cred_unlock(slot);
         if (!v.of_role)
             continue;
@@ -341,7 +397,7 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_
  * half-open endpoint's one probe is then always a request that really goes.
  */
 static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_t mask, int32_t pid,
-                     int64_t now_ns)
+                     int64_t now_ns, int64_t est)
 {
     struct cred_judge v;
     int free_i = -1;
@@ -349,7 +405,7 @@ static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_
     if (cred_lock_within(slot, CRED_LOCK_WAIT_NS) < 0)
         return -EAGAIN;
     crash_point("cred_locked"); /* crash tests: stop or die holding the slot's mutex */
-    cred_judge_locked(seg, slot, mask, pid, now_ns, &v);
+    cred_judge_locked(seg, slot, mask, pid, now_ns, est, &v);
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX && free_i < 0; i++)
         if (slot->st.holders[i] == 0)
             free_i = i;
@@ -360,8 +416,10 @@ static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_
     slot->st.holders[free_i] = pid;
     slot->st.in_use++;
     slot->st.reserved_since_ns = now_ns;
-    if (slot->st.rpm > 0)
+    if (cred_rpm(slot) > 0)
         slot->st.tokens -= 1.0;
+    if (cred_tpm(slot) > 0 && est > 0)
+        slot->st.tpm_tokens -= (double)est;
     atomic_fetch_add_explicit(&slot->requests, 1, memory_order_relaxed);
     cred_settle_locked(slot);
     cred_unlock(slot);
@@ -371,6 +429,12 @@ static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_
 int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
                  struct cred_wait *w)
 {
+    return cred_reserve_tokens(seg, role, pid, now_ns, 0, w);
+}
+
+int cred_reserve_tokens(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
+                        int64_t tokens, struct cred_wait *w)
+{
     uint32_t mask = role ? role : CRED_ROLE_ALL;
     struct cred_wait local;
 
@@ -379,13 +443,13 @@ int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t no
     if (pid <= 0)
         return -EINVAL;
     for (int round = 0; round < CRED_PICK_ROUNDS; round++) {
-        int i = cred_scan(seg, mask, pid, now_ns, w);
+        int i = cred_scan(seg, mask, pid, now_ns, tokens, w);
 
         if (w->usable_keys == 0)
             return -ENOKEY;
         if (i < 0)
             return -EAGAIN;
-        if (cred_take(seg, shm_cred_slot(seg, (uint32_t)i), mask, pid, now_ns) == 0)
+        if (cred_take(seg, shm_cred_slot(seg, (uint32_t)i), mask, pid, now_ns, tokens) == 0)
             return i;
     }
     /* Lost every race: the pool is contended, come back very soon. */
@@ -440,8 +504,44 @@ static void cred_apply_outcome_locked(struct cred_slot_sh *slot, enum cred_outco
     }
 }
 
-int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred_outcome outcome,
-                 int64_t retry_at_ns, const char *reason, uint32_t latency_ms)
+/*
+ * What the reply's headers taught (the pace and budget its provider announced,
+ * a rest until its reset) and the token charge corrected by its usage.
+ */
+static void cred_learn_locked(struct cred_slot_sh *slot, const struct cred_end *e, int64_t now_ns)
+{
+    int tpm_new = 0;
+
+    if (e->learned_rpm && slot->st.rpm == 0 && e->learned_rpm != slot->st.learned_rpm) {
+        if (slot->st.learned_rpm == 0) { /* this request spent the first token */
+            slot->st.tokens = 0.0;
+            slot->st.tokens_updated_ns = now_ns;
+        }
+        slot->st.learned_rpm = e->learned_rpm;
+        if (slot->st.tokens > cred_capacity(e->learned_rpm))
+            slot->st.tokens = cred_capacity(e->learned_rpm);
+    }
+    if (e->learned_tpm && slot->st.tpm == 0 && e->learned_tpm != slot->st.learned_tpm) {
+        tpm_new = slot->st.learned_tpm == 0;
+        slot->st.learned_tpm = e->learned_tpm;
+        if (tpm_new || slot->st.tpm_tokens > e->learned_tpm)
+            slot->st.tpm_tokens = e->learned_tpm;
+        slot->st.tpm_updated_ns = now_ns;
+    }
+    if (!tpm_new && cred_tpm(slot) > 0 && e->tokens_charged > 0 && e->tokens_used >= 0) {
+        slot->st.tpm_tokens += (double)(e->tokens_charged - e->tokens_used);
+        if (slot->st.tpm_tokens > cred_tpm(slot))
+            slot->st.tpm_tokens = cred_tpm(slot);
+    }
+    if (e->rest_until_ns > now_ns && e->rest_until_ns > slot->st.rest_until_ns) {
+        slot->st.rest_until_ns = e->rest_until_ns;
+        atomic_fetch_add_explicit(&slot->rests, 1, memory_order_relaxed);
+    }
+}
+
+/* Release pid's reservation with everything e says (cred_release, cred_end). */
+static int cred_release_end(struct shm_segment *seg, uint32_t index, int32_t pid,
+                            const struct cred_end *e, int64_t now_ns)
 {
     struct cred_slot_sh *slot = shm_cred_slot(seg, index);
     int rc;
@@ -456,15 +556,34 @@ int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred
         return -ENOENT;
     }
     slot->st.in_use--;
-    cred_apply_outcome_locked(slot, outcome, retry_at_ns, reason);
+    cred_apply_outcome_locked(slot, e->outcome, e->retry_at_ns, e->reason);
+    cred_learn_locked(slot, e, now_ns);
     cred_settle_locked(slot);
     cred_unlock(slot);
-    if (outcome != CRED_ABANDONED) { /* an abandoned request has no latency to speak of */
-        atomic_fetch_add_explicit(&slot->latency_ms_sum, latency_ms, memory_order_relaxed);
-        atomic_fetch_add_explicit(&slot->latency_hist[shm_hist_bucket(latency_ms)], 1,
+    if (e->outcome != CRED_ABANDONED) { /* an abandoned request has no latency to speak of */
+        atomic_fetch_add_explicit(&slot->latency_ms_sum, e->latency_ms, memory_order_relaxed);
+        atomic_fetch_add_explicit(&slot->latency_hist[shm_hist_bucket(e->latency_ms)], 1,
                                   memory_order_relaxed);
     }
+    if (e->input_tokens > 0)
+        atomic_fetch_add_explicit(&slot->input_tokens, (uint64_t)e->input_tokens,
+                                  memory_order_relaxed);
+    if (e->output_tokens > 0)
+        atomic_fetch_add_explicit(&slot->output_tokens, (uint64_t)e->output_tokens,
+                                  memory_order_relaxed);
     return 0;
+}
+
+int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred_outcome outcome,
+                 int64_t retry_at_ns, const char *reason, uint32_t latency_ms)
+{
+    struct cred_end e = {.outcome = outcome,
+                         .retry_at_ns = retry_at_ns,
+                         .reason = reason,
+                         .latency_ms = latency_ms,
+                         .tokens_used = -1};
+
+    return cred_release_end(seg, index, pid, &e, util_now_mono_ns());
 }
 
 int cred_release_dead(struct shm_segment *seg, int32_t pid, int64_t wait_ns, int *dropped)
@@ -502,19 +621,22 @@ int cred_release_dead(struct shm_segment *seg, int32_t pid, int64_t wait_ns, int
 
 int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci, int64_t wait_ns)
 {
-    uint32_t old_rpm;
+    uint32_t old_rpm, old_tpm;
     double cap;
     int rc = cred_lock_within(slot, wait_ns);
 
     if (rc < 0)
         return rc;
-    old_rpm = slot->st.rpm;
+    old_rpm = cred_rpm(slot);
+    old_tpm = cred_tpm(slot);
     cred_apply_config(slot, ci);
-    cap = cred_capacity(slot->st.rpm);
+    cap = cred_capacity(cred_rpm(slot));
     if (old_rpm == 0 || slot->st.tokens > cap)
         slot->st.tokens = cap;
     if (old_rpm == 0)
         slot->st.tokens_updated_ns = 0;
+    if (old_tpm == 0 || slot->st.tpm_tokens > cred_tpm(slot))
+        slot->st.tpm_tokens = cred_tpm(slot);
     slot->st.rate_limited_until_ns = 0;
     slot->st.rate_limited_until_realtime_ns = 0;
     slot->st.backoff_exp = 0;
@@ -534,7 +656,7 @@ int cred_end(struct shm_segment *seg, uint32_t index, int32_t pid, const struct 
     memset(out, 0, sizeof(*out));
     /* The endpoint is fixed for the slot's life in a run (a reload keeps the URL set). */
     int have_ep = cred_view(shm_cred_slot(seg, index), &v) == 0;
-    int rc = cred_release(seg, index, pid, e->outcome, e->retry_at_ns, e->reason, e->latency_ms);
+    int rc = cred_release_end(seg, index, pid, e, now);
     if (have_ep) {
         out->endpoint = v.endpoint;
         out->breaker_opened = breaker_report(seg, v.endpoint, pid, e->endpoint, now,

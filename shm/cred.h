@@ -5,10 +5,13 @@
  *   - A worker reserves one request slot of a key (cred_reserve), sends one
  *     request, and always releases it (cred_release) with the outcome, whatever
  *     happened. A 429 releases with a rate-limit time; 401/403 disables.
- *   - A key is never handed out while disabled, rate-limited (until its time)
- *     or with in_use == concurrency; with rpm > 0 it also needs a token in its
- *     bucket (refilled at rpm/60 per second, capacity max(1, rpm/60 .. see .c));
- *     and its endpoint's circuit breaker (breaker.h) must let the request go.
+ *   - A key is never handed out while disabled, rate-limited or resting (until
+ *     its time) or with in_use == concurrency; with a pace (rpm, else the
+ *     learned_rpm its provider announced) it also needs a token in its bucket
+ *     (refilled at rpm/60 per second, capacity max(1, rpm/60 .. see .c));
+ *     with a token budget (tpm, else learned_tpm) its second bucket must hold
+ *     the request's estimate; and its endpoint's circuit breaker (breaker.h)
+ *     must let the request go.
  *   - Each reservation records the holder's pid in holders[]. If a holder dies
  *     while holding the mutex, the next locker gets EOWNERDEAD and repairs the
  *     slot: holders whose pid is gone are dropped, in_use recomputed, state
@@ -42,6 +45,7 @@ struct cred_init {
     uint32_t roles;       /* CRED_ROLE_* bits; 0 means both */
     uint32_t concurrency; /* 0 means 1; capped to SHM_KEY_HOLDERS_MAX */
     uint32_t rpm;         /* 0 = unpaced */
+    uint32_t tpm;         /* tokens per minute, 0 = no budget */
     uint32_t endpoint;    /* index of the key's endpoint slot (circuit breaker) */
 };
 
@@ -87,6 +91,15 @@ struct cred_wait {
 int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
                  struct cred_wait *w);
 
+/*
+ * cred_reserve for a request estimated at `tokens` LLM tokens: a key with a
+ * token budget is eligible only when its budget bucket holds them (or is
+ * full, for a request larger than a minute's budget), and is charged them.
+ * The reply's usage corrects the charge in cred_end.
+ */
+int cred_reserve_tokens(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
+                        int64_t tokens, struct cred_wait *w);
+
 /* How a request ended, for cred_release. */
 enum cred_outcome {
     CRED_OK = 0,         /* a reply came back (any non-429, non-auth status) */
@@ -113,6 +126,15 @@ struct cred_end {
     const char *reason;            /* CRED_DISABLE: why */
     uint32_t latency_ms;
     int64_t now_ns; /* CLOCK_MONOTONIC (the caller's clock) of the end; 0: read it now */
+    /* what the reply's rate-limit headers said (0 = nothing) */
+    int64_t rest_until_ns; /* nothing left: no request before (CLOCK_MONOTONIC); no 429 counted */
+    uint32_t learned_rpm;  /* announced requests-per-minute limit (kept when rpm is 0) */
+    uint32_t learned_tpm;  /* announced tokens-per-minute limit (kept when tpm is 0) */
+    /* token accounting */
+    int64_t tokens_charged; /* the estimate cred_reserve_tokens charged */
+    int64_t tokens_used;    /* what the request really cost; < 0 = keep the charge */
+    int64_t input_tokens;   /* usage the reply reported (added to the key's counters) */
+    int64_t output_tokens;
 };
 
 /* What cred_end did to the endpoint (for the console line when its breaker opened). */

@@ -42,17 +42,18 @@
 /*
  * What each version changed: 2, the claim word holds state+pid and admission is
  * a bitmask; 3, states passed/skipped and claim blocked (dependencies); 4, key
- * slots publish a lock-free copy of their state. One line, so scripts (and
- * tests/integration/test_shmstat.sh) can read the number.
+ * slots publish a lock-free copy of their state; 5, token accounting (items,
+ * keys), tpm bucket, learned pace, rests, 256-byte reasons. One line, so
+ * scripts (and tests/integration/test_shmstat.sh) can read the number.
  */
-#define SHM_LAYOUT_VERSION 4u
+#define SHM_LAYOUT_VERSION 5u
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
 
 #define SHM_ID_MAX 72      /* "ISSUE-" + 64-char stem + NUL fits */
 #define SHM_NODE_MAX 24    /* node names such as "N2_review" */
-#define SHM_REASON_MAX 120 /* failure reason shown by the inspector */
+#define SHM_REASON_MAX 256 /* failure reason shown by the inspector: a provider's own words fit */
 #define SHM_KEY_ID_MAX 48
 #define SHM_PROVIDER_MAX 16
 #define SHM_MODEL_MAX 48
@@ -178,6 +179,9 @@ struct prog_item {
     int64_t started_ns; /* CLOCK_MONOTONIC, 0 = not started */
     int64_t updated_ns;
     int64_t finished_ns;
+    uint64_t input_tokens; /* usage the replies reported, summed over the item's requests */
+    uint64_t output_tokens;
+    double cost; /* those tokens at their keys' prices (per million); 0 = no price */
     char id[SHM_ID_MAX];
     char node[SHM_NODE_MAX];
     char reason[SHM_REASON_MAX];
@@ -216,11 +220,17 @@ struct cred_pub {
     int64_t rate_limited_until_ns;          /* CLOCK_MONOTONIC; 0 = not limited */
     int64_t rate_limited_until_realtime_ns; /* same instant, for display */
     uint32_t endpoint;                      /* index into the endpoint slots */
-    uint32_t rpm;                           /* 0 = unpaced */
+    uint32_t rpm;                           /* configured; 0 = unpaced */
     uint32_t backoff_exp;                   /* consecutive 429s without a hint */
-    uint32_t pad0;
-    double tokens; /* token bucket (requests), rpm > 0 */
+    uint32_t learned_rpm; /* the provider's announced limit, when rpm is 0; 0 = none */
+    double tokens;        /* token bucket (requests), rpm or learned_rpm > 0 */
     int64_t tokens_updated_ns;
+    uint32_t tpm;         /* configured tokens per minute; 0 = no budget */
+    uint32_t learned_tpm; /* the provider's announced limit, when tpm is 0; 0 = none */
+    double tpm_tokens;    /* token budget bucket (LLM tokens), tpm or learned_tpm > 0 */
+    int64_t tpm_updated_ns;
+    int64_t rest_until_ns; /* CLOCK_MONOTONIC: a reply said nothing is left until then; pacing,
+                              not a rate limit (state stays, no 429 counted); 0 = none */
     char id[SHM_KEY_ID_MAX];
     char provider[SHM_PROVIDER_MAX];
     char model[SHM_MODEL_MAX];
@@ -244,6 +254,9 @@ struct cred_slot_sh {
     _Atomic uint64_t errors;
     _Atomic uint64_t latency_ms_sum;
     _Atomic uint64_t latency_hist[SHM_HIST_BUCKETS]; /* see shm_hist_bucket */
+    _Atomic uint64_t input_tokens;                   /* usage the replies reported */
+    _Atomic uint64_t output_tokens;
+    _Atomic uint64_t rests; /* rests the reply headers asked for (nothing left; no 429) */
 };
 
 /* One pre-forked worker, written by that worker. */
@@ -294,127 +307,10 @@ _Static_assert(sizeof(struct prog_item) <= sizeof(((struct prog_slot_sh *)0)->da
                "prog item fits the slot payload");
 
 /*
- * docs/shm-layout.md documents every offset below; these lines tie it to the
- * code, so a change that moves a field fails to compile until the page (and
- * SHM_LAYOUT_VERSION) follow. The numbers are those of x86-64 Linux (LP64,
- * glibc's 40-byte pthread_mutex_t), the platform the page describes.
+ * docs/shm-layout.md documents every offset and size of these structures;
+ * tests/integration/test_shm_layout.sh compiles each documented number
+ * against this header (offsetof, sizeof), so a change that moves a field
+ * fails `make test` until the page (and SHM_LAYOUT_VERSION) follow.
  */
-#if defined(__x86_64__) && defined(__LP64__) && defined(__GLIBC__)
-#define SHM_DOC "layout changed: update docs/shm-layout.md and bump SHM_LAYOUT_VERSION"
-_Static_assert(sizeof(struct shm_header_sh) == 240, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, magic) == 0, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, layout_version) == 8, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, header_size) == 12, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, total_size) == 16, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, items_offset) == 24, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, keys_offset) == 32, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, workers_offset) == 40, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, item_count) == 48, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, item_slot_size) == 52, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, key_count) == 56, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, key_slot_size) == 60, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, worker_count) == 64, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, worker_slot_size) == 68, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, endpoints_offset) == 72, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, nodes_offset) == 80, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, endpoint_count) == 88, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, endpoint_slot_size) == 92, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, node_count) == 96, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, node_slot_size) == 100, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, creator_pid) == 104, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, parallel_max) == 108, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, started_realtime_ns) == 112, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, workflow) == 120, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, run_id) == 136, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, run_state) == 176, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, parallelism) == 180, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, in_flight) == 184, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, waiting_for_key) == 188, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, pool_generation) == 192, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, requests_total) == 200, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, http_429_total) == 208, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, simulate_429_used) == 216, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, items_done) == 224, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, items_failed) == 228, SHM_DOC);
-_Static_assert(offsetof(struct shm_header_sh, in_flight_mask) == 232, SHM_DOC);
-
-_Static_assert(sizeof(struct prog_slot_sh) == 320, SHM_DOC);
-_Static_assert(offsetof(struct prog_slot_sh, seq) == 0, SHM_DOC);
-_Static_assert(offsetof(struct prog_slot_sh, index) == 4, SHM_DOC);
-_Static_assert(offsetof(struct prog_slot_sh, claim) == 8, SHM_DOC);
-_Static_assert(offsetof(struct prog_slot_sh, data) == 16, SHM_DOC);
-_Static_assert(sizeof(((struct prog_slot_sh *)0)->data) == 264, SHM_DOC);
-
-_Static_assert(sizeof(struct prog_item) == 264, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, state) == 0, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, attempts) == 4, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, worker_pid) == 8, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, rounds) == 12, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, requests) == 16, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, http_429) == 20, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, started_ns) == 24, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, updated_ns) == 32, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, finished_ns) == 40, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, id) == 48, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, node) == 120, SHM_DOC);
-_Static_assert(offsetof(struct prog_item, reason) == 144, SHM_DOC);
-
-_Static_assert(sizeof(struct cred_pub) == 280, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, state) == 0, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, roles) == 4, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, concurrency) == 8, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, in_use) == 12, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, holders) == 16, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, reserved_since_ns) == 48, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, rate_limited_until_ns) == 56, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, rate_limited_until_realtime_ns) == 64, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, endpoint) == 72, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, rpm) == 76, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, backoff_exp) == 80, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, pad0) == 84, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, tokens) == 88, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, tokens_updated_ns) == 96, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, id) == 104, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, provider) == 152, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, model) == 168, SHM_DOC);
-_Static_assert(offsetof(struct cred_pub, disabled_reason) == 216, SHM_DOC);
-
-_Static_assert(sizeof(struct cred_slot_sh) == 768, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, mu) == 0, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, st) == 40, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, pub_seq) == 320, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, pub) == 328, SHM_DOC);
-_Static_assert(sizeof(((struct cred_slot_sh *)0)->pub) == 280, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, requests) == 608, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, http_429) == 616, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, errors) == 624, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, latency_ms_sum) == 632, SHM_DOC);
-_Static_assert(offsetof(struct cred_slot_sh, latency_hist) == 640, SHM_DOC);
-
-_Static_assert(sizeof(struct shm_worker_sh) == 64, SHM_DOC);
-_Static_assert(offsetof(struct shm_worker_sh, pid) == 0, SHM_DOC);
-_Static_assert(offsetof(struct shm_worker_sh, item_index) == 4, SHM_DOC);
-_Static_assert(offsetof(struct shm_worker_sh, rss_kib) == 8, SHM_DOC);
-_Static_assert(offsetof(struct shm_worker_sh, items_processed) == 16, SHM_DOC);
-_Static_assert(offsetof(struct shm_worker_sh, heartbeat_ns) == 24, SHM_DOC);
-
-_Static_assert(sizeof(struct endpoint_sh) == 192, SHM_DOC);
-_Static_assert(offsetof(struct endpoint_sh, url) == 0, SHM_DOC);
-_Static_assert(offsetof(struct endpoint_sh, state) == 96, SHM_DOC);
-_Static_assert(offsetof(struct endpoint_sh, consecutive_failures) == 100, SHM_DOC);
-_Static_assert(offsetof(struct endpoint_sh, open_until_ns) == 104, SHM_DOC);
-_Static_assert(offsetof(struct endpoint_sh, probe_pid) == 112, SHM_DOC);
-_Static_assert(offsetof(struct endpoint_sh, trips) == 120, SHM_DOC);
-_Static_assert(offsetof(struct endpoint_sh, requests) == 128, SHM_DOC);
-_Static_assert(offsetof(struct endpoint_sh, failures) == 136, SHM_DOC);
-
-_Static_assert(sizeof(struct node_stat_sh) == 192, SHM_DOC);
-_Static_assert(offsetof(struct node_stat_sh, name) == 0, SHM_DOC);
-_Static_assert(offsetof(struct node_stat_sh, runs) == 24, SHM_DOC);
-_Static_assert(offsetof(struct node_stat_sh, failures) == 32, SHM_DOC);
-_Static_assert(offsetof(struct node_stat_sh, duration_ms_sum) == 40, SHM_DOC);
-_Static_assert(offsetof(struct node_stat_sh, duration_hist) == 48, SHM_DOC);
-#undef SHM_DOC
-#endif
 
 #endif

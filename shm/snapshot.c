@@ -121,16 +121,14 @@ static void snap_items(const struct shm_segment *seg, struct snap *s)
     }
 }
 
-/* The bucket as a reserver would see it now: refilled at rpm/60 per second. */
-static double snap_tokens_now(const struct snap_key *k, int64_t updated_ns, int64_t now_ns)
+/* A bucket as a reserver would see it now: refilled at per_min/60 per second up to cap. */
+static double snap_bucket_now(double t, uint32_t per_min, double cap, int64_t updated_ns,
+                              int64_t now_ns)
 {
-    double cap = k->rpm / 60.0 < 1.0 ? 1.0 : k->rpm / 60.0;
-    double t = k->tokens;
-
-    if (k->rpm == 0)
+    if (per_min == 0)
         return 0.0;
     if (updated_ns > 0 && now_ns > updated_ns)
-        t += (double)(now_ns - updated_ns) / 1e9 * k->rpm / 60.0;
+        t += (double)(now_ns - updated_ns) / 1e9 * per_min / 60.0;
     if (!(t >= 0.0))
         t = 0.0;
     return t > cap ? cap : t;
@@ -156,8 +154,17 @@ static void snap_key(const struct cred_slot_sh *c, struct snap_key *k, int64_t n
         k->holders[i] = v.holders[i];
     k->rate_limited_until_ns = v.rate_limited_until_ns;
     k->rate_limited_until_realtime_ns = v.rate_limited_until_realtime_ns;
-    k->tokens = v.tokens;
-    k->tokens = snap_tokens_now(k, v.tokens_updated_ns, now_ns);
+    k->learned_rpm = v.learned_rpm;
+    k->tpm = v.tpm;
+    k->learned_tpm = v.learned_tpm;
+    k->rest_until_ns = v.rest_until_ns;
+    uint32_t rpm = v.rpm ? v.rpm : v.learned_rpm, tpm = v.tpm ? v.tpm : v.learned_tpm;
+    k->tokens = snap_bucket_now(v.tokens, rpm, rpm / 60.0 < 1.0 ? 1.0 : rpm / 60.0,
+                                v.tokens_updated_ns, now_ns);
+    k->tpm_tokens = snap_bucket_now(v.tpm_tokens, tpm, tpm, v.tpm_updated_ns, now_ns);
+    k->input_tokens = ALOAD(&c->input_tokens);
+    k->output_tokens = ALOAD(&c->output_tokens);
+    k->rests = ALOAD(&c->rests);
     k->requests = ALOAD(&c->requests);
     k->http_429 = ALOAD(&c->http_429);
     k->errors = ALOAD(&c->errors);

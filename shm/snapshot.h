@@ -42,7 +42,11 @@ struct snap_key {
     int64_t rate_limited_until_ns;          /* CLOCK_MONOTONIC; 0 = none */
     int64_t rate_limited_until_realtime_ns; /* for display */
     double tokens;                          /* refilled up to the snapshot time */
+    uint32_t learned_rpm, tpm, learned_tpm; /* see cred_pub */
+    double tpm_tokens;                      /* budget bucket, refilled up to the snapshot time */
+    int64_t rest_until_ns;                  /* CLOCK_MONOTONIC; 0 = not resting */
     uint64_t requests, http_429, errors, latency_ms_sum;
+    uint64_t input_tokens, output_tokens, rests;
     uint64_t latency_hist[SHM_HIST_BUCKETS];
 };
 

@@ -1,10 +1,11 @@
 /*
  * fuzz_reply.c - libFuzzer target for the provider reply parsers.
  *
- * Each input is read as an OpenAI chat-completions body and as a Gemini
- * generateContent body (http_extract_text for both providers). Success must
- * hand back a NUL-terminated string; failure must be -EBADMSG with a
- * non-empty one-line message and no text.
+ * Each input is read as an OpenAI chat-completions body, a Gemini
+ * generateContent body and an Anthropic Messages body. Success must hand back
+ * a NUL-terminated string; failure must be -EBADMSG with a non-empty one-line
+ * message and no text. It is also explained as each protocol's error body
+ * (400 and 429): type and message must come back one line each.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -31,9 +32,23 @@ static void fuzz_one(const struct llm_provider *p, const uint8_t *data, size_t s
     free(text);
 }
 
+static void fuzz_explain(const struct llm_provider *p, long status, const uint8_t *data,
+                         size_t size)
+{
+    struct provider_error pe = {.retry_ms = -1};
+    p->explain(status, (const char *)data, size, &pe);
+    if (strchr(pe.type, '\n') || strchr(pe.message, '\n') || pe.retry_ms < -1)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fuzz_one(&provider_openai, data, size);
-    fuzz_one(&provider_gemini, data, size);
+    static const struct llm_provider *const protos[] = {&provider_openai, &provider_gemini,
+                                                        &provider_anthropic};
+    for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
+        fuzz_one(protos[i], data, size);
+        fuzz_explain(protos[i], 400, data, size);
+        fuzz_explain(protos[i], 429, data, size);
+    }
     return 0;
 }

@@ -3,7 +3,8 @@
  *
  * Each input is a Retry-After header value (as a C string, like the one
  * http.c captures) and a Gemini error body (retry_gemini_delay_ms,
- * retry_gemini_is_daily_quota). Delays must be -1 ("not understood") or
+ * retry_gemini_is_daily_quota, retry_gemini_message_delay_ms), and a
+ * rate-limit reset (a Go duration, an RFC 3339 instant). Delays must be -1 ("not understood") or
  * within [0, RETRY_MAX_MS]; the daily-quota answer must be 0 or 1.
  */
 #include <stddef.h>
@@ -32,7 +33,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const int64_t nows[] = {1700000000, 0, INT64_C(253402300799)};
     for (size_t i = 0; i < sizeof(nows) / sizeof(nows[0]); i++)
         fuzz_delay_ok(retry_after_parse_ms(value, nows[i]));
+    for (size_t i = 0; i < sizeof(nows) / sizeof(nows[0]); i++)
+        fuzz_delay_ok(retry_rfc3339_delay_ms(value, nows[i] * 1000));
+    fuzz_delay_ok(retry_go_duration_ms(value));
+    fuzz_delay_ok(retry_after_ms_parse(value));
     free(value);
+    fuzz_delay_ok(retry_gemini_message_delay_ms((const char *)data, size));
 
     fuzz_delay_ok(retry_gemini_delay_ms((const char *)data, size));
     int daily = retry_gemini_is_daily_quota((const char *)data, size);

@@ -5,7 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$WS"
 
-start_mock --latency-ms 20 --rpm 60
+# (no rate-limit headers: with them the key would rest before any 429, a wait all the same)
+start_mock --latency-ms 20 --rpm 60 --no-ratelimit-headers
 write_credentials 1
 make_specs lld/pending 3
 timeout 90 lld-workflow --all --timeout-per-step 1 --no-progress >"$WS/o1.txt" 2>&1

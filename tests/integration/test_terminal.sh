@@ -35,10 +35,11 @@ check "the summary is there" grep -qF '[COORDINATOR] Summary: 6 approved, 0 need
 check "no line carries a bar glued to other text" \
     bash -c "! grep -E '\\] [0-9]+/6 workflows complete.+|.+\\[[=> ]{20}\\] [0-9]+/6' '$WS/final.txt' | grep -q ."
 
-# 2. the only key rate-limited (the stand-in meters 60 rpm; the key declares no rpm,
-# so agentos learns it from 429s): items wait for it, and never more run than it serves
+# 2. the only key rate-limited (the stand-in meters 60 rpm and keeps its rate-limit
+# headers to itself; the key declares no rpm, so agentos learns it from 429s): items
+# wait for it, and never more run than it serves
 stop_mock
-start_mock --latency-ms 50 --rpm 60
+start_mock --latency-ms 50 --rpm 60 --no-ratelimit-headers
 rm -rf lld
 make_specs lld/pending 3
 write_credentials 1

@@ -86,7 +86,14 @@ static void fake_sleep_ns(void *arg, int64_t ns)
     }
 }
 
-static const struct llm_clock fake_clock = {fake_mono_ns, fake_real_s, fake_sleep_ns, NULL};
+static int64_t fake_real_ms(void *arg)
+{
+    (void)arg;
+    return 1700000000000LL + atomic_load(&FK.now) / UTIL_NS_PER_MS;
+}
+
+static const struct llm_clock fake_clock = {fake_mono_ns, fake_real_s, fake_sleep_ns, NULL,
+                                            fake_real_ms};
 
 /* Run fn(arg) when the fake clock passes `after` ns from now. */
 static void fake_at(int64_t after, void (*fn)(void *), void *arg)
@@ -109,10 +116,44 @@ struct mock {
     unsigned short port;
     pthread_mutex_t mu;
     struct mock_reply script[16];
+    const char *headers[16]; /* further reply headers of script[i], "Name: value\n"... */
     int nscript, next, requests;
     char auth[MAX_REQ][64]; /* key header of each request */
     int64_t at_ns[MAX_REQ]; /* when each request arrived */
+    char last_url[256];     /* the last request's path and query */
+    char last_body[8192];   /* the last request's body (cut) */
+    char last_version[64];  /* its anthropic-version header */
 };
+
+/* A request body being received (per connection). */
+struct mock_upload {
+    size_t len;
+    char buf[8192];
+};
+
+/* Add the "Name: value" lines of hdrs to resp. */
+static void mock_add_headers(struct MHD_Response *resp, const char *hdrs)
+{
+    while (hdrs && *hdrs) {
+        const char *nl = strchr(hdrs, '\n'), *colon = strchr(hdrs, ':');
+        size_t n = nl ? (size_t)(nl - hdrs) : strlen(hdrs);
+        char name[128], value[256];
+        if (colon && colon < hdrs + n && (size_t)(colon - hdrs) < sizeof(name)) {
+            memcpy(name, hdrs, (size_t)(colon - hdrs));
+            name[colon - hdrs] = '\0';
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = (size_t)(hdrs + n - v);
+            if (vl < sizeof(value)) {
+                memcpy(value, v, vl);
+                value[vl] = '\0';
+                MHD_add_response_header(resp, name, value);
+            }
+        }
+        hdrs += n + (nl ? 1 : 0);
+    }
+}
 
 static struct mock M;
 
@@ -121,26 +162,45 @@ static enum MHD_Result mock_handler(void *cls, struct MHD_Connection *conn, cons
                                     const char *upload_data, size_t *upload_data_size,
                                     void **con_cls)
 {
-    (void)url, (void)method, (void)version, (void)upload_data;
+    (void)method, (void)version;
     struct mock *m = cls;
-    if (!*con_cls) {
-        *con_cls = m; /* first call: headers only */
-        return MHD_YES;
+    struct mock_upload *up = *con_cls;
+    if (!up) {
+        *con_cls = calloc(1, sizeof(*up)); /* first call: headers only */
+        return *con_cls ? MHD_YES : MHD_NO;
     }
     if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        if (n > sizeof(up->buf) - 1 - up->len)
+            n = sizeof(up->buf) - 1 - up->len;
+        memcpy(up->buf + up->len, upload_data, n);
+        up->len += n;
         *upload_data_size = 0;
         return MHD_YES;
     }
     const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (!a)
         a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-goog-api-key");
+    if (!a)
+        a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
+    if (!a)
+        a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "api-key");
+    const char *ver = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "anthropic-version");
+    const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "api-version");
     pthread_mutex_lock(&m->mu);
+    up->buf[up->len] = '\0';
+    util_strlcpy(m->last_body, up->buf, sizeof(m->last_body));
+    snprintf(m->last_url, sizeof(m->last_url), "%s%s%s", url, q ? "?api-version=" : "", q ? q : "");
+    util_strlcpy(m->last_version, ver ? ver : "", sizeof(m->last_version));
+    free(up);
+    *con_cls = NULL;
     if (m->requests < MAX_REQ) {
         util_strlcpy(m->auth[m->requests], a ? a : "", sizeof(m->auth[0]));
         m->at_ns[m->requests] = atomic_load(&FK.now); /* the client's (fake) time */
     }
     m->requests++;
     struct mock_reply r = m->script[m->next];
+    const char *hdrs = m->headers[m->next];
     if (m->next + 1 < m->nscript)
         m->next++;
     pthread_mutex_unlock(&m->mu);
@@ -148,6 +208,7 @@ static enum MHD_Result mock_handler(void *cls, struct MHD_Connection *conn, cons
         MHD_create_response_from_buffer(strlen(r.body), (void *)r.body, MHD_RESPMEM_MUST_COPY);
     if (r.retry_after)
         MHD_add_response_header(resp, "Retry-After", r.retry_after);
+    mock_add_headers(resp, hdrs);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -157,9 +218,18 @@ static void mock_script(int n, const struct mock_reply *r)
 {
     pthread_mutex_lock(&M.mu);
     memcpy(M.script, r, (size_t)n * sizeof(*r));
+    memset(M.headers, 0, sizeof(M.headers));
     M.nscript = n;
     M.next = 0;
     M.requests = 0;
+    pthread_mutex_unlock(&M.mu);
+}
+
+/* Further headers of reply i of the current script ("Name: value" lines). */
+static void mock_headers(int i, const char *hdrs)
+{
+    pthread_mutex_lock(&M.mu);
+    M.headers[i] = hdrs;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -191,17 +261,20 @@ static void on_wait(void *arg, int waiting)
 static const char openai_ok[] = "{\"choices\":[{\"message\":{\"content\":\"the answer\"}}]}";
 static const char gemini_ok[] = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"gem\"}]}}]}";
 
-/* nkeys keys "key-0".."key-N" of provider, with secrets SECRET-<i>, all on the mock server. */
-static void fx_keys(struct fx *f, int nkeys, const char *provider)
+/*
+ * nkeys keys "key-0".."key-N" of provider, with secrets SECRET-<i>, all on the
+ * mock server; fields (",\"rpm\":30") go into every entry.
+ */
+static void fx_keys_with(struct fx *f, int nkeys, const char *provider, const char *fields)
 {
-    char text[4096];
+    char text[8192];
     size_t off = (size_t)snprintf(text, sizeof(text), "{\"credentials\":[");
     for (int i = 0; i < nkeys; i++)
         off += (size_t)snprintf(text + off, sizeof(text) - off,
                                 "%s{\"id\":\"key-%d\",\"provider\":\"%s\",\"model\":\"m\","
                                 "\"base_url\":\"http://127.0.0.1:%u/v1\",\"api_key\":\"" SECRET
-                                "-%d\"}",
-                                i ? "," : "", i, provider, M.port, i);
+                                "-%d\"%s}",
+                                i ? "," : "", i, provider, M.port, i, fields);
     snprintf(text + off, sizeof(text) - off, "]}");
     char err[256];
     assert_int_equal(credfile_parse("test", text, strlen(text), 0, &f->creds, err, sizeof(err)), 0);
@@ -226,13 +299,18 @@ static void fx_keys(struct fx *f, int nkeys, const char *provider)
     f->c.creds = &f->creds;
 }
 
-/* fx_keys, with one endpoint slot (circuit breaker) that every key uses. */
-static void fx_keys_endpoint(struct fx *f, int nkeys)
+static void fx_keys(struct fx *f, int nkeys, const char *provider)
+{
+    fx_keys_with(f, nkeys, provider, "");
+}
+
+/* fx_keys_with, with one endpoint slot (circuit breaker) that every key uses. */
+static void fx_keys_endpoint_with(struct fx *f, int nkeys, const char *provider, const char *fields)
 {
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1", M.port);
     const char *urls[] = {url};
-    fx_keys(f, nkeys, "openai");
+    fx_keys_with(f, nkeys, provider, fields);
     /* fx_keys made a segment without endpoints: make it again with one */
     shm_segment_unlink(f->seg.name);
     shm_segment_detach(&f->seg);
@@ -254,6 +332,11 @@ static void fx_keys_endpoint(struct fx *f, int nkeys)
         assert_int_equal(cred_slot_init(shm_cred_slot(&f->seg, (uint32_t)i), &ci), 0);
     }
     atomic_store(&f->seg.hdr->run_state, SHM_RUN_RUNNING);
+}
+
+static void fx_keys_endpoint(struct fx *f, int nkeys)
+{
+    fx_keys_endpoint_with(f, nkeys, "openai", "");
 }
 
 static int fx_setup(void **state)

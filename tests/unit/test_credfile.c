@@ -147,7 +147,7 @@ static void test_field_errors(void **state)
                  "credentials.json: credentials[0].provider: missing");
     expect_error(ENTRY_HEAD "\"provider\":\"foo\",\"model\":\"m\"}]}",
                  "credentials.json: credentials[0].provider: unknown provider \"foo\" (use one "
-                 "of: openai, gemini)");
+                 "of: openai, gemini, anthropic, azure)");
     expect_error(ENTRY_HEAD "\"provider\":[\"openai\"]}]}",
                  "credentials.json: credentials[0].provider: must be a string");
     expect_error(OPENAI "\"x\":1}]}", "credentials.json: credentials[0].model: missing");
@@ -366,6 +366,107 @@ static void test_no_secret_in_errors(void **state)
     free(buf);
 }
 
+/*
+ * Generation settings at four levels: a key's role > the key > the file's
+ * role > the file; each field from the most specific level that sets it;
+ * extra objects merged; nothing set that no level set.
+ */
+static void test_settings_precedence(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "{\"max_tokens\": 100, \"temperature\": 0.5, \"system\": \"file\", \"timeout_s\": 60,\n"
+        " \"extra\": {\"top_p\": 0.9, \"opts\": {\"a\": 1}},\n"
+        " \"roles\": {\"review\": {\"max_tokens\": 200, \"system\": \"file-review\"}},\n"
+        " \"credentials\": [\n"
+        "  {\"id\": \"a\", \"provider\": \"openai\", \"base_url\": \"http://h\", \"model\": "
+        "\"m\",\n"
+        "   \"api_key\": \"k1\", \"temperature\": 0.1, \"extra\": {\"opts\": {\"b\": 2}},\n"
+        "   \"roles\": {\"draft\": {\"max_tokens\": 300}, \"review\": {\"timeout_s\": 5}}},\n"
+        "  {\"id\": \"b\", \"provider\": \"anthropic\", \"model\": \"c\", \"api_key\": \"k2\",\n"
+        "   \"roles\": [\"review\"], \"tpm\": 40000, \"price\": {\"input\": 3, \"output\": 15}}]}";
+    struct cred_file cf;
+    char err[512] = "";
+    assert_int_equal(parse(text, 0, &cf, err, sizeof(err)), 0);
+    const struct llm_gen *ad = credfile_gen(&cf.v[0], CRED_ROLE_DRAFT);
+    const struct llm_gen *ar = credfile_gen(&cf.v[0], CRED_ROLE_REVIEW);
+    const struct llm_gen *br = credfile_gen(&cf.v[1], CRED_ROLE_REVIEW);
+    assert_int_equal(cf.v[0].roles, CRED_ROLE_DRAFT | CRED_ROLE_REVIEW); /* the object names both */
+    assert_int_equal(ad->max_tokens, 300);                               /* key role */
+    assert_int_equal(ar->max_tokens, 200); /* file role beats file; the key sets none */
+    assert_true(ad->temperature == 0.1 && ar->temperature == 0.1); /* key beats file */
+    assert_string_equal(ad->system, "file");
+    assert_string_equal(ar->system, "file-review");
+    assert_int_equal(ad->timeout_s, 60);
+    assert_int_equal(ar->timeout_s, 5);
+    assert_string_equal(ad->extra, "{\"top_p\":0.9,\"opts\":{\"a\":1,\"b\":2}}");
+    assert_int_equal(br->max_tokens, 200);
+    assert_string_equal(br->system, "file-review");
+    assert_true(br->temperature == 0.5);
+    assert_string_equal(br->extra, "{\"top_p\":0.9,\"opts\":{\"a\":1}}");
+    assert_int_equal(cf.v[1].tpm, 40000);
+    assert_true(cf.v[1].price_input == 3 && cf.v[1].price_output == 15);
+    assert_true(cf.v[0].price_input < 0); /* no price */
+    assert_string_equal(cf.v[1].base_url, "https://api.anthropic.com");
+    credfile_free(&cf);
+
+    /* nothing set anywhere: nothing to send */
+    assert_int_equal(parse(spec_example, 0, &cf, err, sizeof(err)), 0);
+    const struct llm_gen *g = credfile_gen(&cf.v[0], CRED_ROLE_DRAFT);
+    assert_int_equal(g->max_tokens, 0);
+    assert_true(g->temperature < 0);
+    assert_null(g->system);
+    assert_null(g->extra);
+    assert_int_equal(g->timeout_s, 0);
+    credfile_free(&cf);
+}
+
+static void test_settings_errors(void **state)
+{
+    (void)state;
+    expect_error(OPENAI "\"model\":\"m\",\"max_tokens\":0}]}",
+                 "credentials.json: credentials[0].max_tokens: must be an integer from 1 to "
+                 "1000000 (key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"temperature\":\"hot\"}]}",
+                 "credentials.json: credentials[0].temperature: must be a number from 0 to 2 "
+                 "(key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"timeout_s\":1.5}]}",
+                 "credentials.json: credentials[0].timeout_s: must be an integer from 1 to 86400 "
+                 "(key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"system\":\"\"}]}",
+                 "credentials.json: credentials[0].system: must be a non-empty string (key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"extra\":[1]}]}",
+                 "credentials.json: credentials[0].extra: must be a JSON object (merged into the "
+                 "request body) (key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"roles\":{\"review\":{\"max_token\":5}}}]}",
+                 "credentials.json: credentials[0].roles.review.max_token: unknown field (known: "
+                 "max_tokens, temperature, system, timeout_s, extra) (key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"roles\":{\"draft\":{\"temperature\":3}}}]}",
+                 "credentials.json: credentials[0].roles.draft.temperature: must be a number from "
+                 "0 to 2 (key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"roles\":{\"writer\":{}}}]}",
+                 "credentials.json: credentials[0].roles: keys must be \"draft\" or \"review\", "
+                 "not \"writer\" (key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"roles\":{\"draft\":1}}]}",
+                 "credentials.json: credentials[0].roles.draft: must be an object of settings "
+                 "(key \"k\")");
+    expect_error(OPENAI "\"model\":\"m\",\"roles\":{}}]}",
+                 "credentials.json: credentials[0].roles: must name \"draft\" and/or \"review\"");
+    expect_error(OPENAI "\"model\":\"m\",\"price\":{\"input\":1}}]}",
+                 "credentials.json: credentials[0].price: must be {\"input\": N, \"output\": N}, "
+                 "prices per million tokens from 0 to 1000000");
+    expect_error(OPENAI "\"model\":\"m\",\"tpm\":-1}]}",
+                 "credentials.json: credentials[0].tpm: must be an integer from 0 to 100000000");
+    expect_error("{\"temperature\": -1, \"credentials\": [{}]}",
+                 "credentials.json: temperature: must be a number from 0 to 2");
+    expect_error("{\"roles\": {\"review\": {\"extra\": 1}}, \"credentials\": [{}]}",
+                 "credentials.json: roles.review.extra: must be a JSON object (merged into the "
+                 "request body)");
+    expect_error("{\"roles\": [\"draft\"], \"credentials\": [{}]}",
+                 "credentials.json: roles: must be an object of per-role settings "
+                 "({\"draft\": {...}, ...})");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,7 +475,8 @@ int main(void)
         cmocka_unit_test(test_number_errors),       cmocka_unit_test(test_secret_errors),
         cmocka_unit_test(test_duplicate_and_index), cmocka_unit_test(test_limit),
         cmocka_unit_test(test_size_limit),          cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_no_secret_in_errors),
+        cmocka_unit_test(test_no_secret_in_errors), cmocka_unit_test(test_settings_precedence),
+        cmocka_unit_test(test_settings_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

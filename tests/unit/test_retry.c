@@ -1,6 +1,8 @@
 /*
  * test_retry.c - Retry-After parsing, Gemini RetryInfo / daily quota
- * detection, and exponential backoff with jitter.
+ * detection / "retry in N s" messages, exponential backoff with jitter, and
+ * the rate-limit headers: Go durations (OpenAI), RFC 3339 instants
+ * (Anthropic), and reading both from a reply's header block.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "llm/ratelimit.h"
 #include "llm/retry.h"
 
 /* Sun, 06 Nov 1994 08:49:37 GMT */
@@ -184,14 +187,125 @@ static void test_backoff_jitter(void **state)
     assert_int_not_equal(retry_backoff_ms(3, 1000000), retry_backoff_ms(3, 3000000000u));
 }
 
+static void test_go_duration(void **state)
+{
+    (void)state;
+    assert_int_equal(retry_go_duration_ms("1s"), 1000);
+    assert_int_equal(retry_go_duration_ms("6m0s"), 360000);
+    assert_int_equal(retry_go_duration_ms("20ms"), 20);
+    assert_int_equal(retry_go_duration_ms("1m30.5s"), 90500);
+    assert_int_equal(retry_go_duration_ms("0s"), 0);
+    assert_int_equal(retry_go_duration_ms("0"), 0);
+    assert_int_equal(retry_go_duration_ms("2.58s"), 2580);
+    assert_int_equal(retry_go_duration_ms("950ms"), 950);
+    assert_int_equal(retry_go_duration_ms("1.5us"), 1);  /* rounded up: never early */
+    assert_int_equal(retry_go_duration_ms("1500ns"), 1); /* the same */
+    assert_int_equal(retry_go_duration_ms("3\xc2\xb5s"), 1);
+    assert_int_equal(retry_go_duration_ms("1h0m0s"), RETRY_MAX_MS); /* clamped */
+    assert_int_equal(retry_go_duration_ms(" 2s\r"), 2000);
+    assert_int_equal(retry_go_duration_ms(".5s"), 500); /* Go's spelling allows both */
+    assert_int_equal(retry_go_duration_ms("1.s"), 1000);
+    const char *bad[] = {
+        "",  "s", "1", "1x", "-1s", "1s2", ".s", "1 s", "soon", "1e3s", "99999999999999999999h",
+        NULL};
+    for (int i = 0; bad[i]; i++)
+        if (retry_go_duration_ms(bad[i]) != -1)
+            fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static void test_rfc3339(void **state)
+{
+    (void)state;
+    int64_t now = T1994 * 1000; /* 1994-11-06T08:49:37Z */
+    assert_int_equal(retry_rfc3339_delay_ms("1994-11-06T08:49:40Z", now), 3000);
+    assert_int_equal(retry_rfc3339_delay_ms("1994-11-06T08:49:37.250Z", now), 250);
+    assert_int_equal(retry_rfc3339_delay_ms("1994-11-06T09:49:40+01:00", now), 3000);
+    assert_int_equal(retry_rfc3339_delay_ms("1994-11-06T07:49:40-01:00", now), 3000);
+    assert_int_equal(retry_rfc3339_delay_ms("1994-11-06T08:49:30Z", now), 0); /* past */
+    assert_int_equal(retry_rfc3339_delay_ms("2094-11-06T08:49:30Z", now), RETRY_MAX_MS);
+    const char *bad[] = {"",
+                         "1994-11-06",
+                         "1994-11-06T08:49:40",
+                         "1994-11-06T08:49:40.Z",
+                         "1994-11-06T08:49:40+0100",
+                         "1994-11-06 08:49:40Z",
+                         "soon",
+                         NULL};
+    for (int i = 0; bad[i]; i++)
+        if (retry_rfc3339_delay_ms(bad[i], now) != -1)
+            fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static void test_gemini_message_delay(void **state)
+{
+    (void)state;
+    const char *b = "{\"error\":{\"code\":429,\"message\":\"...limit: 10\\nPlease retry in "
+                    "26.566897451s.\",\"status\":\"RESOURCE_EXHAUSTED\"}}";
+    assert_int_equal(retry_gemini_message_delay_ms(b, strlen(b)), 26567);
+    b = "[{\"error\":{\"message\":\"Please retry in 500ms.\"}}]";
+    assert_int_equal(retry_gemini_message_delay_ms(b, strlen(b)), 500);
+    b = "{\"error\":{\"message\":\"Please retry in a while.\"}}";
+    assert_int_equal(retry_gemini_message_delay_ms(b, strlen(b)), -1);
+    b = "{\"error\":{\"message\":\"Please retry in 5 minutes.\"}}";
+    assert_int_equal(retry_gemini_message_delay_ms(b, strlen(b)), -1);
+    assert_int_equal(retry_gemini_message_delay_ms("{}", 2), -1);
+    assert_int_equal(retry_gemini_message_delay_ms("not json", 8), -1);
+}
+
+static void reply_with(struct http_reply *r, const char *headers)
+{
+    memset(r, 0, sizeof(*r));
+    strncpy(r->headers, headers, sizeof(r->headers) - 1);
+}
+
+static void test_ratelimit_headers(void **state)
+{
+    (void)state;
+    struct http_reply r;
+    struct llm_ratelimit rl;
+    reply_with(&r, "HTTP/1.1 200 OK\r\nx-ratelimit-limit-requests: 30\r\n"
+                   "x-ratelimit-remaining-requests: 0\r\nx-ratelimit-reset-requests: 1.95s\r\n"
+                   "x-ratelimit-limit-tokens: 0.5\r\nx-ratelimit-remaining-tokens: 120\r\n"
+                   "x-ratelimit-reset-tokens: 6m0s\r\n");
+    ratelimit_read(&r, 0, &rl);
+    assert_true(rl.limit_requests == 30 && rl.limit_tokens == 0.5);
+    assert_int_equal(rl.remaining_requests, 0);
+    assert_int_equal(rl.reset_requests_ms, 1950);
+    assert_int_equal(rl.remaining_tokens, 120);
+    assert_int_equal(rl.reset_tokens_ms, 360000);
+    assert_int_equal(ratelimit_rest_ms(&rl), 1950); /* requests ran out, tokens did not */
+
+    reply_with(&r, "HTTP/1.1 200 OK\r\nanthropic-ratelimit-requests-limit: 50\r\n"
+                   "anthropic-ratelimit-requests-remaining: 3\r\n"
+                   "anthropic-ratelimit-requests-reset: 1994-11-06T08:49:38Z\r\n"
+                   "anthropic-ratelimit-tokens-remaining: 0\r\n"
+                   "anthropic-ratelimit-tokens-reset: 1994-11-06T08:49:47.5Z\r\n");
+    ratelimit_read(&r, T1994 * 1000, &rl);
+    assert_true(rl.limit_requests == 50 && rl.limit_tokens < 0);
+    assert_int_equal(rl.remaining_requests, 3);
+    assert_int_equal(rl.reset_requests_ms, 1000);
+    assert_int_equal(ratelimit_rest_ms(&rl), 10500);
+
+    reply_with(&r, "HTTP/1.1 200 OK\r\nx-ratelimit-remaining-requests: -1\r\n"
+                   "x-ratelimit-reset-requests: 1s\r\n");
+    ratelimit_read(&r, 0, &rl);
+    assert_int_equal(rl.remaining_requests, -1); /* not understood: as if not sent */
+    assert_int_equal(ratelimit_rest_ms(&rl), -1);
+    reply_with(&r, "HTTP/1.1 200 OK\r\nx-ratelimit-remaining-requests: 0\r\n");
+    ratelimit_read(&r, 0, &rl);
+    assert_int_equal(ratelimit_rest_ms(&rl), -1); /* nothing left, but no reset told */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_delta_seconds),  cmocka_unit_test(test_clamp),
-        cmocka_unit_test(test_garbage),        cmocka_unit_test(test_http_date),
-        cmocka_unit_test(test_gemini_delay),   cmocka_unit_test(test_gemini_delay_bad),
-        cmocka_unit_test(test_daily_quota),    cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_backoff_jitter),
+        cmocka_unit_test(test_delta_seconds),     cmocka_unit_test(test_clamp),
+        cmocka_unit_test(test_garbage),           cmocka_unit_test(test_http_date),
+        cmocka_unit_test(test_gemini_delay),      cmocka_unit_test(test_gemini_delay_bad),
+        cmocka_unit_test(test_daily_quota),       cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_backoff_jitter),    cmocka_unit_test(test_go_duration),
+        cmocka_unit_test(test_rfc3339),           cmocka_unit_test(test_gemini_message_delay),
+        cmocka_unit_test(test_ratelimit_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

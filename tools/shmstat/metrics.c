@@ -169,6 +169,9 @@ static cJSON *json_item(const struct snap *s, uint32_t i)
     cJSON_AddNumberToObject(o, "rounds", it->p.rounds);
     cJSON_AddNumberToObject(o, "requests", it->p.requests);
     cJSON_AddNumberToObject(o, "http_429", it->p.http_429);
+    cJSON_AddNumberToObject(o, "input_tokens", (double)it->p.input_tokens);
+    cJSON_AddNumberToObject(o, "output_tokens", (double)it->p.output_tokens);
+    cJSON_AddNumberToObject(o, "cost", it->p.cost);
     cJSON_AddNumberToObject(o, "elapsed_s", snap_item_elapsed_s(s, it));
     cJSON_AddBoolToObject(o, "finished", it->p.finished_ns > it->p.started_ns);
     cJSON_AddStringToObject(o, "reason", it->p.reason);
@@ -207,10 +210,24 @@ static cJSON *json_key(const struct snap *s, uint32_t i)
     }
     cJSON_AddNumberToObject(o, "endpoint", k->endpoint);
     cJSON_AddNumberToObject(o, "rpm", k->rpm);
-    if (k->rpm)
+    cJSON_AddNumberToObject(o, "learned_rpm", k->learned_rpm);
+    if (k->rpm || k->learned_rpm)
         cJSON_AddNumberToObject(o, "tokens", k->tokens);
     else
         cJSON_AddNullToObject(o, "tokens");
+    cJSON_AddNumberToObject(o, "tpm", k->tpm);
+    cJSON_AddNumberToObject(o, "learned_tpm", k->learned_tpm);
+    if (k->tpm || k->learned_tpm)
+        cJSON_AddNumberToObject(o, "tpm_tokens", k->tpm_tokens);
+    else
+        cJSON_AddNullToObject(o, "tpm_tokens");
+    cJSON_AddNumberToObject(o, "resting_s",
+                            k->rest_until_ns > s->taken_mono_ns
+                                ? (double)(k->rest_until_ns - s->taken_mono_ns) / 1e9
+                                : 0.0);
+    cJSON_AddNumberToObject(o, "rests", (double)k->rests);
+    cJSON_AddNumberToObject(o, "input_tokens", (double)k->input_tokens);
+    cJSON_AddNumberToObject(o, "output_tokens", (double)k->output_tokens);
     cJSON_AddNumberToObject(o, "requests", (double)k->requests);
     cJSON_AddNumberToObject(o, "http_429", (double)k->http_429);
     cJSON_AddNumberToObject(o, "errors", (double)k->errors);
@@ -419,6 +436,17 @@ static void prom_run(const struct snap *s, FILE *o)
     prom_u(o, "agentos_run_requests_total", "", s->requests_total);
     prom_family(o, "agentos_run_http_429_total", "counter", "LLM requests answered 429.");
     prom_u(o, "agentos_run_http_429_total", "", s->http_429_total);
+    uint64_t in = 0, out = 0;
+    for (uint32_t i = 0; i < s->key_count; i++) {
+        in += s->keys[i].input_tokens;
+        out += s->keys[i].output_tokens;
+    }
+    prom_family(o, "agentos_run_input_tokens_total", "counter",
+                "Input (prompt) tokens the replies of this run reported.");
+    prom_u(o, "agentos_run_input_tokens_total", "", in);
+    prom_family(o, "agentos_run_output_tokens_total", "counter",
+                "Output (completion) tokens the replies of this run reported.");
+    prom_u(o, "agentos_run_output_tokens_total", "", out);
     prom_family(o, "agentos_run_items", "gauge", "Items in the run.");
     prom_u(o, "agentos_run_items", "", s->item_count);
     prom_family(o, "agentos_items", "gauge", "Items by state (unreadable: torn slot).");
@@ -484,7 +512,19 @@ static void prom_keys(const struct snap *s, FILE *o)
                         : 0.0);
     PROM_KEY_FAMILY("agentos_key_tokens", "gauge",
                     "Requests left in the key's token bucket (0 for unpaced keys).",
-                    k->rpm ? k->tokens : 0.0);
+                    k->rpm || k->learned_rpm ? k->tokens : 0.0);
+    PROM_KEY_FAMILY("agentos_key_rpm_learned", "gauge",
+                    "Requests per minute the provider's headers announced (0: none).",
+                    k->learned_rpm);
+    PROM_KEY_FAMILY("agentos_key_tpm_budget_tokens", "gauge",
+                    "LLM tokens left in the key's tpm budget (0 without one).",
+                    k->tpm || k->learned_tpm ? k->tpm_tokens : 0.0);
+    PROM_KEY_FAMILY("agentos_key_rests_total", "counter",
+                    "Rests the provider's rate-limit headers asked for (nothing left).", k->rests);
+    PROM_KEY_FAMILY("agentos_key_input_tokens_total", "counter",
+                    "Input (prompt) tokens the key's replies reported.", k->input_tokens);
+    PROM_KEY_FAMILY("agentos_key_output_tokens_total", "counter",
+                    "Output (completion) tokens the key's replies reported.", k->output_tokens);
 #undef PROM_KEY_FAMILY
     prom_family(o, "agentos_key_latency_seconds", "histogram", "Latency of the key's requests.");
     for (uint32_t i = 0; i < s->key_count; i++) {

@@ -3,11 +3,11 @@
  * a run summary, then items, keys, endpoints, nodes and workers.
  *
  * Columns have fixed widths that add up to at most 80; a wider terminal gives
- * its extra columns to the ID columns. A value too wide for its column is cut
- * with an ellipsis, never wrapped, so a row is always one line and --watch can
- * redraw in place. Bytes from the segment that are control or non-ASCII
- * characters are shown as '?': an item ID holding an escape sequence must not
- * drive the terminal.
+ * its extra columns to the ID columns (and, from 92 columns, shows the keys'
+ * tokens in and out; they are always in --json and --prometheus). A value too wide for its column
+ * is cut with an ellipsis, never wrapped, so a row is always one line and --watch can redraw in
+ * place. Bytes from the segment that are control or non-ASCII characters are shown as '?': an item
+ * ID holding an escape sequence must not drive the terminal.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -111,6 +111,30 @@ static void mwrap(FILE *out, const char *lead, char words[][40], int nwords, int
     fputc('\n', out);
 }
 
+/* A count in at most 5 characters: 999, 9999, 12.3k, 123k, 1.2M. */
+static void table_short(uint64_t n, char *b, size_t len)
+{
+    if (n < 10000)
+        snprintf(b, len, "%" PRIu64, n);
+    else if (n < 1000000)
+        snprintf(b, len, n < 100000 ? "%.1fk" : "%.0fk", (double)n / 1e3);
+    else
+        snprintf(b, len, n < 100000000 ? "%.1fM" : "%.0fM", (double)n / 1e6);
+}
+
+/* "in/out" tokens, or "-" when none were reported. */
+static void table_in_out(uint64_t in, uint64_t out, char *b, size_t len)
+{
+    char i[16], o[16];
+    if (!in && !out) {
+        snprintf(b, len, "-");
+        return;
+    }
+    table_short(in, i, sizeof(i));
+    table_short(out, o, sizeof(o));
+    snprintf(b, len, "%s/%s", i, o);
+}
+
 static void table_run(const struct snap *s, int width, FILE *out)
 {
     char started[32], el[16], words[SNAP_STATE_COUNT][40], lead[64];
@@ -122,10 +146,17 @@ static void table_run(const struct snap *s, int width, FILE *out)
     fprintf(out, "run %.40s  %.16s  coordinator %d  %s%s\n", s->run_id, s->workflow,
             (int)s->creator_pid, snap_run_state_name(s->run_state),
             s->stale ? "  STALE (coordinator gone)" : "");
+    uint64_t in = 0, outt = 0;
+    for (uint32_t i = 0; i < s->key_count; i++) {
+        in += s->keys[i].input_tokens;
+        outt += s->keys[i].output_tokens;
+    }
+    char tok[32];
+    table_in_out(in, outt, tok, sizeof(tok));
     fprintf(out, "started %s  elapsed %s  requests %" PRIu64 "  429s %" PRIu64 "\n", started, el,
             s->requests_total, s->http_429_total);
-    fprintf(out, "parallelism %u/%u  in flight %u  waiting for a key %u\n", s->parallelism,
-            s->parallel_max, s->in_flight, s->waiting_for_key);
+    fprintf(out, "parallelism %u/%u  in flight %u  waiting for a key %u  tokens in/out %s\n",
+            s->parallelism, s->parallel_max, s->in_flight, s->waiting_for_key, tok);
     for (unsigned i = 0; i < SNAP_STATE_COUNT; i++)
         if (s->by_state[i])
             snprintf(words[n++], sizeof(words[0]), "%u %s", s->by_state[i], snap_state_name(i));
@@ -187,7 +218,11 @@ static void table_items(const struct snap *s, int extra, int max_rows, FILE *out
         }
 }
 
-static void table_key_row(const struct snap *s, const struct snap_key *k, int idw, FILE *out)
+/* Terminals this much wider than 80 columns get the keys' tokens as a column. */
+#define TABLE_TOKENS_W 12
+
+static void table_key_row(const struct snap *s, const struct snap_key *k, int idw, int tokens,
+                          FILE *out)
 {
     static const char *const st[] = {"avail", "reserved", "limited", "disabled"};
     struct mline l = {.len = 0};
@@ -224,18 +259,23 @@ static void table_key_row(const struct snap *s, const struct snap_key *k, int id
         snprintf(b, sizeof(b), "-");
     }
     mcell(&l, b, 5, 1);
-    if (k->rpm)
+    if (k->rpm || k->learned_rpm)
         snprintf(b, sizeof(b), "%.1f", k->tokens);
     else
         snprintf(b, sizeof(b), "-");
     mcell(&l, b, 4, 1);
+    if (tokens) {
+        table_in_out(k->input_tokens, k->output_tokens, b, sizeof(b));
+        mcell(&l, b, TABLE_TOKENS_W - 1, 1);
+    }
     memit(&l, out);
 }
 
 static void table_keys(const struct snap *s, int extra, FILE *out)
 {
     struct mline l = {.len = 0};
-    int idw = 10 + extra;
+    int tokens = extra >= TABLE_TOKENS_W;
+    int idw = 10 + extra - (tokens ? TABLE_TOKENS_W : 0);
 
     mcell(&l, "KEY", idw, 0);
     mcell(&l, "PROV", 6, 0);
@@ -247,9 +287,11 @@ static void table_keys(const struct snap *s, int extra, FILE *out)
     mcell(&l, "ERR", 3, 1);
     mcell(&l, "LAT", 5, 1);
     mcell(&l, "TOK", 4, 1);
+    if (tokens)
+        mcell(&l, "TOK IN/OUT", TABLE_TOKENS_W - 1, 1);
     memit(&l, out);
     for (uint32_t i = 0; i < s->key_count; i++)
-        table_key_row(s, &s->keys[i], idw, out);
+        table_key_row(s, &s->keys[i], idw, tokens, out);
 }
 
 static void table_endpoints(const struct snap *s, int extra, FILE *out)
