@@ -27,6 +27,8 @@ int crash_signal_of(const char *name)
         return SIGKILL;
     if (!strcmp(name, "STOP") || !strcmp(name, "SIGSTOP"))
         return SIGSTOP;
+    if (!strcmp(name, "HANG"))
+        return CRASH_HANG;
     return -1;
 }
 
@@ -59,6 +61,14 @@ void crash_point(const char *name)
         if (fd < 0)
             return; /* somebody already stopped here in this run */
         close(fd);
+    }
+    if (crash_signal == CRASH_HANG) {
+        /* hung as in an uninterruptible wait: deaf to every signal but SIGKILL */
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        for (;;)
+            pause();
     }
     kill(getpid(), crash_signal);
     if (crash_signal == SIGSTOP)

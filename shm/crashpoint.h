@@ -39,7 +39,12 @@ void crash_point_arm(void);
 /* Die (or stop) here if armed and AGENTOS_CRASH_POINT names this point (see above). */
 void crash_point(const char *name);
 
-/* The signal AGENTOS_CRASH_SIGNAL names: SIGKILL for NULL, "" or KILL, SIGSTOP for STOP, else -1.
+/* AGENTOS_CRASH_SIGNAL=HANG: block every signal but SIGKILL and wait for ever (a worker hung
+ * in an uninterruptible wait, which neither SIGTERM nor SIGCONT moves). */
+#define CRASH_HANG 1000
+
+/* The signal AGENTOS_CRASH_SIGNAL names: SIGKILL for NULL, "" or KILL, SIGSTOP for STOP,
+ * CRASH_HANG for HANG, else -1.
  */
 int crash_signal_of(const char *name);
 

@@ -5,13 +5,20 @@ start_mock --latency-ms 600
 write_credentials 3
 cd "$WS"
 make_specs lld/pending 6
-lld-workflow --all --parallel 3 >"$WS/run1.txt" 2>&1 &
+# One worker hangs deaf to every signal but SIGKILL as it sends its second request (a
+# stopped worker would not do: the shutdown sends SIGCONT); it keeps the first, graceful
+# shutdown waiting.
+touch "$WS/hang.flag" # removed below: the next request after that hangs, once
+AGENTOS_CRASH_POINT=http_request AGENTOS_CRASH_SIGNAL=HANG AGENTOS_CRASH_FLAG="$WS/hang.flag" \
+    lld-workflow --all --parallel 3 >"$WS/run1.txt" 2>&1 &
 pid=$!
 wait_for "$WS/run1.txt" 'Executing: N2_review' 2
+rm -f "$WS/hang.flag"
+# the worker that reaches the point next creates the flag again, then hangs
+for _ in $(seq 1 100); do [ -e "$WS/hang.flag" ] && break; sleep 0.1; done
+check "a worker hangs (deaf to SIGTERM and SIGCONT)" test -e "$WS/hang.flag"
+sleep 0.2
 workers=$(pgrep -P "$pid" -x agentos-worker | tr '\n' ' ')
-# A hung worker (stopped) keeps the first, graceful shutdown waiting.
-set -- $workers
-kill -STOP "$1"
 kill -INT "$pid"
 sleep 0.3
 check "the first Ctrl+C is still waiting for the hung worker" kill -0 "$pid"
