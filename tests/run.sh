@@ -2,10 +2,12 @@
 # Run the unit and/or integration suites and end with one line
 # "N passed, M failed" that adds up every suite. Exit non-zero if any failed.
 #
-#   tests/run.sh unit | integration | all        (BUILD=build by default)
+#   tests/run.sh unit | integration | adversarial | all   (BUILD=build by default)
 #
 # Unit tests are CMocka binaries run with TAP output; integration tests are
-# tests/integration/test_*.sh scripts printing TAP lines through lib.sh.
+# tests/integration/test_*.sh scripts printing TAP lines through lib.sh;
+# adversarial tests (tests/adversarial/test_*.sh: hostile servers, hostile
+# limits) are scripts of the same kind. "all" runs the three.
 # Every suite runs under `timeout` so nothing can hang the run.
 set -u
 cd "$(dirname "$0")/.."
@@ -51,14 +53,14 @@ run_unit() {
     done
 }
 
-run_integration() {
-    local t out rc
-    for t in tests/integration/test_*.sh; do
+run_scripts() { # folder: every test_*.sh in it
+    local t out rc dir=$1
+    for t in tests/"$dir"/test_*.sh; do
         [ -f "$t" ] || continue
         out=$(mktemp)
         timeout 300 bash "$t" >"$out" 2>&1
         rc=$?
-        tally "integration/$(basename "$t" .sh)" "$out" "$rc"
+        tally "$dir/$(basename "$t" .sh)" "$out" "$rc"
         [ -n "${VERBOSE:-}" ] && cat "$out"
         rm -f "$out"
     done
@@ -66,9 +68,10 @@ run_integration() {
 
 case "$what" in
 unit) run_unit ;;
-integration) run_integration ;;
-all) run_unit; run_integration ;;
-*) echo "usage: tests/run.sh unit|integration|all" >&2; exit 2 ;;
+integration) run_scripts integration ;;
+adversarial) run_scripts adversarial ;;
+all) run_unit; run_scripts integration; run_scripts adversarial ;;
+*) echo "usage: tests/run.sh unit|integration|adversarial|all" >&2; exit 2 ;;
 esac
 
 if [ ${#failed_names[@]} -gt 0 ]; then
