@@ -52,6 +52,7 @@ static void install_signals(void)
     /* Ctrl+C reaches the whole process group; the coordinator decides. */
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL); /* Ctrl+\ too: never a core dump holding the keys */
     sigaction(SIGHUP, &sa, NULL);
     /* A dead coordinator closes the console pipe: see EPIPE, not SIGPIPE. */
     sigaction(SIGPIPE, &sa, NULL);
@@ -474,6 +475,7 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     install_signals();
     crash_point_arm();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_DUMPABLE, 0); /* inherited from the coordinator; said again where keys live */
     /* `ps -o comm` and `pgrep -x agentos-worker` tell workers from the coordinator */
     prctl(PR_SET_NAME, "agentos-worker");
     if (getppid() != rc->seg.hdr->creator_pid)
