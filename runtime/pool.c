@@ -171,6 +171,22 @@ void pool_tick(struct pool_monitor *pm)
     watch_waiting(pm, &v);
 }
 
+/*
+ * 1 when a key's entry did not change in a reload: the same id, protocol,
+ * model, endpoint, roles, pacing, request slots and secret (compared here, in
+ * the coordinator's memory; the secret never leaves it). Such a key keeps its
+ * slot as it is: a rate limit it is resting out, a disabling, its token
+ * bucket and counters (a reload must not let a throttled key be hammered).
+ * A field added to the slot's configuration (struct cred_init) joins this test.
+ */
+static int pool_key_same(const struct credential *a, const struct credential *b)
+{
+    return !strcmp(a->id, b->id) && !strcmp(a->provider_name, b->provider_name) &&
+           !strcmp(a->model, b->model) && !strcmp(a->base_url, b->base_url) &&
+           a->roles == b->roles && a->rpm == b->rpm && a->concurrency == b->concurrency &&
+           a->secret && b->secret && !strcmp(a->secret, b->secret);
+}
+
 void pool_reload(struct pool_monitor *pm, const char *why)
 {
     struct run_ctx *rc = pm->rc;
@@ -208,7 +224,11 @@ void pool_reload(struct pool_monitor *pm, const char *why)
      * key also sees the new generation and never sends an old secret with it.
      */
     atomic_fetch_add(&rc->seg.hdr->pool_generation, 1);
+    size_t changed = 0;
     for (size_t i = 0; i < n; i++) {
+        if (pool_key_same(&rc->creds.v[i], &cf.v[i]))
+            continue; /* its rest, its disabling, its bucket and counters stand */
+        changed++;
         pool_cred_init(&rc->seg, &cf.v[i], &ci);
         if (cred_slot_reload(shm_cred_slot(&rc->seg, (uint32_t)i), &ci, POOL_LOCK_WAIT_NS) < 0)
             ccon_coord(pm->con,
@@ -218,7 +238,8 @@ void pool_reload(struct pool_monitor *pm, const char *why)
     }
     credfile_free(&rc->creds);
     rc->creds = cf;
-    ccon_coord(pm->con, "Credentials reloaded (%s): %zu key%s", why, n, n == 1 ? "" : "s");
+    ccon_coord(pm->con, "Credentials reloaded (%s): %zu key%s, %zu changed", why, n,
+               n == 1 ? "" : "s", changed);
 }
 
 int pool_should_exit(const struct pool_monitor *pm)

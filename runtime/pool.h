@@ -41,7 +41,11 @@ void pool_init(struct pool_monitor *pm, struct run_ctx *rc, struct coord_console
 /* Look at the pool and adjust parallelism / pause state. */
 void pool_tick(struct pool_monitor *pm);
 
-/* Reload the credentials file into the slots (why: "SIGHUP", "edited file"). */
+/*
+ * Reload the credentials file into the slots (why: "SIGHUP", "edited file"). A key
+ * whose entry did not change keeps its slot's state (rate limit, disabling, bucket,
+ * counters); a changed one is reloaded afresh (cred_slot_reload).
+ */
 void pool_reload(struct pool_monitor *pm, const char *why);
 
 /* 1 when the pause outlasted --pause-timeout: the run must checkpoint and exit 75. */
