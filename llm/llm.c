@@ -257,6 +257,13 @@ static enum llm_step llm_try(struct llm_call *call, int idx, char **reply)
     llm_exchange(c, title, call->prompt);
     llm_flush(c);
 
+    /* A cut-off endpoint's probe tests the endpoint, not the item: its failure spends
+     * no attempt (SPEC 6: an item waiting for a cut-off endpoint spends none). */
+    struct cred_pub k;
+    memset(&k, 0, sizeof(k));
+    call->probe = cred_view(shm_cred_slot(c->seg, (uint32_t)idx), &k) == 0 &&
+                  breaker_is_probe(c->seg, k.endpoint, c->pid);
+    call->probe_ep = k.endpoint;
     static volatile sig_atomic_t never;
     struct http_reply r;
     struct llm_prompt p = {.text = call->prompt};
@@ -374,6 +381,8 @@ static int llm_loop(struct llm_call *call, char **reply, char *err, size_t errle
         case LLM_STEP_FAILED:
             break;
         }
+        if (call->probe && !breaker_closed(call->c->seg, call->probe_ep))
+            continue; /* the probe failed, the endpoint is cut off again: wait, no attempt */
         if (++call->attempts >= LLM_MAX_ATTEMPTS) {
             util_errf(err, errlen, "LLM request failed after %d attempts: %s", LLM_MAX_ATTEMPTS,
                       call->last_error);

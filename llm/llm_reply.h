@@ -31,6 +31,8 @@ struct llm_call {
     unsigned hintless_429;
     int waiting;
     int simulated; /* the last try was a simulated 429 (AGENTOS_SIMULATE_429) */
+    int probe;     /* the last try was its endpoint's half-open probe (shm/breaker.h) */
+    uint32_t probe_ep;
     char last_error[400];
 };
 

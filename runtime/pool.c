@@ -25,6 +25,7 @@
 struct pool_view {
     uint32_t keys, disabled, limited, cut_off, serving_slots;
     uint32_t live_roles; /* roles of the keys not disabled (CRED_ROLE_* bits) */
+    uint32_t reachable;  /* keys not disabled whose endpoint's breaker is closed */
 };
 
 static void look(struct pool_monitor *pm, struct pool_view *v)
@@ -41,6 +42,8 @@ static void look(struct pool_monitor *pm, struct pool_view *v)
         int64_t until = k.rate_limited_until_ns;
         if (state != CRED_DISABLED)
             v->live_roles |= roles; /* rate limits and breakers pass: they end by themselves */
+        if (state != CRED_DISABLED && breaker_closed(seg, ep))
+            v->reachable++;
         /* pid 0 is nobody's: a half-open endpoint counts as cut off until it closes */
         if (state == CRED_DISABLED)
             v->disabled++;
@@ -119,29 +122,57 @@ static const char *pool_roles_name(uint32_t roles)
     }
 }
 
+/* Why the run is paused (pool_monitor.paused). */
+enum pool_pause {
+    POOL_RUNNING = 0,
+    POOL_EXHAUSTED = 1,   /* no key can come back by itself: a reload must */
+    POOL_UNREACHABLE = 2, /* every endpoint is cut off by its breaker: probes go on */
+};
+
+static void pause_begin(struct pool_monitor *pm, const struct pool_view *v, int why,
+                        uint32_t missing)
+{
+    struct shm_header_sh *h = pm->rc->seg.hdr;
+    if (!pm->paused) {
+        pm->paused_since_ns = util_now_mono_ns();
+        atomic_store(&h->run_state, SHM_RUN_PAUSED);
+    }
+    pm->paused = why;
+    const char *timer = pm->rc->o->pause_timeout >= 0 ? "; --pause-timeout is running" : "";
+    if (why == POOL_UNREACHABLE) {
+        ccon_coord(pm->con, "No provider endpoint reachable. Pausing all workflows...");
+        ccon_coord(pm->con, "Probing the endpoints until one answers%s", timer);
+        return;
+    }
+    ccon_coord(pm->con, "Credential pool exhausted. Pausing all workflows...");
+    if (v->disabled < v->keys && missing)
+        ccon_coord(pm->con, "No usable key has role %s", pool_roles_name(missing));
+    ccon_coord(pm->con, "Edit %s or send SIGHUP to reload it%s", pm->cred_path, timer);
+}
+
 /*
  * The pool is exhausted when no key can come back by itself: every key is
  * disabled, or every key of a role the workflow needs is (a free draft key is
- * no use to a workflow that can never get its review).
+ * no use to a workflow that can never get its review). The run is paused the
+ * same way, with its own line, while every key that is not disabled sits
+ * behind an endpoint whose circuit breaker is not closed: no request can go
+ * but the probes, which go on; the first answer closes a breaker and resumes
+ * the run. Either pause is ended by --pause-timeout.
  */
 static void watch_pause(struct pool_monitor *pm, const struct pool_view *v)
 {
     struct shm_header_sh *h = pm->rc->seg.hdr;
     uint32_t missing = pm->rc->roles_needed & ~v->live_roles;
     int exhausted = v->keys == 0 || v->disabled == v->keys || missing;
-    if (exhausted && !pm->paused) {
-        pm->paused = 1;
-        pm->paused_since_ns = util_now_mono_ns();
-        atomic_store(&h->run_state, SHM_RUN_PAUSED);
-        ccon_coord(pm->con, "Credential pool exhausted. Pausing all workflows...");
-        if (v->disabled < v->keys && missing)
-            ccon_coord(pm->con, "No usable key has role %s", pool_roles_name(missing));
-        ccon_coord(pm->con, "Edit %s or send SIGHUP to reload it%s", pm->cred_path,
-                   pm->rc->o->pause_timeout >= 0 ? "; --pause-timeout is running" : "");
-    } else if (!exhausted && pm->paused) {
-        pm->paused = 0;
+    int why = exhausted ? POOL_EXHAUSTED : v->reachable == 0 ? POOL_UNREACHABLE : POOL_RUNNING;
+    if (why != POOL_RUNNING && why != pm->paused) {
+        pause_begin(pm, v, why, missing);
+    } else if (why == POOL_RUNNING && pm->paused) {
+        ccon_coord(pm->con, pm->paused == POOL_UNREACHABLE
+                                ? "A provider endpoint answers again; resuming"
+                                : "Credential pool has usable keys again; resuming");
+        pm->paused = POOL_RUNNING;
         atomic_store(&h->run_state, SHM_RUN_RUNNING);
-        ccon_coord(pm->con, "Credential pool has usable keys again; resuming");
     }
     if (pm->paused && pm->rc->o->pause_timeout >= 0 &&
         util_now_mono_ns() - pm->paused_since_ns >= pm->rc->o->pause_timeout * UTIL_NS_PER_SEC &&

@@ -13,7 +13,10 @@
  *     pauses ("Credential pool exhausted. Pausing all workflows...", plus
  *     "No usable key has role review" for a role); SIGHUP or an edited
  *     credentials file reloads the pool; --pause-timeout ends the wait (the
- *     coordinator then shuts down and exits 75).
+ *     coordinator then shuts down and exits 75). The run pauses the same way
+ *     ("No provider endpoint reachable. Pausing all workflows...") while every
+ *     key not disabled is behind an endpoint whose breaker is not closed;
+ *     probes go on and the first answer resumes it.
  */
 #ifndef AGENTOS_RUNTIME_POOL_H
 #define AGENTOS_RUNTIME_POOL_H
