@@ -15,6 +15,7 @@
  */
 #include "llm/http.h"
 #include "shm/crashpoint.h"
+#include "shm/heartbeat.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -139,6 +140,7 @@ static int http_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, cur
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     struct http_xfer *x = arg;
+    heartbeat(); /* curl calls this about once a second even while nothing moves */
     return x->abort_flag && *x->abort_flag ? 1 : 0;
 }
 

@@ -32,6 +32,7 @@
 #include "llm/retry.h"
 #include "shm/breaker.h"
 #include "shm/cred.h"
+#include "shm/heartbeat.h"
 #include "shm/util.h"
 
 #define LLM_WAIT_MAX_MS 200    /* longest single wait for a key before asking again */
@@ -126,6 +127,7 @@ static int llm_sleep_ms(struct llm_client *c, int64_t ms)
             rc = -ECANCELED;
             break;
         }
+        heartbeat(); /* a wait for the pool: the worker is alive (shm/heartbeat.h) */
         int64_t left = end - llm_now(c);
         if (left <= 0)
             break;

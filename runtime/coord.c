@@ -331,6 +331,7 @@ static enum coord_end loop(struct coord *c)
         if (!c->shutting_down)
             deps_release(&c->rc, &c->con);
         derive_counts(c);
+        coord_watchdog(c);
         if (!c->shutting_down)
             pool_tick(&c->pool);
         ccon_flush(&c->con);

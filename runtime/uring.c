@@ -515,6 +515,13 @@ static size_t uw_write_round(struct uring_writer *w)
                     break; /* out of time for this fd; the others still get their turn */
                 if (len > PIPE_BUF)
                     len = PIPE_BUF;
+            } else if (w->fds[r->slot].flags & UW_FD_ATOMIC_LINES) {
+                /* a shared pipe behind a slow reader: wait in slices, beating, never
+                 * inside a write(2) that could block for as long as the reader likes */
+                while (!uw_poll_out(r->fd, (int64_t)UW_POLL_MS * 1000000))
+                    ;
+                if (len > PIPE_BUF)
+                    len = PIPE_BUF;
             }
             ssize_t n = write(r->fd, r->buf + r->done, len);
             size_t got = uw_complete(w, r, n < 0 ? -errno : (int)n);

@@ -32,6 +32,7 @@
 #include "workflows/workstream/ws.h"
 #include "shm/admit.h"
 #include "shm/crashpoint.h"
+#include "shm/heartbeat.h"
 #include "shm/prog.h"
 
 static volatile sig_atomic_t wrk_stop;
@@ -392,6 +393,7 @@ static int admit(struct shm_header_sh *h, unsigned slot)
             return 0;
         if (admit_try(h, slot))
             return 1;
+        heartbeat();
         util_sleep_ns(20 * UTIL_NS_PER_MS);
     }
 }
@@ -439,6 +441,7 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
     w.llm = llm;
     prog_read(w.slot, &w.p);
     const struct item *src = run_item(rc, (size_t)idx);
+    heartbeat(); /* fresh before the watchdog sees an item */
     atomic_store(&me->item_index, idx);
     llm->requests = llm->http_429 = 0;
     llm->on_wait_arg = &w;
@@ -484,7 +487,7 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     struct shm_worker_sh *me = shm_worker_slot(&rc->seg, worker_index);
     atomic_store(&me->pid, pid);
     atomic_store(&me->rss_kib, util_rss_kib());
-    atomic_store(&me->heartbeat_ns, util_now_mono_ns());
+    heartbeat_attach(&me->heartbeat_ns); /* beaten by every bounded wait (shm/heartbeat.h) */
 
     struct uring_writer *uw = NULL;
     if (uring_writer_open(&uw, 64) < 0)
