@@ -3,7 +3,8 @@
  *
  * The file is parsed with cJSON and every field is checked before anything is
  * kept, so a bad file is one clear error naming the file, the entry and the
- * field, never a half-loaded pool. Secrets are copied into process memory only;
+ * field, never a half-loaded pool. Secrets are copied into process memory only,
+ * in pages left out of core dumps (llm/secret.h);
  * the raw text and the cJSON tree also hold them, so both are wiped before
  * they are freed. No error message ever quotes a secret: messages name fields
  * and environment variables, never their values.
@@ -22,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "llm/credfile_gen.h"
+#include "llm/secret.h"
 #include "shm/util.h"
 
 #define CREDFILE_RPM_MAX 100000
@@ -202,7 +204,7 @@ static int credfile_secret(struct credfile_ctx *x, const cJSON *obj, struct cred
             return credfile_fail(x, "api_key_env",
                                  "environment variable %s contains a control character", env);
     }
-    c->secret = strdup(key);
+    c->secret = secret_dup(key); /* pages out of core dumps (llm/secret.h) */
     return c->secret ? 0 : -ENOMEM;
 }
 
@@ -436,10 +438,7 @@ void credfile_free(struct cred_file *cf)
     if (!cf)
         return;
     for (size_t i = 0; i < cf->n && cf->v; i++) {
-        if (cf->v[i].secret) {
-            explicit_bzero(cf->v[i].secret, strlen(cf->v[i].secret));
-            free(cf->v[i].secret);
-        }
+        secret_free(cf->v[i].secret);
         free(cf->v[i].base_url);
         credgen_free(&cf->v[i].gen[0]);
         credgen_free(&cf->v[i].gen[1]);

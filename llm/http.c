@@ -15,12 +15,14 @@
  */
 #include "llm/http.h"
 #include "shm/crashpoint.h"
+#include "shm/heartbeat.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -138,6 +140,7 @@ static int http_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, cur
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     struct http_xfer *x = arg;
+    heartbeat(); /* curl calls this about once a second even while nothing moves */
     return x->abort_flag && *x->abort_flag ? 1 : 0;
 }
 
@@ -216,12 +219,36 @@ static int http_host_port(const char *url, char *out, size_t n)
     return rc;
 }
 
+/*
+ * A request that could not start because this process is out of descriptors
+ * or memory (a low ulimit -n) says so, and is not blamed on the endpoint:
+ * -EMFILE, -ENFILE, -ENOBUFS or -ENOMEM with "could not open a socket: ...",
+ * else 0. curl reports it as a connect failure with no errno.
+ */
+static int http_no_socket(struct http_reply *out)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s >= 0) {
+        close(s);
+        return 0;
+    }
+    int e = errno;
+    if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+        return 0;
+    snprintf(out->error, sizeof(out->error), "could not open a socket: %s", strerror(e));
+    return -e;
+}
+
 /* Map a curl failure to -errno and a short, key-free out->error. */
 static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct http_request *rq,
                      long timeout_s, int got_bytes, struct http_reply *out)
 {
     long os_errno = 0;
     char host[160];
+    int local;
+    if (rc != CURLE_ABORTED_BY_CALLBACK && rc != CURLE_OPERATION_TIMEDOUT &&
+        (local = http_no_socket(out)) < 0)
+        return local;
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
         /* curl's own text is long ("Failed to connect ... after 0 ms: Couldn't connect"):

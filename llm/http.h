@@ -41,7 +41,9 @@ int http_global_init(void);
 /*
  * Send rq. Returns 0 when an HTTP reply arrived (any status, out filled),
  * -ETIMEDOUT, -ECANCELED, -EMSGSIZE (body over HTTP_BODY_MAX), -ENOMEM or -EIO
- * (connect error etc.); out->error then says which, in one line.
+ * (connect error etc.), or -EMFILE / -ENFILE / -ENOBUFS when this process could
+ * not open a socket (its own limits, not the endpoint's fault); out->error then
+ * says which, in one line.
  */
 int http_post(const struct http_request *rq, struct http_reply *out);
 

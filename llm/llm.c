@@ -32,6 +32,7 @@
 #include "llm/retry.h"
 #include "shm/breaker.h"
 #include "shm/cred.h"
+#include "shm/heartbeat.h"
 #include "shm/util.h"
 
 #define LLM_WAIT_MAX_MS 200    /* longest single wait for a key before asking again */
@@ -139,6 +140,7 @@ static int llm_sleep_ms(struct llm_client *c, int64_t ms)
             rc = -ECANCELED;
             break;
         }
+        heartbeat(); /* a wait for the pool: the worker is alive (shm/heartbeat.h) */
         int64_t left = end - llm_now(c);
         if (left <= 0)
             break;
@@ -274,6 +276,13 @@ static enum llm_step llm_try(struct llm_call *call, int idx, char **reply)
     llm_exchange(c, title, call->prompt);
     llm_flush(c);
 
+    /* A cut-off endpoint's probe tests the endpoint, not the item: its failure spends
+     * no attempt (SPEC 6: an item waiting for a cut-off endpoint spends none). */
+    struct cred_pub k;
+    memset(&k, 0, sizeof(k));
+    call->probe = cred_view(shm_cred_slot(c->seg, (uint32_t)idx), &k) == 0 &&
+                  breaker_is_probe(c->seg, k.endpoint, c->pid);
+    call->probe_ep = k.endpoint;
     static volatile sig_atomic_t never;
     struct http_reply r;
     struct llm_prompt p = {.text = call->prompt, .gen = credfile_gen(cr, call->role)};
@@ -414,6 +423,8 @@ static int llm_loop(struct llm_call *call, char **reply, char *err, size_t errle
         case LLM_STEP_FAILED:
             break;
         }
+        if (call->probe && !breaker_closed(call->c->seg, call->probe_ep))
+            continue; /* the probe failed, the endpoint is cut off again: wait, no attempt */
         if (++call->attempts >= LLM_MAX_ATTEMPTS) {
             util_errf(err, errlen, "LLM request failed after %d attempts: %s", LLM_MAX_ATTEMPTS,
                       call->last_error);

@@ -36,7 +36,9 @@
  *     against the key's endpoint, any other reply but a 429 for it; when a
  *     report opens the breaker the client prints "[COORDINATOR] Endpoint <url>
  *     failing (5 errors in a row); no requests to it for 5s". While it is
- *     open the endpoint's keys are skipped (the item waits, no attempt spent).
+ *     open the endpoint's keys are skipped (the item waits, no attempt spent);
+ *     a failed half-open probe spends no attempt either (it tests the
+ *     endpoint, not the item), so an item waits out an endpoint that is down.
  *   - every reservation ends through cred_end, once, on every way out.
  *   - reload: when the segment's pool_generation moves (the coordinator
  *     reloaded the credentials file), refresh_creds is called before the next

@@ -246,12 +246,15 @@ enum llm_step llm_reply_transport(struct llm_call *call, int idx, const struct h
         llm_audit(call, "llm_request", cr->id, -1, r->latency_ms, "cancelled", NULL);
         return LLM_STEP_CANCELLED;
     }
-    e.outcome = CRED_FAILED;
-    e.endpoint = BREAKER_FAILURE;
+    /* out of descriptors or memory here: nothing reached the key or its endpoint */
+    int local = rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM;
+    e.outcome = local ? CRED_ABANDONED : CRED_FAILED;
+    e.endpoint = local ? BREAKER_NEUTRAL : BREAKER_FAILURE;
     e.tokens_charged = call->tokens_est;
-    e.tokens_used = -1; /* the server may have done the work: keep the charge */
+    e.tokens_used = local ? 0 : -1; /* the server may have done the work: keep the charge */
     llm_end(c, idx, &e);
-    llm_count_request(c, 0);
+    if (!local)
+        llm_count_request(c, 0);
     util_strlcpy(call->last_error, r->error[0] ? r->error : strerror(-rc),
                  sizeof(call->last_error));
     llm_audit(call, "llm_request", cr->id, r->status, r->latency_ms, call->last_error, NULL);

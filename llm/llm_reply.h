@@ -32,6 +32,8 @@ struct llm_call {
     int waiting;
     int simulated;      /* the last try was a simulated 429 (AGENTOS_SIMULATE_429) */
     int64_t tokens_est; /* what a reservation is charged against a tpm budget */
+    int probe;          /* the last try was its endpoint's half-open probe (shm/breaker.h) */
+    uint32_t probe_ep;
     char last_error[400];
 };
 

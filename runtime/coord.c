@@ -18,7 +18,8 @@
  * the item. Other items are not disturbed. (Forking, reaping and that retry
  * live in coord_workers.c; the state both files share is in coord.h.)
  *
- * Shutdown protocol (SIGINT/SIGTERM): run state -> SHUTTING_DOWN, the console
+ * Shutdown protocol (SIGINT/SIGTERM, and SIGQUIT: Ctrl+\ must not dump a
+ * core that holds every key, so it is an interrupt too): run state -> SHUTTING_DOWN, the console
  * line, SIGTERM to every worker (their handler sets a stop flag; an HTTP
  * transfer in flight is abandoned, the node's last checkpoint stands), wait
  * up to COORD_SHUTDOWN_NS, then SIGKILL what is left. Exit 130. A second
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,7 +71,7 @@ static volatile sig_atomic_t sig_hup;
 
 static void on_signal(int sig)
 {
-    if (sig == SIGINT || sig == SIGTERM)
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGQUIT)
         sig_int_count++;
     else if (sig == SIGCHLD)
         sig_chld = 1;
@@ -246,6 +248,7 @@ static void install_signals(struct coord *c)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL); /* Ctrl+\ is an interrupt: no core full of keys */
     sigaction(SIGCHLD, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -253,6 +256,7 @@ static void install_signals(struct coord *c)
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGQUIT);
     sigaddset(&block, SIGCHLD);
     sigaddset(&block, SIGHUP);
     sigprocmask(SIG_BLOCK, &block, &c->orig_mask);
@@ -271,6 +275,7 @@ static void wait_events(struct coord *c)
     sigset_t open_mask = c->orig_mask;
     sigdelset(&open_mask, SIGINT);
     sigdelset(&open_mask, SIGTERM);
+    sigdelset(&open_mask, SIGQUIT);
     sigdelset(&open_mask, SIGCHLD);
     sigdelset(&open_mask, SIGHUP);
     ppoll(&pfd, 1, &tick, &open_mask);
@@ -284,6 +289,7 @@ static void poll_signals(struct coord *c)
     sigset_t open_mask = c->orig_mask;
     sigdelset(&open_mask, SIGINT);
     sigdelset(&open_mask, SIGTERM);
+    sigdelset(&open_mask, SIGQUIT);
     struct timespec zero = {0, 0};
     ppoll(NULL, 0, &zero, &open_mask);
 }
@@ -317,6 +323,7 @@ static enum coord_end loop(struct coord *c)
         if (!c->shutting_down)
             deps_release(&c->rc, &c->con);
         derive_counts(c);
+        coord_watchdog(c);
         if (!c->shutting_down)
             pool_tick(&c->pool);
         ccon_flush(&c->con);
@@ -498,6 +505,8 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
     c.rc.console_wfd = -1;
     c.started_ns = util_now_mono_ns();
     umask(077);
+    /* This process and its forked workers hold every key: no core dump, no ptrace by peers. */
+    prctl(PR_SET_DUMPABLE, 0);
     int nothing = 0;
     if (prepare(&c, &nothing) < 0 || nothing || start_console(&c) < 0) {
         cleanup(&c);

@@ -56,6 +56,7 @@ struct coord {
     int64_t started_ns;
     sigset_t orig_mask;
     int32_t dead_keys[COORD_DEAD_MAX]; /* reaped workers whose keys are not all back yet */
+    char stuck[SHM_MAX_WORKERS][SHM_REASON_MAX]; /* why the watchdog ended a slot's worker */
 };
 
 /* Keep min(parallel, items waiting to be taken) workers alive. */
@@ -78,6 +79,17 @@ void coord_retry_keys(struct coord *c);
 
 /* Send sig to every live worker. */
 void coord_signal_workers(struct coord *c, int sig);
+
+/*
+ * The watchdog (coord_watchdog.c): end (SIGKILL) every worker that holds an
+ * item and whose heartbeat is older than coord_watchdog_limit_ns; the reaping
+ * then retries its item once from its checkpoint, with the reason kept in
+ * c->stuck[slot] for the console line. Call every tick.
+ */
+void coord_watchdog(struct coord *c);
+
+/* How long a worker holding an item may give no sign of life. */
+int64_t coord_watchdog_limit_ns(const struct coord *c);
 
 /*
  * Item i was left unfinished by worker pid (`how`: "was stopped", "killed by

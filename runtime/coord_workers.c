@@ -133,8 +133,11 @@ void coord_retry_or_fail(struct coord *c, uint32_t i, int32_t pid, const char *h
 static void worker_died(struct coord *c, unsigned wslot, pid_t pid, int status)
 {
     struct shm_header_sh *h = c->rc.seg.hdr;
-    char how[64];
-    describe_status(status, how, sizeof(how));
+    char how[SHM_REASON_MAX];
+    if (wslot < SHM_MAX_WORKERS && c->stuck[wslot][0])
+        util_strlcpy(how, c->stuck[wslot], sizeof(how)); /* the watchdog ended it */
+    else
+        describe_status(status, how, sizeof(how));
     coord_return_keys(c, pid);
     admit_release(h, wslot);
     for (uint32_t i = 0; i < h->item_count; i++) {
@@ -192,6 +195,8 @@ void coord_reap(struct coord *c)
                 c->start_fails++;
             worker_died(c, s, pid, status);
         }
+        if (s < SHM_MAX_WORKERS)
+            c->stuck[s][0] = '\0';
     }
 }
 

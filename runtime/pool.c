@@ -23,11 +23,13 @@
 #define POOL_LOCK_WAIT_NS (200 * UTIL_NS_PER_MS)
 
 void pool_view_add(struct pool_view *v, const struct cred_pub *k, int endpoint_ready,
-                   int64_t now_ns)
+                   int endpoint_closed, int64_t now_ns)
 {
     v->keys++;
     if (k->state != CRED_DISABLED)
         v->live_roles |= k->roles; /* rate limits and breakers pass: they end by themselves */
+    if (k->state != CRED_DISABLED && endpoint_closed)
+        v->reachable++;
     if (k->state == CRED_DISABLED)
         v->disabled++;
     else if (k->rate_limited_until_ns > now_ns)
@@ -63,7 +65,8 @@ static void look(struct pool_monitor *pm, struct pool_view *v)
             continue;
         }
         /* pid 0 is nobody's: a half-open endpoint counts as cut off until it closes */
-        pool_view_add(v, &k, breaker_ready(seg, k.endpoint, 0, now, NULL), now);
+        pool_view_add(v, &k, breaker_ready(seg, k.endpoint, 0, now, NULL),
+                      breaker_closed(seg, k.endpoint), now);
     }
 }
 
@@ -129,29 +132,57 @@ static const char *pool_roles_name(uint32_t roles)
     }
 }
 
+/* Why the run is paused (pool_monitor.paused). */
+enum pool_pause {
+    POOL_RUNNING = 0,
+    POOL_EXHAUSTED = 1,   /* no key can come back by itself: a reload must */
+    POOL_UNREACHABLE = 2, /* every endpoint is cut off by its breaker: probes go on */
+};
+
+static void pause_begin(struct pool_monitor *pm, const struct pool_view *v, int why,
+                        uint32_t missing)
+{
+    struct shm_header_sh *h = pm->rc->seg.hdr;
+    if (!pm->paused) {
+        pm->paused_since_ns = util_now_mono_ns();
+        atomic_store(&h->run_state, SHM_RUN_PAUSED);
+    }
+    pm->paused = why;
+    const char *timer = pm->rc->o->pause_timeout >= 0 ? "; --pause-timeout is running" : "";
+    if (why == POOL_UNREACHABLE) {
+        ccon_coord(pm->con, "No provider endpoint reachable. Pausing all workflows...");
+        ccon_coord(pm->con, "Probing the endpoints until one answers%s", timer);
+        return;
+    }
+    ccon_coord(pm->con, "Credential pool exhausted. Pausing all workflows...");
+    if (v->disabled < v->keys && missing)
+        ccon_coord(pm->con, "No usable key has role %s", pool_roles_name(missing));
+    ccon_coord(pm->con, "Edit %s or send SIGHUP to reload it%s", pm->cred_path, timer);
+}
+
 /*
  * The pool is exhausted when no key can come back by itself: every key is
  * disabled, or every key of a role the workflow needs is (a free draft key is
- * no use to a workflow that can never get its review).
+ * no use to a workflow that can never get its review). The run is paused the
+ * same way, with its own line, while every key that is not disabled sits
+ * behind an endpoint whose circuit breaker is not closed: no request can go
+ * but the probes, which go on; the first answer closes a breaker and resumes
+ * the run. Either pause is ended by --pause-timeout.
  */
 static void watch_pause(struct pool_monitor *pm, const struct pool_view *v)
 {
     struct shm_header_sh *h = pm->rc->seg.hdr;
     uint32_t missing = pool_missing_roles(v, pm->rc->roles_needed);
     int exhausted = missing != 0;
-    if (exhausted && !pm->paused) {
-        pm->paused = 1;
-        pm->paused_since_ns = util_now_mono_ns();
-        atomic_store(&h->run_state, SHM_RUN_PAUSED);
-        ccon_coord(pm->con, "Credential pool exhausted. Pausing all workflows...");
-        if (v->disabled < v->keys && missing)
-            ccon_coord(pm->con, "No usable key has role %s", pool_roles_name(missing));
-        ccon_coord(pm->con, "Edit %s or send SIGHUP to reload it%s", pm->cred_path,
-                   pm->rc->o->pause_timeout >= 0 ? "; --pause-timeout is running" : "");
-    } else if (!exhausted && pm->paused) {
-        pm->paused = 0;
+    int why = exhausted ? POOL_EXHAUSTED : v->reachable == 0 ? POOL_UNREACHABLE : POOL_RUNNING;
+    if (why != POOL_RUNNING && why != pm->paused) {
+        pause_begin(pm, v, why, missing);
+    } else if (why == POOL_RUNNING && pm->paused) {
+        ccon_coord(pm->con, pm->paused == POOL_UNREACHABLE
+                                ? "A provider endpoint answers again; resuming"
+                                : "Credential pool has usable keys again; resuming");
+        pm->paused = POOL_RUNNING;
         atomic_store(&h->run_state, SHM_RUN_RUNNING);
-        ccon_coord(pm->con, "Credential pool has usable keys again; resuming");
     }
     if (pm->paused && pm->rc->o->pause_timeout >= 0 &&
         util_now_mono_ns() - pm->paused_since_ns >= pm->rc->o->pause_timeout * UTIL_NS_PER_SEC &&
@@ -179,6 +210,23 @@ void pool_tick(struct pool_monitor *pm)
     /* the pause first: once paused, "All keys busy; waiting" would only mislead */
     watch_pause(pm, &v);
     watch_waiting(pm, &v);
+}
+
+/*
+ * 1 when a key's entry did not change in a reload: the same id, protocol,
+ * model, endpoint, roles, pacing, request slots and secret (compared here, in
+ * the coordinator's memory; the secret never leaves it). Such a key keeps its
+ * slot as it is: a rate limit it is resting out, a disabling, its token
+ * bucket and counters (a reload must not let a throttled key be hammered).
+ * A field added to the slot's configuration (struct cred_init) joins this test.
+ */
+static int pool_key_same(const struct credential *a, const struct credential *b)
+{
+    return !strcmp(a->id, b->id) && !strcmp(a->provider_name, b->provider_name) &&
+           !strcmp(a->model, b->model) && !strcmp(a->base_url, b->base_url) &&
+           a->roles == b->roles && a->rpm == b->rpm && a->tpm == b->tpm &&
+           a->concurrency == b->concurrency && a->secret && b->secret &&
+           !strcmp(a->secret, b->secret);
 }
 
 void pool_reload(struct pool_monitor *pm, const char *why)
@@ -218,7 +266,11 @@ void pool_reload(struct pool_monitor *pm, const char *why)
      * key also sees the new generation and never sends an old secret with it.
      */
     atomic_fetch_add(&rc->seg.hdr->pool_generation, 1);
+    size_t changed = 0;
     for (size_t i = 0; i < n; i++) {
+        if (pool_key_same(&rc->creds.v[i], &cf.v[i]))
+            continue; /* its rest, its disabling, its bucket and counters stand */
+        changed++;
         pool_cred_init(&rc->seg, &cf.v[i], &ci);
         if (cred_slot_reload(shm_cred_slot(&rc->seg, (uint32_t)i), &ci, POOL_LOCK_WAIT_NS) < 0)
             ccon_coord(pm->con,
@@ -228,7 +280,8 @@ void pool_reload(struct pool_monitor *pm, const char *why)
     }
     credfile_free(&rc->creds);
     rc->creds = cf;
-    ccon_coord(pm->con, "Credentials reloaded (%s): %zu key%s", why, n, n == 1 ? "" : "s");
+    ccon_coord(pm->con, "Credentials reloaded (%s): %zu key%s, %zu changed", why, n,
+               n == 1 ? "" : "s", changed);
 }
 
 int pool_should_exit(const struct pool_monitor *pm)

@@ -14,7 +14,10 @@
  *     pauses ("Credential pool exhausted. Pausing all workflows...", plus
  *     "No usable key has role review" for a role); SIGHUP or an edited
  *     credentials file reloads the pool; --pause-timeout ends the wait (the
- *     coordinator then shuts down and exits 75).
+ *     coordinator then shuts down and exits 75). The run pauses the same way
+ *     ("No provider endpoint reachable. Pausing all workflows...") while every
+ *     key not disabled is behind an endpoint whose breaker is not closed;
+ *     probes go on and the first answer resumes it.
  */
 #ifndef AGENTOS_RUNTIME_POOL_H
 #define AGENTOS_RUNTIME_POOL_H
@@ -30,15 +33,17 @@
 struct pool_view {
     uint32_t keys, disabled, limited, cut_off, serving_slots;
     uint32_t live_roles; /* roles of the keys not disabled (CRED_ROLE_* bits) */
+    uint32_t reachable;  /* keys not disabled whose endpoint's breaker is closed */
 };
 
 /*
  * Count key k into v: disabled, else rate-limited (until > now_ns), else cut
  * off (its endpoint's breaker not ready), else serving with its concurrency
- * (0 counts as 1). Pure.
+ * (0 counts as 1); a key not disabled whose endpoint's breaker is closed is
+ * reachable (endpoint_closed). Pure.
  */
 void pool_view_add(struct pool_view *v, const struct cred_pub *k, int endpoint_ready,
-                   int64_t now_ns);
+                   int endpoint_closed, int64_t now_ns);
 
 /*
  * Items allowed in flight: the request slots of the keys that can serve now,
@@ -72,7 +77,11 @@ void pool_init(struct pool_monitor *pm, struct run_ctx *rc, struct coord_console
 /* Look at the pool and adjust parallelism / pause state. */
 void pool_tick(struct pool_monitor *pm);
 
-/* Reload the credentials file into the slots (why: "SIGHUP", "edited file"). */
+/*
+ * Reload the credentials file into the slots (why: "SIGHUP", "edited file"). A key
+ * whose entry did not change keeps its slot's state (rate limit, disabling, bucket,
+ * counters); a changed one is reloaded afresh (cred_slot_reload).
+ */
 void pool_reload(struct pool_monitor *pm, const char *why);
 
 /* 1 when the pause outlasted --pause-timeout: the run must checkpoint and exit 75. */

@@ -32,6 +32,13 @@
  * IORING_FEAT_RW_CUR_POS. When io_uring cannot be set up (old kernel, seccomp
  * sandbox, io_uring_disabled, or AGENTOS_URING=off in the environment) the same
  * requests are written with plain write(2): slower per line, same guarantees.
+ * The writer also drops to write(2), for good, when a ring that was set up
+ * cannot do the writes: when io_uring cannot start the worker threads a write
+ * needs (a low RLIMIT_NPROC, a pids cgroup) the writes come back -ECANCELED
+ * unasked, or never complete on fds that are writable; UW_RING_STALLS such
+ * rounds, or a slice with writable fds and nothing done, end the ring. No wait
+ * on the ring is unbounded: it is waited on in slices, each a heartbeat
+ * (shm/heartbeat.h), so a worker behind a slow reader is seen to be alive.
  */
 #include "runtime/uring.h"
 
@@ -46,13 +53,17 @@
 
 #include <liburing.h>
 
+#include "shm/heartbeat.h"
+
 #define UW_BATCH_LIMIT (64u * 1024u) /* pending bytes that trigger a flush */
 #define UW_KEEP_CAP (256u * 1024u)   /* larger idle buffers are freed after a flush */
 #define UW_MAX_REQ_LEN (1u << 30)    /* io_uring lengths are 32-bit; short writes do the rest */
 #define UW_DEPTH_DEFAULT 64u
 #define UW_DEPTH_MAX 4096u
-#define UW_POLL_MS 1000  /* wait for a full pipe/socket to drain before retrying */
-#define UW_MAX_STALLS 64 /* rounds in a row without progress or -EAGAIN => -EIO */
+#define UW_POLL_MS 1000    /* wait for a full pipe/socket to drain before retrying */
+#define UW_MAX_STALLS 64   /* rounds in a row without progress or -EAGAIN => -EIO */
+#define UW_RING_STALLS 3   /* ring rounds in a row that wrote nothing for no reason => write(2) */
+#define UW_CANCEL_ROUNDS 5 /* cancels in a row the ring leaves unanswered => write(2) */
 #define UW_CQE_BATCH 64
 
 /* Pending bytes and sticky state of one fd. */
@@ -90,6 +101,9 @@ struct uring_writer {
     int64_t budget_ns; /* bound of uring_writer_flush; < 0: none */
     int64_t deadline;  /* CLOCK_MONOTONIC ns the flush in progress ends at; < 0: none */
     int stalled;       /* the last bounded flush ran out of time */
+    int ring_stalls;   /* ring rounds in a row that wrote nothing, unasked */
+    int cancelled;     /* this ring round cancelled what it had in flight */
+    int ring_stuck;    /* this ring round found writable fds the ring does not write */
 };
 
 static int64_t uw_now(void)
@@ -261,6 +275,7 @@ static void uw_wait_writable(struct uring_writer *w)
                                                                : UW_POLL_MS;
     if (n > 0)
         (void)poll(pf, n, ms);
+    heartbeat();
 }
 
 static int uw_any_eagain(const struct uring_writer *w)
@@ -272,6 +287,26 @@ static int uw_any_eagain(const struct uring_writer *w)
 }
 
 /* ---- io_uring rounds ----------------------------------------------------- */
+
+static int uw_poll_out(int fd, int64_t left_ns);
+
+/*
+ * 1 when every fd with a write in flight could take data now: a write that
+ * has not completed then waits for the ring, not for its reader.
+ */
+static int uw_inflight_writable(const struct uring_writer *w)
+{
+    int any = 0;
+    for (size_t i = 0; i < w->nreq; i++) {
+        const struct uw_req *r = &w->reqs[i];
+        if (r->state != UW_REQ_INFLIGHT)
+            continue;
+        any = 1;
+        if (!uw_poll_out(r->fd, 0))
+            return 0;
+    }
+    return any;
+}
 
 /* Prepare one SQE per waiting request, in order, linking runs of the same fd. */
 static unsigned uw_prepare(struct uring_writer *w)
@@ -341,22 +376,39 @@ static int uw_wait_until(struct uring_writer *w, int64_t deadline, struct io_uri
 }
 
 /*
- * Reap `count` write completions. Past the flush's deadline, what is still in
- * flight is cancelled (again every UW_POLL_MS should the kernel be slow to
- * answer), so a bounded flush returns soon after its deadline. Returns 0, or
- * -errno if the ring broke.
+ * Reap `count` write completions. No wait is unbounded: the ring is waited
+ * on in slices of UW_POLL_MS (each a heartbeat, shm/heartbeat.h). Past the
+ * flush's deadline, what is still in flight is cancelled (again every slice
+ * should the kernel be slow to answer), so a bounded flush returns soon
+ * after its deadline. Without a deadline, a slice that ends with every
+ * in-flight fd writable means the ring is not doing the writes (its io-wq
+ * workers cannot start: RLIMIT_NPROC, a pids cgroup): they are cancelled and
+ * the round marks the ring stuck. A ring that answers no cancel for
+ * UW_CANCEL_ROUNDS slices is given up (-ETIME). Returns 0, or -errno if the
+ * ring broke.
  */
 static long uw_reap(struct uring_writer *w, unsigned count, size_t *progress)
 {
     struct io_uring_cqe *cqes[UW_CQE_BATCH];
     int64_t deadline = w->deadline;
+    int unanswered = 0;
     while (count > 0) {
         struct io_uring_cqe *cqe;
-        int rc = uw_wait_until(w, deadline, &cqe);
+        int64_t slice = uw_now() + (int64_t)UW_POLL_MS * 1000000;
+        int bounded = deadline >= 0 && deadline <= slice;
+        int rc = uw_wait_until(w, bounded ? deadline : slice, &cqe);
+        heartbeat();
         if (rc == -ETIME) {
+            if (w->cancelled && ++unanswered > UW_CANCEL_ROUNDS)
+                return -ETIME;
+            if (!bounded && !w->cancelled && !uw_inflight_writable(w))
+                continue; /* a reader that does not read: wait on, beating */
+            if (!bounded && !w->cancelled)
+                w->ring_stuck = 1;
             rc = uw_cancel_inflight(w);
             if (rc < 0)
                 return rc;
+            w->cancelled = 1;
             deadline = uw_now() + (int64_t)UW_POLL_MS * 1000000;
             continue;
         }
@@ -364,6 +416,7 @@ static long uw_reap(struct uring_writer *w, unsigned count, size_t *progress)
             continue;
         if (rc < 0)
             return rc;
+        unanswered = 0;
         unsigned n = io_uring_peek_batch_cqe(&w->ring, cqes, UW_CQE_BATCH);
         for (unsigned i = 0; i < n; i++) {
             struct uw_req *r = io_uring_cqe_get_data(cqes[i]);
@@ -400,6 +453,7 @@ static void uw_abandon_ring(struct uring_writer *w)
 static size_t uw_ring_round(struct uring_writer *w)
 {
     size_t progress = 0;
+    w->cancelled = w->ring_stuck = 0;
     unsigned prepared = uw_prepare(w);
     int rc;
     do
@@ -408,7 +462,19 @@ static size_t uw_ring_round(struct uring_writer *w)
     unsigned submitted = rc > 0 ? (unsigned)rc : 0;
     if (submitted > 0 && uw_reap(w, submitted, &progress) < 0)
         submitted = 0;
-    if (submitted < prepared)
+    if (submitted < prepared || w->ring_stuck) {
+        uw_abandon_ring(w);
+        return progress;
+    }
+    /*
+     * Nothing written, nothing to wait for, nothing we cancelled: the writes
+     * came back -ECANCELED by themselves, as they do when io_uring cannot
+     * start a worker thread for them. Retrying the ring would spin until the
+     * flush gives up with -EIO; write(2) needs no thread.
+     */
+    if (progress > 0 || w->cancelled || uw_any_eagain(w))
+        w->ring_stalls = 0;
+    else if (++w->ring_stalls >= UW_RING_STALLS)
         uw_abandon_ring(w);
     return progress;
 }
@@ -424,6 +490,7 @@ static int uw_poll_out(int fd, int64_t left_ns)
     do
         rc = poll(&pf, 1, ms);
     while (rc < 0 && errno == EINTR);
+    heartbeat();
     return rc != 0;
 }
 
@@ -446,6 +513,13 @@ static size_t uw_write_round(struct uring_writer *w)
                 /* bounded: a pipe that polls writable takes PIPE_BUF bytes without blocking */
                 if (!uw_poll_out(r->fd, uw_left(w)))
                     break; /* out of time for this fd; the others still get their turn */
+                if (len > PIPE_BUF)
+                    len = PIPE_BUF;
+            } else if (w->fds[r->slot].flags & UW_FD_ATOMIC_LINES) {
+                /* a shared pipe behind a slow reader: wait in slices, beating, never
+                 * inside a write(2) that could block for as long as the reader likes */
+                while (!uw_poll_out(r->fd, (int64_t)UW_POLL_MS * 1000000))
+                    ;
                 if (len > PIPE_BUF)
                     len = PIPE_BUF;
             }

@@ -31,6 +31,7 @@
 #include "shm/util.h"
 #include "shm/admit.h"
 #include "shm/crashpoint.h"
+#include "shm/heartbeat.h"
 #include "shm/prog.h"
 
 static volatile sig_atomic_t wrk_stop;
@@ -51,6 +52,7 @@ static void install_signals(void)
     /* Ctrl+C reaches the whole process group; the coordinator decides. */
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL); /* Ctrl+\ too: never a core dump holding the keys */
     sigaction(SIGHUP, &sa, NULL);
     /* A dead coordinator closes the console pipe: see EPIPE, not SIGPIPE. */
     sigaction(SIGPIPE, &sa, NULL);
@@ -397,6 +399,7 @@ static int admit(struct shm_header_sh *h, unsigned slot)
             return 0;
         if (admit_try(h, slot))
             return 1;
+        heartbeat();
         util_sleep_ns(20 * UTIL_NS_PER_MS);
     }
 }
@@ -444,6 +447,7 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
     w.llm = llm;
     prog_read(w.slot, &w.p);
     const struct item *src = run_item(rc, (size_t)idx);
+    heartbeat(); /* fresh before the watchdog sees an item */
     atomic_store(&me->item_index, idx);
     llm->requests = llm->http_429 = 0;
     /* tokens were paid for even by an attempt that died: they add up over attempts */
@@ -484,6 +488,7 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     install_signals();
     crash_point_arm();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_DUMPABLE, 0); /* inherited from the coordinator; said again where keys live */
     /* `ps -o comm` and `pgrep -x agentos-worker` tell workers from the coordinator */
     prctl(PR_SET_NAME, "agentos-worker");
     if (getppid() != rc->seg.hdr->creator_pid)
@@ -492,7 +497,7 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     struct shm_worker_sh *me = shm_worker_slot(&rc->seg, worker_index);
     atomic_store(&me->pid, pid);
     atomic_store(&me->rss_kib, util_rss_kib());
-    atomic_store(&me->heartbeat_ns, util_now_mono_ns());
+    heartbeat_attach(&me->heartbeat_ns); /* beaten by every bounded wait (shm/heartbeat.h) */
 
     struct uring_writer *uw = NULL;
     if (uring_writer_open(&uw, 64) < 0)

@@ -228,6 +228,20 @@ int breaker_report(struct shm_segment *seg, uint32_t ep, int32_t pid, enum break
     return opened;
 }
 
+int breaker_closed(const struct shm_segment *seg, uint32_t ep)
+{
+    struct endpoint_sh *e = breaker_slot(seg, ep);
+
+    return !e || atomic_load(&e->state) == BREAKER_CLOSED;
+}
+
+int breaker_is_probe(const struct shm_segment *seg, uint32_t ep, int32_t pid)
+{
+    struct endpoint_sh *e = breaker_slot(seg, ep);
+
+    return e && atomic_load(&e->state) == BREAKER_HALF_OPEN && atomic_load(&e->probe_pid) == pid;
+}
+
 int breaker_release_dead(struct shm_segment *seg, int32_t pid)
 {
     int n = 0;

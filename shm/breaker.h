@@ -69,6 +69,17 @@ int breaker_report(struct shm_segment *seg, uint32_t ep, int32_t pid, enum break
  */
 int breaker_release_dead(struct shm_segment *seg, int32_t pid);
 
+/*
+ * 1 when endpoint ep is closed (requests flow) or has no breaker; 0 while it is
+ * cut off (open, or half-open with its probe out or due). Lock-free: for the
+ * coordinator's "no provider endpoint reachable" pause, which must not flap
+ * between one probe and the next.
+ */
+int breaker_closed(const struct shm_segment *seg, uint32_t ep);
+
+/* 1 when pid holds the half-open probe of endpoint ep (its request decides). */
+int breaker_is_probe(const struct shm_segment *seg, uint32_t ep, int32_t pid);
+
 /* Name of a breaker state ("closed", "open", "half-open"). */
 const char *breaker_state_name(uint32_t state);
 

@@ -2,10 +2,12 @@
 # Run the unit and/or integration suites and end with one line
 # "N passed, M failed" that adds up every suite. Exit non-zero if any failed.
 #
-#   tests/run.sh unit | integration | all | real   (BUILD=build by default)
+#   tests/run.sh unit | integration | adversarial | all | real   (BUILD=build by default)
 #
 # Unit tests are CMocka binaries run with TAP output; integration tests are
-# tests/integration/test_*.sh scripts printing TAP lines through lib.sh.
+# tests/integration/test_*.sh scripts printing TAP lines through lib.sh;
+# adversarial tests (tests/adversarial/test_*.sh: hostile servers, hostile
+# limits) are scripts of the same kind. "all" runs the three.
 # Every suite runs under `timeout` so nothing can hang the run.
 #
 # FORMAT_CHECK=1 (make test sets it) adds `make format-check` as a suite of one
@@ -56,33 +58,19 @@ run_unit() {
     done
 }
 
-run_integration() {
-    local t out rc
-    for t in tests/integration/test_*.sh; do
+run_scripts() { # folder [seconds]: every test_*.sh in it, each within seconds (300)
+    local t out rc dir=$1
+    for t in tests/"$dir"/test_*.sh; do
         [ -f "$t" ] || continue
         out=$(mktemp)
-        timeout 300 bash "$t" >"$out" 2>&1
+        timeout "${2:-300}" bash "$t" >"$out" 2>&1
         rc=$?
-        tally "integration/$(basename "$t" .sh)" "$out" "$rc"
+        tally "$dir/$(basename "$t" .sh)" "$out" "$rc"
         [ -n "${VERBOSE:-}" ] && cat "$out"
         rm -f "$out"
     done
 }
 
-# Tests against real servers (tests/real/, SPEC 14): llama.cpp's server, haproxy,
-# Redis, Slurm, Prometheus, each started and stopped by the test on loopback.
-run_real() {
-    local t out rc
-    for t in tests/real/smoke.sh tests/real/test_*.sh; do
-        [ -f "$t" ] || continue
-        out=$(mktemp)
-        timeout 900 bash "$t" >"$out" 2>&1
-        rc=$?
-        tally "real/$(basename "$t" .sh)" "$out" "$rc"
-        [ -n "${VERBOSE:-}" ] && cat "$out"
-        rm -f "$out"
-    done
-}
 
 run_format() {
     local out rc
@@ -127,7 +115,7 @@ case "$what" in
 unit) run_unit ;;
 integration) run_integration ;;
 all) run_unit; run_integration ;;
-real) run_real ;;
+real) run_scripts real 900 ;; # real servers (tests/real/, SPEC 14), each started by its test
 *) echo "usage: tests/run.sh unit|integration|all|real" >&2; exit 2 ;;
 esac
 [ "$in_git" -eq 1 ] && run_clean_tree

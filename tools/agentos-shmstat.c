@@ -31,6 +31,7 @@
 
 #include <microhttpd.h>
 
+#include "tools/shmstat/guard.h"
 #include "tools/shmstat/metrics.h"
 #include "shm/segment.h"
 #include "shm/snapshot.h"
@@ -266,9 +267,11 @@ static void shmstat_list_one(const char *name, int32_t pid, int stale, void *arg
                          strstr(err, "layout version") ? "mismatch" : "unreadable", width, stdout);
         return;
     }
-    if (snap_take(&seg, &s) == 0) {
+    if (guard_snap_take(&seg, &s) == 0) {
         metrics_list_row(&s, name, pid, stale, NULL, width, stdout);
         snap_free(&s);
+    } else {
+        metrics_list_row(NULL, name, pid, stale, "unreadable", width, stdout);
     }
     shm_segment_detach(&seg);
 }
@@ -293,16 +296,25 @@ static int shmstat_list(void)
 
 /* ---- one snapshot ---------------------------------------------------- */
 
+/* A snapshot could not be taken (rc from guard_snap_take): say why. Returns 1. */
+static int shmstat_snap_failed(const struct shm_segment *seg, int rc)
+{
+    if (rc == -EFAULT)
+        fprintf(stderr, PROG ": run %s: its segment was truncated under the inspector; stopping\n",
+                seg->name + strlen(SHM_NAME_PREFIX));
+    else
+        fprintf(stderr, PROG ": %s\n", strerror(-rc));
+    return 1;
+}
+
 static int shmstat_once(const struct shm_segment *seg, enum shmstat_mode mode)
 {
     struct metrics_table_opts to = {0};
     struct snap s;
     int rows, rc = 0;
 
-    if (snap_take(seg, &s) < 0) {
-        fprintf(stderr, PROG ": out of memory\n");
-        return 1;
-    }
+    if ((rc = guard_snap_take(seg, &s)) < 0)
+        return shmstat_snap_failed(seg, rc);
     if (mode == MODE_JSON) {
         char *j = metrics_json(&s, 1);
         rc = j ? puts(j) < 0 : 1;
@@ -400,9 +412,11 @@ static int shmstat_watch(const struct shm_segment *seg, double interval_s)
         struct snap s;
         char *text;
 
-        if (snap_take(seg, &s) < 0) {
-            rc = 1;
-            break;
+        if ((rc = guard_snap_take(seg, &s)) < 0) {
+            if (tty)
+                fputs("\x1b[?25h\x1b[?1049l", stdout); /* the message on the main screen */
+            free(last);
+            return shmstat_snap_failed(seg, rc);
         }
         shmstat_winsize(&width, &rows);
         text = shmstat_render(&s, tty ? width : 80, tty ? rows : 0);
@@ -456,7 +470,7 @@ static enum MHD_Result shmstat_serve(void *cls, struct MHD_Connection *c, const 
         fputs("not found; try /metrics\n", f);
     } else {
         struct snap s;
-        if (snap_take(seg, &s) == 0) {
+        if (guard_snap_take(seg, &s) == 0) {
             metrics_prometheus(&s, f);
             snap_free(&s);
         } else {
@@ -563,6 +577,7 @@ int main(int argc, char **argv)
     }
     if (rc)
         return rc;
+    guard_install();
     if (!o.run)
         return shmstat_list();
     if (shmstat_attach(o.run, &seg))

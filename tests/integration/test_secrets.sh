@@ -2,7 +2,8 @@
 # No secret reaches any output: run a batch with marked keys (one in the file,
 # one from the environment, one the server rejects with 401, 429s on the way)
 # and search the console, every file agentos wrote and a copy of the live
-# shared segment for the marker. Everything agentos writes is 0600 in 0700
+# shared segment for the marker; a reply that quotes its key (MOCK-QUOTE-KEY) is
+# stored and forwarded to the reviewing provider scrubbed. Everything agentos writes is 0600 in 0700
 # folders; a group-readable credentials file draws a warning.
 source "$(dirname "$0")/lib.sh"
 M=SECRETMARK
@@ -57,6 +58,38 @@ check "the shell step printed its environment" grep -q '^AGENTOS_STEP=show-env$'
 check "the key's variable was there to leak" test -n "$AGENTOS_TEST_KEY2"
 hits=$(grep -rl "$M" "$WS/ws-console.txt" "$AGENTOS_HOME" notes.md 2>/dev/null | grep -v "$AGENTOS_HOME/credentials.json")
 check_eq "no secret in the workstream's console, step logs, records or output" "" "$hits"
+
+# A 200 whose reply quotes the request's key (the stand-in's MOCK-QUOTE-KEY): the
+# draft key is on the stand-in, the review key on a recording server
+# (tests/adversarial/hostile_server.py record), so the review prompt that carries the
+# draft to another provider can be read as sent. No secret in the item log, the audit,
+# the result, the console or that prompt.
+rm -rf lld "$AGENTOS_HOME/logs" "$AGENTOS_HOME/checkpoints"
+python3 "$ROOT/tests/adversarial/hostile_server.py" record "$WS/rec.port" "$WS/rec.jsonl" >"$WS/rec.out" 2>&1 &
+rec_pid=$!
+for _ in $(seq 1 100); do [ -s "$WS/rec.port" ] && break; sleep 0.05; done
+rec_port=$(cat "$WS/rec.port")
+cat >"$AGENTOS_HOME/credentials.json" <<JSON
+{"credentials": [
+ {"id": "drafter", "provider": "openai", "model": "m", "base_url": "http://127.0.0.1:$MOCK_PORT/v1", "api_key": "sk-$M-quoted-jkl012", "roles": ["draft"]},
+ {"id": "reviewer", "provider": "openai", "model": "m", "base_url": "http://127.0.0.1:$rec_port/v1", "api_key": "sk-$M-review-mno345", "roles": ["review"]}
+]}
+JSON
+chmod 600 "$AGENTOS_HOME/credentials.json"
+mkdir -p lld/pending
+printf '# Quoting\n\nMOCK-QUOTE-KEY\n' >lld/pending/q1.md
+timeout 60 lld-workflow --all --no-progress >"$WS/quote.txt" 2>&1
+check_eq "quoted key: the run finishes" 0 "$?"
+kill "$rec_pid" 2>/dev/null; wait "$rec_pid" 2>/dev/null
+check "the stand-in really quoted the key (scrubbed in the result)" \
+    grep -qF 'Echoed API key: [REDACTED]' lld/done/LLD-Q1.md
+check "the review prompt carried the draft to the other provider" \
+    grep -qF 'Echoed API key: [REDACTED]' "$WS/rec.jsonl"
+hits=$(grep -rl "$M" "$WS/quote.txt" "$WS/rec.jsonl" "$AGENTOS_HOME" lld 2>/dev/null | grep -v "$AGENTOS_HOME/credentials.json")
+check_eq "no secret in the item log, audit, result, console or the forwarded prompt" "" "$hits"
+write_credentials 1
+sed -i "s/test-key-1/sk-$M-one-abc123/" "$AGENTOS_HOME/credentials.json"
+make_specs lld/pending 6
 
 chmod 644 "$AGENTOS_HOME/credentials.json"
 printf '\nOne more line.\n' >>lld/pending/01.md

@@ -49,12 +49,12 @@ static void test_view_counts_each_state(void **state)
     struct cred_pub expired = key(CRED_RATE_LIMITED, 2, CRED_ROLE_DRAFT, NOW); /* its time came */
     struct cred_pub disabled = key(CRED_DISABLED, 5, CRED_ROLE_REVIEW | CRED_ROLE_DRAFT, 0);
     struct cred_pub cut = key(CRED_AVAILABLE, 4, CRED_ROLE_DRAFT, 0);
-    pool_view_add(&v, &serving, 1, NOW);
-    pool_view_add(&v, &reserved, 1, NOW);
-    pool_view_add(&v, &limited, 1, NOW);
-    pool_view_add(&v, &expired, 1, NOW);
-    pool_view_add(&v, &disabled, 1, NOW);
-    pool_view_add(&v, &cut, 0, NOW); /* its endpoint's breaker is open */
+    pool_view_add(&v, &serving, 1, 1, NOW);
+    pool_view_add(&v, &reserved, 1, 1, NOW);
+    pool_view_add(&v, &limited, 1, 1, NOW);
+    pool_view_add(&v, &expired, 1, 1, NOW);
+    pool_view_add(&v, &disabled, 1, 1, NOW);
+    pool_view_add(&v, &cut, 0, 0, NOW); /* its endpoint's breaker is open */
     assert_int_equal(v.keys, 6);
     assert_int_equal(v.disabled, 1);
     assert_int_equal(v.limited, 1);
@@ -73,17 +73,17 @@ static void test_exhausted(void **state)
     memset(&v, 0, sizeof(v));
     assert_int_equal(pool_missing_roles(&v, both), both); /* no key at all */
     struct cred_pub d = key(CRED_DISABLED, 1, both, 0);
-    pool_view_add(&v, &d, 1, NOW);
-    pool_view_add(&v, &d, 1, NOW);
+    pool_view_add(&v, &d, 1, 1, NOW);
+    pool_view_add(&v, &d, 1, 1, NOW);
     assert_int_equal(pool_missing_roles(&v, CRED_ROLE_DRAFT), CRED_ROLE_DRAFT);
     assert_int_equal(pool_missing_roles(&v, 0), both); /* every key disabled */
     /* one draft key left alive: a run that needs review has no key that can come back */
     struct cred_pub drafter = key(CRED_RATE_LIMITED, 1, CRED_ROLE_DRAFT, NOW + 5);
-    pool_view_add(&v, &drafter, 1, NOW);
+    pool_view_add(&v, &drafter, 1, 1, NOW);
     assert_int_equal(pool_missing_roles(&v, both), CRED_ROLE_REVIEW);
     assert_int_equal(pool_missing_roles(&v, CRED_ROLE_DRAFT), 0);
     struct cred_pub reviewer = key(CRED_AVAILABLE, 1, CRED_ROLE_REVIEW, 0);
-    pool_view_add(&v, &reviewer, 0, NOW); /* cut off: still comes back by itself */
+    pool_view_add(&v, &reviewer, 0, 0, NOW); /* cut off: still comes back by itself */
     assert_int_equal(pool_missing_roles(&v, both), 0);
 }
 

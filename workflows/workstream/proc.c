@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shm/heartbeat.h"
 #include "shm/util.h"
 
 #define PROC_POLL_NS (50 * UTIL_NS_PER_MS) /* the stop flag is looked at least this often */
@@ -274,6 +275,7 @@ static void supervise(pid_t pid, int pidfd, int64_t t0, long timeout_ms, long gr
     int64_t kill_at = INT64_MAX; /* SIGKILL due, once SIGTERM was sent */
     int ending = 0, killed = 0;
     while (!shell_exited(pid)) {
+        heartbeat(); /* a step within its timeout: the worker is alive (shm/heartbeat.h) */
         int64_t now = util_now_mono_ns();
         if (!ending) {
             res->stopped = stop && *stop;

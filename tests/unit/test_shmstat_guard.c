@@ -1,0 +1,147 @@
+/*
+ * test_shmstat_guard.c - the inspector survives a segment truncated under it
+ * (issue 9, finding 9): guard_snap_take refuses a segment whose file is now
+ * shorter than the mapping (fstat), and turns the SIGBUS of a copy from a
+ * mapping whose file shrank and was unlinked (so fstat cannot see it) into
+ * -EFAULT; the built agentos-shmstat --watch, watching a segment that is
+ * truncated, exits 1 with one line instead of dying of SIGBUS.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "shm/segment.h"
+#include "shm/snapshot.h"
+#include "shm/util.h"
+#include "tools/shmstat/guard.h"
+
+static int counter;
+
+/* A real segment "tguard-<pid>-<n>" (creator: this process, so never stale). */
+static void make_segment(struct shm_segment *seg, char *id, size_t idlen)
+{
+    struct shm_create_params p = {.workflow = "lld",
+                                  .item_count = 2000,
+                                  .key_count = 2,
+                                  .worker_count = 2,
+                                  .parallel_max = 2};
+    char err[256];
+
+    snprintf(id, idlen, "tguard-%d-%d", (int)getpid(), counter++);
+    p.run_id = id;
+    if (shm_segment_create(seg, &p, err, sizeof(err)) != 0)
+        fail_msg("create: %s", err);
+    atomic_store(&seg->hdr->run_state, SHM_RUN_RUNNING);
+}
+
+static void truncate_segment(const char *name, off_t size)
+{
+    int fd = shm_open(name, O_RDWR, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, size), 0);
+    close(fd);
+}
+
+static void test_whole_segment_snaps(void **state)
+{
+    (void)state;
+    struct shm_segment seg, ro;
+    char id[64], err[256];
+    struct snap s;
+    make_segment(&seg, id, sizeof(id));
+    assert_int_equal(shm_segment_attach(&ro, seg.name, 1, err, sizeof(err)), 0);
+    assert_int_equal(guard_snap_take(&ro, &s), 0);
+    assert_int_equal(s.item_count, 2000);
+    snap_free(&s);
+    shm_segment_detach(&ro);
+    shm_segment_unlink(seg.name);
+    shm_segment_detach(&seg);
+}
+
+static void test_truncated_segment_is_refused(void **state)
+{
+    (void)state;
+    struct shm_segment seg, ro;
+    char id[64], err[256];
+    struct snap s;
+    make_segment(&seg, id, sizeof(id));
+    assert_int_equal(shm_segment_attach(&ro, seg.name, 1, err, sizeof(err)), 0);
+    truncate_segment(seg.name, 4096);
+    assert_int_equal(guard_snap_take(&ro, &s), -EFAULT);
+    shm_segment_detach(&ro);
+    shm_segment_unlink(seg.name);
+    /* the creator's own mapping is past the end too: leave it unread */
+    munmap(seg.base, seg.size);
+}
+
+static void test_sigbus_in_the_copy_is_caught(void **state)
+{
+    (void)state;
+    struct shm_segment seg, ro;
+    char id[64], err[256];
+    struct snap s;
+    make_segment(&seg, id, sizeof(id));
+    guard_install(); /* after cmocka's own handlers, which it sets around each test */
+    assert_int_equal(shm_segment_attach(&ro, seg.name, 1, err, sizeof(err)), 0);
+    /* shrink, then unlink: the name is gone, so only the copy can find out */
+    truncate_segment(seg.name, 4096);
+    shm_segment_unlink(seg.name);
+    assert_int_equal(guard_snap_take(&ro, &s), -EFAULT);
+    /* and again: the handler is still armed after a jump */
+    assert_int_equal(guard_snap_take(&ro, &s), -EFAULT);
+    munmap(ro.base, ro.size);
+    munmap(seg.base, seg.size);
+}
+
+static void test_watch_survives_truncation(void **state)
+{
+    (void)state;
+    struct shm_segment seg;
+    char id[64], exe[PATH_MAX], cmd[PATH_MAX + 200], out[512] = "";
+    make_segment(&seg, id, sizeof(id));
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    snprintf(cmd, sizeof(cmd), "exec '%s/../bin/agentos-shmstat' '%s' --watch 0.02 2>&1 >/dev/null",
+             exe, id);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    util_sleep_ns(300 * UTIL_NS_PER_MS); /* a few frames */
+    truncate_segment(seg.name, 4096);
+    size_t got = fread(out, 1, sizeof(out) - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    shm_segment_unlink(seg.name);
+    munmap(seg.base, seg.size);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "agentos-shmstat: run %s: its segment was truncated under the inspector; stopping\n",
+             id);
+    assert_string_equal(out, want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_whole_segment_snaps),
+        cmocka_unit_test(test_truncated_segment_is_refused),
+        cmocka_unit_test(test_sigbus_in_the_copy_is_caught),
+        cmocka_unit_test(test_watch_survives_truncation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
