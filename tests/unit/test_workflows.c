@@ -388,10 +388,24 @@ static void test_invalid_spec(void **state)
         assert_string_equal(f->it.reason, "Invalid spec format");
         assert_string_equal(trace, "N0_load");
     }
-    /* missing input */
+    /* input that vanished after discovery: the reason says so, not "Invalid spec format" */
     unlink(f->input);
+    assert_int_equal(run_item(&f->it, trace, sizeof(trace)), -ENOENT);
+    assert_non_null(strstr(f->it.reason, f->input));
+    assert_non_null(strstr(f->it.reason, "is gone"));
+    /* unreadable input (root reads anything: only checked as another user) */
+    write_input(f, SPEC);
+    chmod(f->input, 0);
+    if (geteuid() != 0) {
+        assert_int_equal(run_item(&f->it, trace, sizeof(trace)), -EACCES);
+        assert_non_null(strstr(f->it.reason, "Permission denied"));
+    }
+    unlink(f->input);
+    /* a folder where the spec was */
+    assert_int_equal(mkdir(f->input, 0700), 0);
     assert_int_equal(run_item(&f->it, trace, sizeof(trace)), -EINVAL);
-    assert_string_equal(f->it.reason, "Invalid spec format");
+    assert_non_null(strstr(f->it.reason, "is a folder, not a regular file"));
+    rmdir(f->input);
     /* over 1 MiB */
     size_t big = 1024 * 1024 + 10;
     char *text = malloc(big + 1);

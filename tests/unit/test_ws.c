@@ -505,7 +505,7 @@ static void test_load(void **state)
     assert_null(ws.steps);
 
     assert_int_equal(ws_load(dir, &ws, err, sizeof(err)), -EINVAL);
-    snprintf(want, sizeof(want), "%s: not a regular file", dir);
+    snprintf(want, sizeof(want), "%s: not a regular file (a folder)", dir);
     assert_string_equal(err, want);
 
     snprintf(path, sizeof(path), "%s/big.json", dir);

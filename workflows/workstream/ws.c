@@ -531,7 +531,7 @@ int ws_load(const char *path, struct workstream *ws, char *err, size_t errlen)
     if (rc == -EFBIG)
         util_errf(err, errlen, "%s: larger than %d bytes", path, WS_FILE_MAX);
     else if (rc == -EINVAL)
-        util_errf(err, errlen, "%s: not a regular file", path);
+        util_errf(err, errlen, "%s: not a regular file (%s)", path, util_path_kind(path));
     else if (rc)
         util_errf(err, errlen, "%s: could not read: %s", path, strerror(-rc));
     if (rc)
