@@ -104,10 +104,20 @@ static void init_slots(struct coord *c)
     deps_init_claims(rc);
 }
 
+/* A /dev/shm entry named like a segment that is not one of ours: left alone, named. */
+static void warn_foreign_shm(const char *name, const char *why, void *arg)
+{
+    (void)arg;
+    fprintf(stderr,
+            "agentos-run: warning: /dev/shm%s is not an agentos segment of this user (%s); "
+            "left alone\n",
+            name, why);
+}
+
 static int create_segment(struct coord *c)
 {
     struct run_ctx *rc = &c->rc;
-    shm_segment_remove_stale();
+    shm_segment_remove_stale(warn_foreign_shm, NULL);
     const char *urls[SHM_MAX_KEYS];
     const char *nodes[SHM_MAX_NODES];
     size_t nn = rc->wf->node_count < SHM_MAX_NODES ? rc->wf->node_count : SHM_MAX_NODES;

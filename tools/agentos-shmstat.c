@@ -220,7 +220,7 @@ static int shmstat_attach(const char *run, struct shm_segment *seg)
 /* The run's segment name no longer exists (the coordinator unlinked it). */
 static int shmstat_gone(const char *name)
 {
-    int fd = shm_open(name, O_RDONLY, 0);
+    int fd = shm_open(name, O_RDONLY | O_NONBLOCK, 0);
 
     if (fd < 0)
         return errno == ENOENT;

@@ -16,4 +16,24 @@ check_eq "--credentials naming a FIFO: exit 2 at once" 2 "$?"
 check "naming the file and what it is" grep -qF "$WS/cred.fifo: not a regular file (a FIFO)" "$WS/c.txt"
 rm -rf lld
 
+# A FIFO named like a segment in /dev/shm (any local user can make one): stale-segment
+# clean-up opened it and blocked every run before its first line. In a private /dev/shm
+# (mount namespace), so it cannot hang anybody else's runs on this machine.
+make_specs lld/pending 2
+if unshare -m --propagation private true 2>/dev/null; then
+    timeout 20 unshare -m --propagation private bash -c '
+        mount -t tmpfs -o mode=1777 tmpfs /dev/shm || exit 99
+        mkfifo /dev/shm/agentos-x && mkdir /dev/shm/agentos-dir || exit 98
+        lld-workflow --all --parallel 2 --no-progress
+        rc=$?
+        test -p /dev/shm/agentos-x && test -d /dev/shm/agentos-dir || exit 97
+        exit $rc' >"$WS/shm.txt" 2>&1
+    check_eq "a FIFO and a folder named agentos-* in /dev/shm: the run completes" 0 "$?"
+    check "the FIFO is named in a warning" grep -qF "warning: /dev/shm/agentos-x is not an agentos segment of this user (a FIFO); left alone" "$WS/shm.txt"
+    check "the folder too" grep -qF "/dev/shm/agentos-dir is not an agentos segment of this user (a folder)" "$WS/shm.txt"
+else
+    ok "# SKIP no mount namespace (needs root)"
+fi
+rm -rf lld
+
 finish
