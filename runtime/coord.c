@@ -93,7 +93,7 @@ static void init_slots(struct coord *c)
         struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, (uint32_t)k);
         if (it->invalid_name) {
             p.state = PROG_FAILED;
-            util_strlcpy(p.reason, "Invalid item name", sizeof(p.reason));
+            util_strlcpy(p.reason, item_fails_why(it), sizeof(p.reason));
             prog_write(slot, &p);
             prog_set_claim(slot, PROG_CLAIM_DONE, 0);
         } else {
@@ -201,8 +201,8 @@ static void count_finished(struct coord *c)
             atomic_fetch_add(&h->items_failed, 1);
         if (p.state == PROG_FAILED && c->rc.o->fail_fast && !c->shutting_down)
             stop_for_fail_fast(c, p.id);
-        if (p.state == PROG_FAILED && p.worker_pid == 0 && !strcmp(p.reason, "Invalid item name"))
-            ccon_coord(&c->con, "%s FAILED: Invalid item name", p.id);
+        if (p.state == PROG_FAILED && run_item(&c->rc, i)->invalid_name)
+            ccon_coord(&c->con, "%s FAILED: %s", p.id, p.reason);
         ccon_progress(&c->con, c->done, h->item_count);
     }
 }

@@ -148,8 +148,8 @@ static long find_item(const struct run_ctx *rc, const char *arg)
         return -1;
     }
     item_make_id(rc->wf->id_prefix, stem, id, sizeof(id));
-    for (size_t i = 0; i < p->items.n; i++)
-        if (!p->items.v[i].invalid_name && strcasecmp(p->items.v[i].id, id) == 0)
+    for (size_t i = 0; i < p->items.n; i++) /* a clash or a FIFO fails when named */
+        if (strcasecmp(p->items.v[i].id, id) == 0)
             return (long)i;
     PLAN_ERR("no item %s in %s\n", id, p->items_dir);
     return -1;
@@ -219,7 +219,7 @@ static void dry_run_line(const struct run_ctx *rc, const struct item *it)
     const char *detail = it->detail ? it->detail : it->input_path;
     char what[128] = "up to date";
     if (it->invalid_name) {
-        printf("  %-20s %-40s fails: Invalid item name\n", it->id, "-");
+        printf("  %-20s %-40s fails: %s\n", it->id, "-", item_fails_why(it));
         return;
     }
     if (rc->slot_of[it - rc->plan.items.v] >= 0)

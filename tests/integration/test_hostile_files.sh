@@ -36,4 +36,29 @@ else
 fi
 rm -rf lld
 
+# *.md entries that cannot be items: a case clash, a FIFO, a folder, a dangling link.
+# Each fails with its real cause (a clash said "Invalid item name"; the others were
+# skipped without a word), the good item runs, and nothing blocks on the FIFO.
+make_specs lld/pending 1
+printf '# One\n' >lld/pending/AbC.md
+printf '# Two\n' >lld/pending/abc.md
+mkfifo lld/pending/fifo.md
+mkdir lld/pending/folder.md
+ln -s /nonexistent/x.md lld/pending/gone.md
+timeout 20 lld-workflow --all --dry-run >"$WS/d.txt" 2>&1
+check_eq "dry run: exit 0" 0 "$?"
+check "dry run: the clash names the file that has the ID" grep -qE "abc.md .* fails: its ID LLD-ABC is already AbC.md's" "$WS/d.txt"
+check "dry run: the FIFO says what it is" grep -qE "LLD-FIFO .* fails: lld/pending/fifo.md is a FIFO, not a regular file" "$WS/d.txt"
+timeout 30 lld-workflow --all --parallel 2 --no-progress >"$WS/f.txt" 2>&1
+check_eq "a run with them: exit 1 (they fail), no hang" 1 "$?"
+check "the clash fails naming the file that has the ID" grep -qF "[COORDINATOR] abc.md FAILED: its ID LLD-ABC is already AbC.md's (file names that differ only in case share an ID)" "$WS/f.txt"
+check "the FIFO fails saying what it is" grep -qF "[COORDINATOR] LLD-FIFO FAILED: lld/pending/fifo.md is a FIFO, not a regular file" "$WS/f.txt"
+check "the folder too" grep -qF "[COORDINATOR] LLD-FOLDER FAILED: lld/pending/folder.md is a folder, not a regular file" "$WS/f.txt"
+check "and the dangling link" grep -qF "[COORDINATOR] LLD-GONE FAILED: lld/pending/gone.md is a dangling link, not a regular file" "$WS/f.txt"
+check "the good items run" test -f lld/done/LLD-01.md -a -f lld/done/LLD-ABC.md
+timeout 20 lld-workflow fifo --no-progress >"$WS/f2.txt" 2>&1
+check_eq "naming the FIFO's ID: it fails (exit 1), not \"no item\"" 1 "$?"
+check "with the same reason" grep -qF "LLD-FIFO FAILED: lld/pending/fifo.md is a FIFO" "$WS/f2.txt"
+rm -rf lld
+
 finish
