@@ -82,6 +82,7 @@ struct ckpt {
     sqlite3 *db;
     sqlite3_stmt *st[ST_N];
     char *path;
+    char source[65]; /* ckpt_set_source: recorded by the next save; "" = nothing staged */
 };
 
 /* Map an SQLite result code to -errno. */
@@ -493,6 +494,8 @@ static int ckpt_save_steps(struct ckpt *c, const char *done_node, const char *ne
     sqlite3_clear_bindings(u);
     if (rc != SQLITE_DONE)
         return rc;
+    if (c->source[0] && (rc = ckpt_meta_set(c, "source_sha256", c->source)) != SQLITE_OK)
+        return rc;
     sqlite3_bind_text(h, 1, done_node, -1, SQLITE_STATIC);
     sqlite3_bind_text(h, 2, next_node, -1, SQLITE_STATIC);
     sqlite3_bind_text(h, 3, ts, -1, SQLITE_STATIC);
@@ -516,6 +519,8 @@ int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, cons
         crash_point("ckpt_txn"); /* crash tests: die with the transaction open */
     if (rc == SQLITE_OK)
         rc = ckpt_exec(c, "COMMIT");
+    if (rc == SQLITE_OK)
+        c->source[0] = '\0';
     if (rc != SQLITE_OK) {
         util_errf(err, errlen, "could not save checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
         if (!sqlite3_get_autocommit(c->db))
@@ -523,6 +528,14 @@ int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, cons
         int e = ckpt_errno(rc);
         return e == -EBUSY || e == -ENOSPC || e == -ENOMEM ? e : -EIO;
     }
+    return 0;
+}
+
+int ckpt_set_source(struct ckpt *c, const char *source_sha256)
+{
+    if (!c || !source_sha256 || strlen(source_sha256) >= sizeof(c->source))
+        return -EINVAL;
+    util_strlcpy(c->source, source_sha256, sizeof(c->source));
     return 0;
 }
 

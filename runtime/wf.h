@@ -117,7 +117,10 @@ struct wf_item {
     const char *out_path;
     const char *home;        /* $AGENTOS_HOME (prompt overrides in home/prompts) */
     const char *prompts_dir; /* built-in templates (workflows/prompts or installed copy) */
-    char source_sha256[65];  /* of the input when the run started */
+    /* Of the input: from discovery; a node that reads the input sets it to the hash of
+     * the bytes it read (they may have changed since), and the runtime records that in
+     * the checkpoint with the node's save, so the result and the text agree. */
+    char source_sha256[65];
     int max_reviews;
     cJSON *state;     /* persistent state; owned by the runtime */
     const char *next; /* set by the node */

@@ -171,6 +171,11 @@ int review_node_load(struct wf_item *it, const struct wf_review_cfg *cfg)
         util_strlcpy(it->reason, "Invalid spec format", sizeof(it->reason));
         return -EINVAL;
     }
+    /* The result records the hash of this text, not of what discovery saw: an edit in
+     * between must not leave B's design under A's hash (the next run would redo it). */
+    char sha[65];
+    if (util_sha256_hex(text, len, sha) == 0)
+        util_strlcpy(it->source_sha256, sha, sizeof(it->source_sha256));
     r = store_reply(it, "spec", text);
     if (r == 0)
         r = state_set(it, "rounds", cJSON_CreateNumber(0));
