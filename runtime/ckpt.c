@@ -583,7 +583,12 @@ int ckpt_quarantine(const char *path)
     return 0;
 }
 
-int ckpt_peek(const char *path, char *next, size_t nextlen)
+/*
+ * Run one read-only query on a checkpoint and copy its first row's first
+ * column (empty when the second column is non-zero or the value is NULL)
+ * into out. 0, -ENOENT (no file, empty file, no row), -EBADMSG.
+ */
+static int ckpt_peek_row(const char *path, const char *sql, char *out, size_t outlen)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -600,13 +605,12 @@ int ckpt_peek(const char *path, char *next, size_t nextlen)
     }
     sqlite3_stmt *s = NULL;
     int rc = -EBADMSG;
-    if (sqlite3_prepare_v2(db, "SELECT next_node, finished FROM progress WHERE id = 1", -1, &s,
-                           NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
         int step = sqlite3_step(s);
         if (step == SQLITE_ROW) {
             const unsigned char *n = sqlite3_column_text(s, 0);
-            int finished = sqlite3_column_int(s, 1);
-            snprintf(next, nextlen, "%s", finished || !n ? "" : (const char *)n);
+            int empty = sqlite3_column_int(s, 1);
+            snprintf(out, outlen, "%s", empty || !n ? "" : (const char *)n);
             rc = 0;
         } else if (step == SQLITE_DONE) {
             rc = -ENOENT;
@@ -615,4 +619,15 @@ int ckpt_peek(const char *path, char *next, size_t nextlen)
     sqlite3_finalize(s);
     sqlite3_close(db);
     return rc;
+}
+
+int ckpt_peek(const char *path, char *next, size_t nextlen)
+{
+    return ckpt_peek_row(path, "SELECT next_node, finished FROM progress WHERE id = 1", next,
+                         nextlen);
+}
+
+int ckpt_peek_source(const char *path, char sha[65])
+{
+    return ckpt_peek_row(path, "SELECT value, 0 FROM meta WHERE key = 'source_sha256'", sha, 65);
 }

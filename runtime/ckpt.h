@@ -67,6 +67,12 @@ void ckpt_close(struct ckpt *c);
  */
 int ckpt_peek(const char *path, char *next, size_t nextlen);
 
+/*
+ * The input hash a checkpoint records, without creating or changing anything:
+ * into sha (65 bytes). 0, -ENOENT (no file), -EBADMSG (not a checkpoint).
+ */
+int ckpt_peek_source(const char *path, char sha[65]);
+
 /* Delete a checkpoint file and its -wal/-shm/-journal companions. 0 or -errno. */
 int ckpt_remove(const char *path);
 

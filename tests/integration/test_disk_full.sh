@@ -27,7 +27,7 @@ rc=$?
 check_eq "a full result folder fails the items (exit 1)" 1 "$rc"
 check "with the reason" grep -qE '^\[LLD-01\] FAILED: .*(No space left on device|disk is full)' "$WS/o1.txt"
 check "no result file, whole or half" test -z "$(ls lld/done | grep -v '^filler')"
-check "the checkpoints are kept for a re-run" test -e "$AGENTOS_HOME/checkpoints/lld_workflow_01.db"
+check "the checkpoints are kept for a re-run" test -e "$(ckpt_dir lld/pending)/lld_workflow_01.db"
 check "every console line whole and prefixed" every_line_prefixed "$WS/o1.txt"
 rm -f lld/done/filler lld/done/filler2
 timeout 60 lld-workflow --all --parallel 2 >"$WS/o2.txt" 2>&1
