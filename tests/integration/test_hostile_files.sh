@@ -61,4 +61,20 @@ check_eq "naming the FIFO's ID: it fails (exit 1), not \"no item\"" 1 "$?"
 check "with the same reason" grep -qF "LLD-FIFO FAILED: lld/pending/fifo.md is a FIFO" "$WS/f2.txt"
 rm -rf lld
 
+# Step IDs that would pass for the coordinator: "coordinator" wrote into the run's
+# coordinator.log, "COORDINATOR" printed lines indistinguishable from its own. Refused
+# (exit 2) before anything runs, as are IDs that differ only in case.
+for id in coordinator COORDINATOR; do
+    echo "{\"id\": \"w\", \"steps\": [{\"id\": \"$id\", \"run\": \"echo hi > made-by-$id\"}]}" >ws.json
+    timeout 20 agentos-run workstream ws.json --no-progress >"$WS/r.txt" 2>&1
+    check_eq "step id $id: exit 2" 2 "$?"
+    check "naming it as reserved" grep -qF "steps[0].id \"$id\" is reserved" "$WS/r.txt"
+    check "and nothing ran" test ! -e "made-by-$id"
+done
+echo '{"id": "w", "steps": [{"id": "Build", "run": "true"}, {"id": "build", "run": "true"}]}' >ws.json
+timeout 20 agentos-run workstream ws.json --no-progress >"$WS/r.txt" 2>&1
+check_eq "step ids that differ only in case: exit 2" 2 "$?"
+check "naming both" grep -qF 'step ids "Build" and "build" differ only in case' "$WS/r.txt"
+rm -f ws.json
+
 finish
