@@ -77,4 +77,25 @@ check_eq "step ids that differ only in case: exit 2" 2 "$?"
 check "naming both" grep -qF 'step ids "Build" and "build" differ only in case' "$WS/r.txt"
 rm -f ws.json
 
+# A 1,000-key credentials file with AGENTOS_CREDENTIAL_LIMIT=256 (the segment's key
+# slots): the run uses the first 256 keys and completes; without the limit, the file
+# is refused naming the cap.
+make_specs lld/pending 2
+{
+    echo '{"credentials": ['
+    for i in $(seq 1 1000); do
+        [ "$i" -gt 1 ] && echo ","
+        echo "{\"id\": \"k$i\", \"provider\": \"openai\", \"model\": \"m\", \"base_url\": \"http://127.0.0.1:$MOCK_PORT/v1\", \"api_key\": \"test-key-$i\"}"
+    done
+    echo ']}'
+} >"$WS/many.json"
+chmod 600 "$WS/many.json"
+AGENTOS_CREDENTIAL_LIMIT=256 timeout 60 lld-workflow --all --parallel 3 --no-progress --credentials "$WS/many.json" >"$WS/k.txt" 2>&1
+check_eq "1,000 keys with AGENTOS_CREDENTIAL_LIMIT=256: the run completes" 0 "$?"
+check "with 256 keys" grep -qE '^\[COORDINATOR\] Run .* 256 keys$' "$WS/k.txt"
+timeout 60 lld-workflow --all --fresh --no-progress --credentials "$WS/many.json" >"$WS/k2.txt" 2>&1
+check_eq "without the limit: a configuration error" 2 "$?"
+check "naming the cap and the way out" grep -qF "more than 256 keys (AGENTOS_CREDENTIAL_LIMIT=N uses the first N)" "$WS/k2.txt"
+rm -rf lld
+
 finish
