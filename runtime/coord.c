@@ -66,6 +66,8 @@
 static volatile sig_atomic_t sig_int_count;
 static volatile sig_atomic_t sig_chld;
 static volatile sig_atomic_t sig_hup;
+static volatile sig_atomic_t sig_tstp; /* Ctrl+Z: coord_tty.c */
+static volatile sig_atomic_t sig_cont;
 
 static void on_signal(int sig)
 {
@@ -75,6 +77,10 @@ static void on_signal(int sig)
         sig_chld = 1;
     else if (sig == SIGHUP)
         sig_hup = 1;
+    else if (sig == SIGTSTP)
+        sig_tstp = 1;
+    else if (sig == SIGCONT)
+        sig_cont = 1;
 }
 
 static void init_slots(struct coord *c)
@@ -258,6 +264,8 @@ static void install_signals(struct coord *c)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGCHLD, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTSTP, &sa, NULL);
+    sigaction(SIGCONT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     sigset_t block;
     sigemptyset(&block);
@@ -265,6 +273,8 @@ static void install_signals(struct coord *c)
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGCHLD);
     sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGTSTP);
+    sigaddset(&block, SIGCONT);
     sigprocmask(SIG_BLOCK, &block, &c->orig_mask);
 }
 
@@ -283,6 +293,8 @@ static void wait_events(struct coord *c)
     sigdelset(&open_mask, SIGTERM);
     sigdelset(&open_mask, SIGCHLD);
     sigdelset(&open_mask, SIGHUP);
+    sigdelset(&open_mask, SIGTSTP);
+    sigdelset(&open_mask, SIGCONT);
     ppoll(&pfd, 1, &tick, &open_mask);
     if (!hold)
         ccon_drain(&c->con, c->pipe_rd);
@@ -321,6 +333,13 @@ static enum coord_end loop(struct coord *c)
         if (sig_hup) {
             sig_hup = 0;
             pool_reload(&c->pool, "SIGHUP");
+        }
+        if (sig_tstp && !c->shutting_down) {
+            sig_tstp = sig_cont = 0;
+            coord_suspend(c);
+        } else if (sig_cont) {
+            sig_cont = 0;
+            coord_resumed(c);
         }
         if (sig_int_count > handled_int) {
             handled_int = sig_int_count;

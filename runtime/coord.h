@@ -67,4 +67,10 @@ void coord_signal_workers(struct coord *c, int sig);
  */
 void coord_retry_or_fail(struct coord *c, uint32_t i, int32_t pid, const char *how);
 
+/* Ctrl+Z (SIGTSTP): tidy the terminal, stop the process group; returns once continued. */
+void coord_suspend(struct coord *c);
+
+/* Continued after a stop we did not arrange (SIGSTOP, then SIGCONT): redraw the bar. */
+void coord_resumed(struct coord *c);
+
 #endif

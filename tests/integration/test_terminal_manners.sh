@@ -57,4 +57,36 @@ wait "$RUN_PID"
 RUN_PID=""
 rm -rf lld
 
+# 2. Ctrl+Z on a run in an interactive shell: the progress bar is erased and a line says
+#    what happened, the coordinator and its workers stop, and `fg` resumes the run to
+#    its normal end. (The bar used to stay on the line where the shell wrote "Stopped".)
+make_specs lld/pending 8
+tm new-session -d -x 120 -y 50 "env PS1='PROMPT\$ ' bash --norc -i"
+tm send-keys "cd '$WS'" Enter
+tm send-keys "lld-workflow --all --parallel 2 & echo \$! >'$WS/coord.pid'" Enter
+tm send-keys "fg" Enter
+pane_wait "] Completed: approved" 20 || not_ok "no item finished in tmux" # the bar is drawn
+sleep 0.2
+tm send-keys C-z
+pane_wait "Stopped" 5
+sleep 0.3
+tm capture-pane -p -S - >"$WS/tstp.txt"
+cpid=$(cat "$WS/coord.pid")
+check "Ctrl+Z: the coordinator says it is suspended" grep -qF '[COORDINATOR] Suspended (Ctrl+Z)' "$WS/tstp.txt"
+check "no progress bar left on the screen" bash -c "! grep -q 'workflows complete' '$WS/tstp.txt'"
+check_eq "the coordinator is stopped" T "$(ps -o stat= -p "$cpid" | cut -c1)"
+check_eq "and so are its workers" "" "$(ps -o stat= --ppid "$cpid" | cut -c1 | grep -v T | tr -d '\n')"
+tm send-keys "fg" Enter
+tm send-keys "echo RUN-EXITED rc=\$?" Enter
+for _ in $(seq 1 600); do
+    tm capture-pane -p -S - | grep -qE '^RUN-EXITED rc=[0-9]' && break
+    sleep 0.1
+done
+tm capture-pane -p -S - >"$WS/tstp2.txt"
+check "fg: the run says it resumed" grep -qF '[COORDINATOR] Resumed' "$WS/tstp2.txt"
+check "and ends normally (exit 0)" grep -q 'RUN-EXITED rc=0' "$WS/tstp2.txt"
+check "all eight approved" grep -qE '8 approved' "$WS/tstp2.txt"
+tm kill-server 2>/dev/null
+rm -rf lld
+
 finish
