@@ -386,6 +386,9 @@ static int start_console(struct coord *c)
         return r;
     }
     uring_writer_set_budget(c->uw, COORD_FLUSH_BUDGET_NS);
+    /* Whole lines of at most PIPE_BUF per write: a pipe takes such a write whole or not
+     * at all, so output cut short at exit (a paused reader) still ends on a line. */
+    uring_writer_set_fd_flags(c->uw, STDOUT_FILENO, UW_FD_ATOMIC_LINES);
     ccon_init(&c->con, c->uw, STDOUT_FILENO, !rc->o->no_progress && !rc->o->quiet);
     char path[PATH_MAX];
     c->log_fd = util_pathf(path, sizeof(path), "%s/coordinator.log", rc->run_dir) < 0
@@ -413,7 +416,10 @@ static int start_console(struct coord *c)
  * COORD_EXIT_IDLE_NS. After a second Ctrl+C, hardly at all. What stdout has
  * not taken by then is dropped (coordinator.log has it). A signal that cuts
  * the wait short leaves the exit status as it was: the work is done, and
- * summary.json says so.
+ * summary.json says so. What stdout did take ends on a line boundary: its
+ * writes are whole lines of at most PIPE_BUF (start_console), which a pipe
+ * accepts whole or not at all. (A terminal stopped with Ctrl+S keeps what it
+ * showed, the progress bar included; coordinator.log has every line.)
  */
 static void flush_before_exit(struct coord *c, enum coord_end how)
 {

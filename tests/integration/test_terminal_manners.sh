@@ -89,4 +89,58 @@ check "all eight approved" grep -qE '8 approved' "$WS/tstp2.txt"
 tm kill-server 2>/dev/null
 rm -rf lld
 
+# 3. Ctrl+C while the summary waits for a paused reader: a pipe that is full, then read
+#    a little (as `less` reads one screen), then left alone. What reached the reader ends
+#    on a line boundary. (A write that the reader's little read let half through left
+#    the last line cut, without its newline.)
+stop_mock
+start_mock --latency-ms 0
+write_credentials 3 openai ', "concurrency": 3'
+rm -rf "$AGENTOS_HOME/logs" # the run's coordinator.log is then the only one
+mkdir -p lld/pending
+long=$(printf 'x%.0s' $(seq 1 50))
+for i in $(seq -w 1 150); do printf '# Spec %s\n\nText.\n' "$i" >"lld/pending/${long}-$i.md"; done
+python3 - "$WS" >"$WS/cut.txt" 2>&1 <<'PY'
+import glob, os, signal, subprocess, sys, time
+ws = sys.argv[1]
+r, w = os.pipe()
+p = subprocess.Popen(["lld-workflow", "--all", "--parallel", "3"], cwd=ws,
+                     stdout=w, stderr=subprocess.STDOUT)
+os.close(w)
+summary_waits = False
+for _ in range(900):  # the summary is in coordinator.log once it waits for the reader
+    logs = glob.glob(os.path.join(ws, "home/logs/parallel/*/coordinator.log"))
+    if logs and "Run folder:" in open(logs[0], errors="replace").read():
+        summary_waits = True
+        break
+    time.sleep(0.1)
+time.sleep(0.3)
+data = os.read(r, 10000)  # one screenful, then the reader pauses again
+time.sleep(0.5)
+p.send_signal(signal.SIGINT)
+try:
+    rc = p.wait(timeout=15)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = "hung"
+while True:
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    data += chunk
+print("summary-waited", summary_waits)
+print("rc", rc)
+print("bytes", len(data))
+print("ends-with-newline", data.endswith(b"\n"))
+print("every-line-whole", all(l.startswith(b"[") for l in data.split(b"\n")[:-1]))
+print("tail", repr(data[-80:]))
+open(os.path.join(ws, "got.txt"), "wb").write(data)
+PY
+check "the summary waited for the paused reader" grep -qx 'summary-waited True' "$WS/cut.txt"
+check "Ctrl+C ends the wait" grep -qE '^rc (0|1|130)$' "$WS/cut.txt"
+check "what the reader got ends with a newline" grep -qx 'ends-with-newline True' "$WS/cut.txt"
+check "and every line of it is whole (prefixed)" grep -qx 'every-line-whole True' "$WS/cut.txt"
+grep -q 'ends-with-newline True' "$WS/cut.txt" || diag "$WS/cut.txt"
+rm -rf lld
+
 finish
