@@ -400,7 +400,8 @@ int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
 int credfile_load(const char *path, size_t limit, struct cred_file *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: --credentials naming a FIFO must not block start-up */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;
@@ -411,7 +412,7 @@ int credfile_load(const char *path, size_t limit, struct cred_file *out, char *e
     }
     close(fd);
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
+        snprintf(err, errlen, "%s: not a regular file (%s)", path, util_mode_kind(st.st_mode));
         return -EINVAL;
     }
     char *text = NULL;

@@ -260,6 +260,16 @@ static int http_fail(CURL *e, CURLcode rc, const char *errbuf, const struct http
             return -EIO;
         }
         break;
+    case CURLE_OUT_OF_MEMORY:
+        /* What libcurl returns for a header or status line over CURL_MAX_HTTP_HEADER (a
+         * hostile or broken server): its text, "Out of memory", would send the user after
+         * the wrong problem (a real allocation failure in libcurl is far less likely). */
+        if (http_host_port(rq->url, host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "the server");
+        util_errf(out->error, sizeof(out->error),
+                  "reply from %s has a header line over %d KiB: not a usable HTTP reply", host,
+                  CURL_MAX_HTTP_HEADER / 1024);
+        return -EIO;
     case CURLE_ABORTED_BY_CALLBACK:
         snprintf(out->error, sizeof(out->error), "cancelled");
         return -ECANCELED;

@@ -82,6 +82,7 @@ struct ckpt {
     sqlite3 *db;
     sqlite3_stmt *st[ST_N];
     char *path;
+    char source[65]; /* ckpt_set_source: recorded by the next save; "" = nothing staged */
 };
 
 /* Map an SQLite result code to -errno. */
@@ -493,6 +494,8 @@ static int ckpt_save_steps(struct ckpt *c, const char *done_node, const char *ne
     sqlite3_clear_bindings(u);
     if (rc != SQLITE_DONE)
         return rc;
+    if (c->source[0] && (rc = ckpt_meta_set(c, "source_sha256", c->source)) != SQLITE_OK)
+        return rc;
     sqlite3_bind_text(h, 1, done_node, -1, SQLITE_STATIC);
     sqlite3_bind_text(h, 2, next_node, -1, SQLITE_STATIC);
     sqlite3_bind_text(h, 3, ts, -1, SQLITE_STATIC);
@@ -516,6 +519,8 @@ int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, cons
         crash_point("ckpt_txn"); /* crash tests: die with the transaction open */
     if (rc == SQLITE_OK)
         rc = ckpt_exec(c, "COMMIT");
+    if (rc == SQLITE_OK)
+        c->source[0] = '\0';
     if (rc != SQLITE_OK) {
         util_errf(err, errlen, "could not save checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
         if (!sqlite3_get_autocommit(c->db))
@@ -523,6 +528,14 @@ int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, cons
         int e = ckpt_errno(rc);
         return e == -EBUSY || e == -ENOSPC || e == -ENOMEM ? e : -EIO;
     }
+    return 0;
+}
+
+int ckpt_set_source(struct ckpt *c, const char *source_sha256)
+{
+    if (!c || !source_sha256 || strlen(source_sha256) >= sizeof(c->source))
+        return -EINVAL;
+    util_strlcpy(c->source, source_sha256, sizeof(c->source));
     return 0;
 }
 
@@ -570,7 +583,12 @@ int ckpt_quarantine(const char *path)
     return 0;
 }
 
-int ckpt_peek(const char *path, char *next, size_t nextlen)
+/*
+ * Run one read-only query on a checkpoint and copy its first row's first
+ * column (empty when the second column is non-zero or the value is NULL)
+ * into out. 0, -ENOENT (no file, empty file, no row), -EBADMSG.
+ */
+static int ckpt_peek_row(const char *path, const char *sql, char *out, size_t outlen)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -587,13 +605,12 @@ int ckpt_peek(const char *path, char *next, size_t nextlen)
     }
     sqlite3_stmt *s = NULL;
     int rc = -EBADMSG;
-    if (sqlite3_prepare_v2(db, "SELECT next_node, finished FROM progress WHERE id = 1", -1, &s,
-                           NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
         int step = sqlite3_step(s);
         if (step == SQLITE_ROW) {
             const unsigned char *n = sqlite3_column_text(s, 0);
-            int finished = sqlite3_column_int(s, 1);
-            snprintf(next, nextlen, "%s", finished || !n ? "" : (const char *)n);
+            int empty = sqlite3_column_int(s, 1);
+            snprintf(out, outlen, "%s", empty || !n ? "" : (const char *)n);
             rc = 0;
         } else if (step == SQLITE_DONE) {
             rc = -ENOENT;
@@ -602,4 +619,15 @@ int ckpt_peek(const char *path, char *next, size_t nextlen)
     sqlite3_finalize(s);
     sqlite3_close(db);
     return rc;
+}
+
+int ckpt_peek(const char *path, char *next, size_t nextlen)
+{
+    return ckpt_peek_row(path, "SELECT next_node, finished FROM progress WHERE id = 1", next,
+                         nextlen);
+}
+
+int ckpt_peek_source(const char *path, char sha[65])
+{
+    return ckpt_peek_row(path, "SELECT value, 0 FROM meta WHERE key = 'source_sha256'", sha, 65);
 }

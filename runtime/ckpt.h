@@ -46,6 +46,15 @@ int ckpt_load(struct ckpt *c, char **next_node, char **state_json, int *finished
 int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, const char *state_json,
               char *err, size_t errlen);
 
+/*
+ * The input turned out to be other bytes than those ckpt_open was given (the
+ * load node hashed what it actually read, and the file had changed since
+ * discovery): the next ckpt_save records source_sha256 in the same
+ * transaction as the state it goes with, so a checkpoint never pairs one
+ * version's text with another's hash. 0 or -EINVAL.
+ */
+int ckpt_set_source(struct ckpt *c, const char *source_sha256);
+
 /* Number of nodes saved so far (for tests and the summary). */
 int ckpt_saved_count(struct ckpt *c);
 
@@ -57,6 +66,12 @@ void ckpt_close(struct ckpt *c);
  * file or nothing saved), -EBADMSG (unreadable / not a checkpoint).
  */
 int ckpt_peek(const char *path, char *next, size_t nextlen);
+
+/*
+ * The input hash a checkpoint records, without creating or changing anything:
+ * into sha (65 bytes). 0, -ENOENT (no file), -EBADMSG (not a checkpoint).
+ */
+int ckpt_peek_source(const char *path, char sha[65]);
 
 /* Delete a checkpoint file and its -wal/-shm/-journal companions. 0 or -errno. */
 int ckpt_remove(const char *path);

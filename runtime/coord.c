@@ -68,6 +68,8 @@
 static volatile sig_atomic_t sig_int_count;
 static volatile sig_atomic_t sig_chld;
 static volatile sig_atomic_t sig_hup;
+static volatile sig_atomic_t sig_tstp; /* Ctrl+Z: coord_tty.c */
+static volatile sig_atomic_t sig_cont;
 
 static void on_signal(int sig)
 {
@@ -77,6 +79,10 @@ static void on_signal(int sig)
         sig_chld = 1;
     else if (sig == SIGHUP)
         sig_hup = 1;
+    else if (sig == SIGTSTP)
+        sig_tstp = 1;
+    else if (sig == SIGCONT)
+        sig_cont = 1;
 }
 
 static void init_slots(struct coord *c)
@@ -95,7 +101,7 @@ static void init_slots(struct coord *c)
         struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, (uint32_t)k);
         if (it->invalid_name) {
             p.state = PROG_FAILED;
-            util_strlcpy(p.reason, "Invalid item name", sizeof(p.reason));
+            util_strlcpy(p.reason, item_fails_why(it), sizeof(p.reason));
             prog_write(slot, &p);
             prog_set_claim(slot, PROG_CLAIM_DONE, 0);
         } else {
@@ -106,10 +112,20 @@ static void init_slots(struct coord *c)
     deps_init_claims(rc);
 }
 
+/* A /dev/shm entry named like a segment that is not one of ours: left alone, named. */
+static void warn_foreign_shm(const char *name, const char *why, void *arg)
+{
+    (void)arg;
+    fprintf(stderr,
+            "agentos-run: warning: /dev/shm%s is not an agentos segment of this user (%s); "
+            "left alone\n",
+            name, why);
+}
+
 static int create_segment(struct coord *c)
 {
     struct run_ctx *rc = &c->rc;
-    shm_segment_remove_stale();
+    shm_segment_remove_stale(warn_foreign_shm, NULL);
     const char *urls[SHM_MAX_KEYS];
     const char *nodes[SHM_MAX_NODES];
     size_t nn = rc->wf->node_count < SHM_MAX_NODES ? rc->wf->node_count : SHM_MAX_NODES;
@@ -193,8 +209,8 @@ static void count_finished(struct coord *c)
             atomic_fetch_add(&h->items_failed, 1);
         if (p.state == PROG_FAILED && c->rc.o->fail_fast && !c->shutting_down)
             stop_for_fail_fast(c, p.id);
-        if (p.state == PROG_FAILED && p.worker_pid == 0 && !strcmp(p.reason, "Invalid item name"))
-            ccon_coord(&c->con, "%s FAILED: Invalid item name", p.id);
+        if (p.state == PROG_FAILED && run_item(&c->rc, i)->invalid_name)
+            ccon_coord(&c->con, "%s FAILED: %s", p.id, p.reason);
         ccon_progress(&c->con, c->done, h->item_count);
     }
 }
@@ -251,6 +267,8 @@ static void install_signals(struct coord *c)
     sigaction(SIGQUIT, &sa, NULL); /* Ctrl+\ is an interrupt: no core full of keys */
     sigaction(SIGCHLD, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTSTP, &sa, NULL);
+    sigaction(SIGCONT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     sigset_t block;
     sigemptyset(&block);
@@ -259,6 +277,8 @@ static void install_signals(struct coord *c)
     sigaddset(&block, SIGQUIT);
     sigaddset(&block, SIGCHLD);
     sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGTSTP);
+    sigaddset(&block, SIGCONT);
     sigprocmask(SIG_BLOCK, &block, &c->orig_mask);
 }
 
@@ -278,6 +298,8 @@ static void wait_events(struct coord *c)
     sigdelset(&open_mask, SIGQUIT);
     sigdelset(&open_mask, SIGCHLD);
     sigdelset(&open_mask, SIGHUP);
+    sigdelset(&open_mask, SIGTSTP);
+    sigdelset(&open_mask, SIGCONT);
     ppoll(&pfd, 1, &tick, &open_mask);
     if (!hold)
         ccon_drain(&c->con, c->pipe_rd);
@@ -309,6 +331,13 @@ static enum coord_end loop(struct coord *c)
         if (sig_hup) {
             sig_hup = 0;
             pool_reload(&c->pool, "SIGHUP");
+        }
+        if (sig_tstp && !c->shutting_down) {
+            sig_tstp = sig_cont = 0;
+            coord_suspend(c);
+        } else if (sig_cont) {
+            sig_cont = 0;
+            coord_resumed(c);
         }
         if (sig_int_count > handled_int) {
             handled_int = sig_int_count;
@@ -356,6 +385,9 @@ static int start_console(struct coord *c)
         return r;
     }
     uring_writer_set_budget(c->uw, COORD_FLUSH_BUDGET_NS);
+    /* Whole lines of at most PIPE_BUF per write: a pipe takes such a write whole or not
+     * at all, so output cut short at exit (a paused reader) still ends on a line. */
+    uring_writer_set_fd_flags(c->uw, STDOUT_FILENO, UW_FD_ATOMIC_LINES);
     ccon_init(&c->con, c->uw, STDOUT_FILENO, !rc->o->no_progress && !rc->o->quiet);
     char path[PATH_MAX];
     c->log_fd = util_pathf(path, sizeof(path), "%s/coordinator.log", rc->run_dir) < 0
@@ -383,7 +415,10 @@ static int start_console(struct coord *c)
  * COORD_EXIT_IDLE_NS. After a second Ctrl+C, hardly at all. What stdout has
  * not taken by then is dropped (coordinator.log has it). A signal that cuts
  * the wait short leaves the exit status as it was: the work is done, and
- * summary.json says so.
+ * summary.json says so. What stdout did take ends on a line boundary: its
+ * writes are whole lines of at most PIPE_BUF (start_console), which a pipe
+ * accepts whole or not at all. (A terminal stopped with Ctrl+S keeps what it
+ * showed, the progress bar included; coordinator.log has every line.)
  */
 static void flush_before_exit(struct coord *c, enum coord_end how)
 {

@@ -97,4 +97,10 @@ int64_t coord_watchdog_limit_ns(const struct coord *c);
  */
 void coord_retry_or_fail(struct coord *c, uint32_t i, int32_t pid, const char *how);
 
+/* Ctrl+Z (SIGTSTP): tidy the terminal, stop the process group; returns once continued. */
+void coord_suspend(struct coord *c);
+
+/* Continued after a stop we did not arrange (SIGSTOP, then SIGCONT): redraw the bar. */
+void coord_resumed(struct coord *c);
+
 #endif

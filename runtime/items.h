@@ -4,8 +4,11 @@
  *
  * Items are the *.md files of the items folder, in name order. A stem (file
  * name without .md) is valid when it is 1..64 characters of [A-Za-z0-9_-];
- * its ID is "<PREFIX>-<STEM upper-cased>". An invalid stem is kept in the list
- * with invalid_name set and no path derived from it. An item is pending when
+ * its ID is "<PREFIX>-<STEM upper-cased>". An entry that cannot be an item is
+ * kept in the list with invalid_name set, no path derived from it, and the
+ * reason it fails in `why`: an invalid stem, a stem whose ID another file
+ * already has (names differing only in case), or something that is not a
+ * regular file (a FIFO, a folder, a dangling link). An item is pending when
  * <out>/<ID>.md is missing or its front matter's source_sha256 differs from
  * the SHA-256 of the input's bytes.
  */
@@ -30,7 +33,8 @@ struct item {
     char *input_path;             /* <items>/<stem>.md; NULL when invalid_name */
     char *out_path;               /* <out>/<ID>.md; NULL when invalid_name */
     char sha256[65];              /* of the input bytes; "" if unreadable */
-    int invalid_name;
+    int invalid_name; /* it cannot run: fails at once with `why`; no path derived from it */
+    char *why;        /* that failure (malloc'd); NULL: "Invalid item name" */
     int pending;
     uint32_t roles; /* CRED_ROLE_* bits its nodes may need; 0 = it sends no LLM request */
     /* Items with dependencies: */
@@ -70,6 +74,12 @@ int items_discover(const char *prefix, const char *items_dir, const char *out_di
                    struct item_list *out, char *err, size_t errlen);
 
 void items_free(struct item_list *l);
+
+/* Why an item with invalid_name set fails: its `why`, else "Invalid item name". */
+static inline const char *item_fails_why(const struct item *it)
+{
+    return it->why ? it->why : "Invalid item name";
+}
 
 /*
  * Validate spec text: valid UTF-8, at most ITEM_SPEC_MAX bytes, no NUL, and

@@ -25,6 +25,7 @@
 
 #include "runtime/ckpt.h"
 #include "runtime/deps.h"
+#include "runtime/workspace.h"
 #include "shm/util.h"
 
 #define PLAN_ERR(...) fprintf(stderr, "agentos-run: " __VA_ARGS__)
@@ -42,6 +43,11 @@ int run_cred_path(const struct run_opts *o, const char *home, char *out, size_t 
     if (o->credentials)
         return util_pathf(out, outlen, "%s", o->credentials);
     return util_pathf(out, outlen, "%s/credentials.json", home);
+}
+
+static const char *plural(size_t n)
+{
+    return n == 1 ? "" : "s";
 }
 
 /* A path that did not fit: one line naming it (its start) and the limit. */
@@ -122,6 +128,17 @@ static int load_folder_items(struct run_ctx *rc)
     }
     for (size_t i = 0; i < p->items.n; i++)
         p->items.v[i].roles = rc->wf->roles;
+    /* Checkpoints belong to this items folder: another clone or project sharing the
+     * home has its own (ADR-10). */
+    const char *where[] = {p->items_dir};
+    char key[WORKSPACE_KEY_LEN + 1];
+    r = workspace_key(where, 1, key, p->workspace, sizeof(p->workspace), err, sizeof(err));
+    if (r < 0) {
+        PLAN_ERR("%s\n", err);
+        return r;
+    }
+    if (util_pathf(p->ckpt_dir, sizeof(p->ckpt_dir), "%s/checkpoints/%s", p->home, key) < 0)
+        return too_long("the checkpoint folder", p->home);
     util_strlcpy(p->title, rc->wf->name, sizeof(p->title));
     util_errf(p->where, sizeof(p->where), "for %s in %s", rc->wf->name, p->items_dir);
     return 0;
@@ -148,8 +165,8 @@ static long find_item(const struct run_ctx *rc, const char *arg)
         return -1;
     }
     item_make_id(rc->wf->id_prefix, stem, id, sizeof(id));
-    for (size_t i = 0; i < p->items.n; i++)
-        if (!p->items.v[i].invalid_name && strcasecmp(p->items.v[i].id, id) == 0)
+    for (size_t i = 0; i < p->items.n; i++) /* a clash or a FIFO fails when named */
+        if (strcasecmp(p->items.v[i].id, id) == 0)
             return (long)i;
     PLAN_ERR("no item %s in %s\n", id, p->items_dir);
     return -1;
@@ -196,22 +213,77 @@ static int select_items(struct run_ctx *rc, const size_t *order)
     return 0;
 }
 
+/*
+ * Where a folder item's checkpoint lived before checkpoints were kept per
+ * workspace (<home>/checkpoints/<workflow>_workflow_<stem>.db), when that
+ * file was made from this very input: 0 with the path, else -ENOENT. Such a
+ * checkpoint holds nothing but what that input produced, so any folder with
+ * the same input may resume it; one made from other input is another
+ * project's (or stale) and is left alone, never reset or deleted.
+ */
+static int legacy_ckpt(const struct run_ctx *rc, const struct item *it, char *out, size_t len)
+{
+    char sha[65];
+    if (rc->wf->load || rc->workflow_db || rc->o->fresh || it->invalid_name || !it->sha256[0] ||
+        util_pathf(out, len, "%s/checkpoints/%s_workflow_%s.db", rc->plan.home, rc->wf->name,
+                   it->stem) < 0)
+        return -ENOENT;
+    return ckpt_peek_source(out, sha) == 0 && !strcmp(sha, it->sha256) ? 0 : -ENOENT;
+}
+
 void plan_resume_point(const struct run_ctx *rc, const struct item *it, char *what, size_t len)
 {
     char path[PATH_MAX], next[64] = "";
+    const char *note = "";
     util_strlcpy(what, "new", len);
     if (run_ckpt_path(rc, it, path, sizeof(path)) < 0)
         return;
     int r = rc->o->fresh ? -ENOENT : ckpt_peek(path, next, sizeof(next));
+    if (r == -ENOENT && access(path, F_OK) != 0 && legacy_ckpt(rc, it, path, sizeof(path)) == 0) {
+        r = ckpt_peek(path, next, sizeof(next));
+        note = " (checkpoint from before per-workspace state)";
+    }
     if (r == 0 && next[0])
-        util_errf(what, len, "resume at %s", next);
+        util_errf(what, len, "resume at %s%s", next, note);
     else if (r == -EBADMSG)
         util_errf(what, len, "checkpoint unreadable (%s would fail)", rc->wf->noun);
 }
 
-static const char *plural(size_t n)
+/* Move one file and its rollback journal, if any (a hot journal must go with its db). */
+static int move_ckpt(const char *from, const char *to)
 {
-    return n == 1 ? "" : "s";
+    char fj[PATH_MAX + 16], tj[PATH_MAX + 16];
+    if (util_pathf(fj, sizeof(fj), "%s-journal", from) < 0 ||
+        util_pathf(tj, sizeof(tj), "%s-journal", to) < 0)
+        return -ENAMETOOLONG;
+    if (access(fj, F_OK) == 0 && rename(fj, tj) != 0)
+        return -errno;
+    return rename(from, to) == 0 ? 0 : -errno;
+}
+
+/*
+ * Checkpoints from before per-workspace state: each selected item's old
+ * checkpoint that was made from its current input moves into this
+ * workspace's folder, said once (the move is what makes it once).
+ */
+static void adopt_legacy_checkpoints(const struct run_ctx *rc)
+{
+    size_t moved = 0;
+    for (size_t k = 0; k < rc->nsel; k++) {
+        const struct item *it = run_item(rc, k);
+        char path[PATH_MAX], old[PATH_MAX];
+        if (run_ckpt_path(rc, it, path, sizeof(path)) < 0 || access(path, F_OK) == 0 ||
+            legacy_ckpt(rc, it, old, sizeof(old)) < 0)
+            continue;
+        if ((moved || util_mkdir_p(rc->plan.ckpt_dir, 0700) == 0) && move_ckpt(old, path) == 0)
+            moved++;
+    }
+    if (moved) {
+        printf("[COORDINATOR] Moved %zu checkpoint%s made before checkpoints were kept per "
+               "workspace into %s\n",
+               moved, plural(moved), rc->plan.ckpt_dir);
+        fflush(stdout);
+    }
 }
 
 static void dry_run_line(const struct run_ctx *rc, const struct item *it)
@@ -219,7 +291,7 @@ static void dry_run_line(const struct run_ctx *rc, const struct item *it)
     const char *detail = it->detail ? it->detail : it->input_path;
     char what[128] = "up to date";
     if (it->invalid_name) {
-        printf("  %-20s %-40s fails: Invalid item name\n", it->id, "-");
+        printf("  %-20s %-40s fails: %s\n", it->id, "-", item_fails_why(it));
         return;
     }
     if (rc->slot_of[it - rc->plan.items.v] >= 0)
@@ -428,6 +500,8 @@ static int fresh_start(const struct run_ctx *rc)
     int r = util_mkdir_p(rc->plan.ckpt_dir, 0700);
     if (r < 0)
         PLAN_ERR("could not create %s: %s\n", rc->plan.ckpt_dir, strerror(-r));
+    else if (rc->plan.workspace[0])
+        workspace_note(rc->plan.ckpt_dir, rc->plan.workspace); /* for people: whose folder */
     return r;
 }
 
@@ -446,6 +520,7 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
     if (r < 0 || *nothing_to_do)
         return r;
     use_workflow_db(rc);
+    adopt_legacy_checkpoints(rc);
     remove_finished_checkpoints(rc);
     if (rc->nsel == 0) {
         printf("[COORDINATOR] Nothing pending %s (%zu %s%s up to date)\n", p->where, p->items.n,

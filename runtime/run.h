@@ -49,7 +49,9 @@ static inline const struct item *run_item(const struct run_ctx *rc, size_t k)
 
 /*
  * Where item `it` keeps its checkpoint: <plan.ckpt_dir>/<workflow>_workflow_<stem>.db,
- * or AGENTOS_WORKFLOW_DB when one item runs alone. 0 or -ENAMETOOLONG.
+ * or AGENTOS_WORKFLOW_DB when one item runs alone. plan.ckpt_dir is per workspace
+ * (<home>/checkpoints/<key>, or the workflow's folder below it: ADR-10).
+ * 0 or -ENAMETOOLONG.
  */
 int run_ckpt_path(const struct run_ctx *rc, const struct item *it, char *out, size_t outlen);
 

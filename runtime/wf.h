@@ -71,7 +71,9 @@ struct wf_desc {
      * plan->o holds the command line (its ids[] are the operands after the
      * workflow name); plan->home, ->parallel, ->timeout_per_step and
      * ->ckpt_dir hold defaults the hook may change; it sets plan->title and
-     * plan->where. 0, or -errno with a one-line err naming the file and field.
+     * plan->where, and keys its state by workspace (runtime/workspace.h:
+     * ->ckpt_dir below a folder named by the key, ->workspace). 0, or -errno
+     * with a one-line err naming the file and field.
      */
     int (*load)(struct wf_plan *plan, char *err, size_t errlen);
     /* Optional (with load): check what --dry-run and --dot do not need (0 or -errno, err). */
@@ -92,13 +94,14 @@ struct wf_plan {
     char home[PATH_MAX];
     char items_dir[PATH_MAX]; /* folder items */
     char out_dir[PATH_MAX];
-    char ckpt_dir[PATH_MAX];   /* <home>/checkpoints, or a folder the workflow chose below it */
-    char title[96];            /* "lld", "Workstream ws-utils" */
-    char where[PATH_MAX + 32]; /* "for lld in lld/pending", "in workstream ws-utils" */
-    struct item_list items;    /* everything discovered, in wave order */
-    int parallel;              /* effective width */
-    long timeout_per_step;     /* seconds */
-    void *priv;                /* the workflow's own (load/unload) */
+    char ckpt_dir[PATH_MAX];      /* <home>/checkpoints/<workspace key>, or the workflow's choice */
+    char workspace[2 * PATH_MAX]; /* what the key was made of (resolved paths), or "" */
+    char title[96];               /* "lld", "Workstream ws-utils" */
+    char where[PATH_MAX + 32];    /* "for lld in lld/pending", "in workstream ws-utils" */
+    struct item_list items;       /* everything discovered, in wave order */
+    int parallel;                 /* effective width */
+    long timeout_per_step;        /* seconds */
+    void *priv;                   /* the workflow's own (load/unload) */
 };
 
 enum wf_outcome {
@@ -117,7 +120,10 @@ struct wf_item {
     const char *out_path;
     const char *home;        /* $AGENTOS_HOME (prompt overrides in home/prompts) */
     const char *prompts_dir; /* built-in templates (workflows/prompts or installed copy) */
-    char source_sha256[65];  /* of the input when the run started */
+    /* Of the input: from discovery; a node that reads the input sets it to the hash of
+     * the bytes it read (they may have changed since), and the runtime records that in
+     * the checkpoint with the node's save, so the result and the text agree. */
+    char source_sha256[65];
     int max_reviews;
     cJSON *state;     /* persistent state; owned by the runtime */
     const char *next; /* set by the node */

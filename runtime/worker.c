@@ -58,6 +58,9 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
+    /* Ctrl+Z stops a worker at once (the coordinator tidies the terminal: coord_tty.c). */
+    sigaction(SIGTSTP, &sa, NULL);
+    sigaction(SIGCONT, &sa, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -72,6 +75,7 @@ struct wrk_item {
     struct log_sink *log;
     struct llm_client *llm;
     int64_t node_started_ns;
+    char source_sha256[65]; /* the input's hash the checkpoint records */
 };
 
 static void publish(struct wrk_item *w)
@@ -236,6 +240,10 @@ static enum wrk_end run_nodes(struct wrk_item *w, struct wf_item *it, struct ckp
             return wrk_failed(w, n->name, reason);
         }
         crash_point("node_done"); /* crash tests: the node ran, its checkpoint is not saved */
+        if (strcmp(it->source_sha256, w->source_sha256) != 0) { /* the node read other input */
+            ckpt_set_source(*cp, it->source_sha256);
+            util_strlcpy(w->source_sha256, it->source_sha256, sizeof(w->source_sha256));
+        }
         char *json = cJSON_PrintUnformatted(it->state);
         char err[256] = "";
         rc = json ? ckpt_save(*cp, n->name, it->next, json, err, sizeof(err)) : -ENOMEM;
@@ -331,6 +339,7 @@ static void process_item(struct wrk_item *w, const struct item *src)
     it.home = rc->plan.home;
     it.prompts_dir = rc->prompts_dir;
     util_strlcpy(it.source_sha256, src->sha256, sizeof(it.source_sha256));
+    util_strlcpy(w->source_sha256, src->sha256, sizeof(w->source_sha256));
     it.max_reviews = rc->o->max_reviews;
     it.llm = w->llm;
     it.log = w->log;

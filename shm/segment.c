@@ -308,7 +308,7 @@ static int shm_map_existing(struct shm_segment *seg, int readonly, size_t *st_si
     void *base;
     int fd, rc;
 
-    fd = shm_open(seg->name, readonly ? O_RDONLY : O_RDWR, 0);
+    fd = shm_open(seg->name, (readonly ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0);
     if (fd < 0) {
         rc = -errno;
         if (rc == -ENOENT)
@@ -323,6 +323,12 @@ static int shm_map_existing(struct shm_segment *seg, int readonly, size_t *st_si
         snprintf(err, errlen, "could not stat shared memory \"%s\": %s", seg->name, strerror(-rc));
         close(fd);
         return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s is not an agentos segment (%s)", seg->name,
+                 util_mode_kind(st.st_mode));
+        close(fd);
+        return -EPROTO;
     }
     if ((size_t)st.st_size < SHM_HEADER_SIZE) {
         snprintf(err, errlen, "segment %s is not an agentos segment (%lld bytes)", seg->name,
@@ -440,11 +446,39 @@ static int shm_pid_gone(int32_t pid)
 }
 
 /*
- * Judge one /dev/shm entry without trusting it: map it read-only, read the
- * magic, version and creator pid. A segment of another layout version is
- * never called stale (this build cannot read its creator pid).
+ * Is /dev/shm/<bare> a segment this user could have made: a regular file
+ * (not a FIFO, folder, link or device) owned by us? Judged with
+ * fstatat(AT_SYMLINK_NOFOLLOW), so nothing is opened: anyone may create
+ * /dev/shm/agentos-x, and opening a FIFO blocks until a writer comes. 0, or
+ * -EPERM with why naming what it is instead.
  */
-static void shm_probe(const char *name, int32_t *creator_pid, int *stale)
+static int shm_entry_ours(int dirfd, const char *bare, char *why, size_t whylen)
+{
+    struct stat st;
+
+    if (fstatat(dirfd, bare, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "%s", util_mode_kind(st.st_mode));
+        return -EPERM;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(why, whylen, "owned by uid %u", (unsigned)st.st_uid);
+        return -EPERM;
+    }
+    return 0;
+}
+
+/*
+ * Judge one of our /dev/shm entries without trusting it: map it read-only,
+ * read the magic, version and creator pid. O_NONBLOCK and the type check
+ * after open cover an entry swapped for a FIFO since shm_entry_ours looked.
+ * A segment of another layout version is never called stale (this build
+ * cannot read its creator pid).
+ */
+static void shm_probe(int dirfd, const char *bare, int32_t *creator_pid, int *stale)
 {
     struct stat st;
     const struct shm_header_sh *h;
@@ -453,10 +487,10 @@ static void shm_probe(const char *name, int32_t *creator_pid, int *stale)
 
     *creator_pid = 0;
     *stale = 0;
-    fd = shm_open(name, O_RDONLY, 0);
+    fd = openat(dirfd, bare, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return;
-    if (fstat(fd, &st) < 0) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         close(fd);
         return;
     }
@@ -476,11 +510,11 @@ static void shm_probe(const char *name, int32_t *creator_pid, int *stale)
         munmap(base, SHM_HEADER_SIZE);
 }
 
-int shm_segment_list(shm_list_fn fn, void *arg)
+int shm_segment_scan(shm_list_fn fn, shm_foreign_fn foreign, void *arg)
 {
     const char *bare = SHM_NAME_PREFIX + 1; /* "agentos-" */
     struct dirent *de;
-    char name[300];
+    char name[300], why[64];
     int count = 0;
     DIR *d;
 
@@ -494,7 +528,12 @@ int shm_segment_list(shm_list_fn fn, void *arg)
         if (strncmp(de->d_name, bare, strlen(bare)) != 0)
             continue;
         snprintf(name, sizeof(name), "/%s", de->d_name);
-        shm_probe(name, &pid, &stale);
+        if (shm_entry_ours(dirfd(d), de->d_name, why, sizeof(why)) < 0) {
+            if (foreign)
+                foreign(name, why, arg);
+            continue;
+        }
+        shm_probe(dirfd(d), de->d_name, &pid, &stale);
         if (fn)
             fn(name, pid, stale, arg);
         count++;
@@ -503,19 +542,38 @@ int shm_segment_list(shm_list_fn fn, void *arg)
     return count;
 }
 
+int shm_segment_list(shm_list_fn fn, void *arg)
+{
+    return shm_segment_scan(fn, NULL, arg);
+}
+
+struct shm_removal {
+    shm_foreign_fn warn;
+    void *arg;
+    int removed;
+};
+
 static void shm_remove_if_stale(const char *name, int32_t creator_pid, int stale, void *arg)
 {
-    int *removed = arg;
+    struct shm_removal *r = arg;
 
     (void)creator_pid;
     if (stale && shm_unlink(name) == 0)
-        (*removed)++;
+        r->removed++;
 }
 
-int shm_segment_remove_stale(void)
+static void shm_removal_foreign(const char *name, const char *why, void *arg)
 {
-    int removed = 0;
-    int rc = shm_segment_list(shm_remove_if_stale, &removed);
+    struct shm_removal *r = arg;
 
-    return rc < 0 ? rc : removed;
+    if (r->warn)
+        r->warn(name, why, r->arg);
+}
+
+int shm_segment_remove_stale(shm_foreign_fn warn, void *arg)
+{
+    struct shm_removal r = {.warn = warn, .arg = arg};
+    int rc = shm_segment_scan(shm_remove_if_stale, shm_removal_foreign, &r);
+
+    return rc < 0 ? rc : r.removed;
 }

@@ -77,13 +77,30 @@ struct node_stat_sh *shm_node_slot(const struct shm_segment *seg, uint32_t index
  */
 typedef void (*shm_list_fn)(const char *name, int32_t creator_pid, int stale, void *arg);
 
-/* Enumerate /dev/shm/agentos-* segments. Returns the count or -errno. */
+/*
+ * Callback for a /dev/shm entry named agentos-* that is not a segment this
+ * user could have made (a FIFO, a folder, a link, another user's file): why
+ * says what it is ("a FIFO", "owned by uid 1001"). Such an entry is never
+ * opened, mapped or removed: anyone can create one, and opening a FIFO
+ * blocks.
+ */
+typedef void (*shm_foreign_fn)(const char *name, const char *why, void *arg);
+
+/*
+ * Enumerate /dev/shm/agentos-* segments of this user (fn) and the entries
+ * that are not (foreign; either may be NULL). Returns how many fn saw, or
+ * -errno.
+ */
+int shm_segment_scan(shm_list_fn fn, shm_foreign_fn foreign, void *arg);
+
+/* shm_segment_scan without the foreign entries. */
 int shm_segment_list(shm_list_fn fn, void *arg);
 
 /*
- * Remove every agentos segment whose creator is gone (a coordinator killed
- * with -9 leaves one). Returns how many were removed.
+ * Remove every agentos segment of this user whose creator is gone (a
+ * coordinator killed with -9 leaves one); warn (may be NULL) hears of each
+ * foreign entry, left alone. Returns how many were removed, or -errno.
  */
-int shm_segment_remove_stale(void);
+int shm_segment_remove_stale(shm_foreign_fn warn, void *arg);
 
 #endif

@@ -59,7 +59,9 @@ int util_mkdir_p(const char *path, unsigned mode)
 
 int util_read_file(const char *path, size_t max, char **buf, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO (or a device) where a file should be must not block the
+     * open until a writer comes; it is refused below by its type. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return -errno;
     struct stat st;
@@ -122,6 +124,29 @@ int util_read_file(const char *path, size_t max, char **buf, size_t *len)
     if (len)
         *len = used;
     return 0;
+}
+
+const char *util_mode_kind(unsigned mode)
+{
+    if (S_ISREG(mode))
+        return "a regular file";
+    if (S_ISDIR(mode))
+        return "a folder";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISLNK(mode))
+        return "a symbolic link";
+    return "a device";
+}
+
+const char *util_path_kind(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? "a dangling link" : "missing";
+    return util_mode_kind(st.st_mode);
 }
 
 static int write_all(int fd, const void *data, size_t len)

@@ -25,9 +25,21 @@ int util_mkdir_p(const char *path, unsigned mode);
 
 /*
  * Read a whole file of at most max bytes into a NUL-terminated malloc'd buffer.
- * -EFBIG if larger than max. *len excludes the NUL.
+ * -EFBIG if larger than max; -EINVAL if path is not a regular file (a FIFO,
+ * a folder, a device: found without blocking, see util_path_kind for the
+ * message). *len excludes the NUL.
  */
 int util_read_file(const char *path, size_t max, char **buf, size_t *len);
+
+/*
+ * What path is, for a message about a file that should have been a regular
+ * one: "a FIFO", "a folder", "a socket", "a device", "a dangling link",
+ * "missing", "a regular file". Looks with stat/lstat only: never opens it.
+ */
+const char *util_path_kind(const char *path);
+
+/* The same for a st_mode already at hand ("a FIFO", "a folder", ...). */
+const char *util_mode_kind(unsigned mode);
 
 /*
  * Write data to path atomically: a temporary file in the same folder (mode

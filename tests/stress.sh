@@ -148,7 +148,7 @@ for r in $(seq 1 "$RUNS"); do
         [ $rc -eq 0 ] && break
     done
     [ $rc -eq 0 ] || { unfinished=$((unfinished + 1)); echo "# run $r did not complete: rc $rc ($dir)"; }
-    ok_items=$(grep -l '^status: \(approved\|passed\)$' lld/done/*.md "$AGENTOS_HOME"/workstreams/*/*.md 2>/dev/null | wc -l)
+    ok_items=$(grep -l '^status: \(approved\|passed\)$' lld/done/*.md "$AGENTOS_HOME"/workstreams/*/*/*.md 2>/dev/null | wc -l)
     lost=$((lost + n - ok_items))
     # a finished node is one whose node_done was logged after its checkpoint committed
     dup=$(cat "$AGENTOS_HOME"/logs/parallel/*/workflow-audit-*.jsonl 2>/dev/null |

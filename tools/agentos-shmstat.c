@@ -221,7 +221,7 @@ static int shmstat_attach(const char *run, struct shm_segment *seg)
 /* The run's segment name no longer exists (the coordinator unlinked it). */
 static int shmstat_gone(const char *name)
 {
-    int fd = shm_open(name, O_RDONLY, 0);
+    int fd = shm_open(name, O_RDONLY | O_NONBLOCK, 0);
 
     if (fd < 0)
         return errno == ENOENT;
@@ -241,16 +241,53 @@ static const char *shmstat_ended(const struct shm_segment *seg, const struct sna
     return NULL;
 }
 
+/* A positive whole number from the environment (COLUMNS, LINES), else 0. */
+static int shmstat_env_int(const char *name)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+
+    return n > 0 && n < 10000 && !*end ? (int)n : 0;
+}
+
+/* The terminal's size (TIOCGWINSZ), else COLUMNS and LINES, else 80 columns. */
 static void shmstat_winsize(int *cols, int *rows)
 {
     struct winsize ws;
 
-    *cols = 80;
-    *rows = 0;
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
         *cols = ws.ws_col;
         *rows = ws.ws_row;
+        return;
     }
+    *cols = shmstat_env_int("COLUMNS");
+    *rows = shmstat_env_int("LINES");
+    if (*cols <= 0)
+        *cols = 80;
+}
+
+/*
+ * Cut every line of text to width columns, in place. The tables are ASCII
+ * ('?' for anything else), so a byte is a column. A line that wrapped would
+ * take two rows and push the frame off the top of the screen, so a terminal
+ * narrower than the tables sees their left part, redrawn in place.
+ */
+static void shmstat_fit(char *text, int width)
+{
+    char *in = text, *out = text;
+
+    while (*in) {
+        size_t n = strcspn(in, "\n");
+        size_t keep = width > 0 && n > (size_t)width ? (size_t)width : n;
+
+        memmove(out, in, keep);
+        out += keep;
+        in += n;
+        if (*in == '\n')
+            *out++ = *in++;
+    }
+    *out = '\0';
 }
 
 /* ---- list ------------------------------------------------------------ */
@@ -418,8 +455,10 @@ static int shmstat_watch(const struct shm_segment *seg, double interval_s)
             free(last);
             return shmstat_snap_failed(seg, rc);
         }
-        shmstat_winsize(&width, &rows);
-        text = shmstat_render(&s, tty ? width : 80, tty ? rows : 0);
+        shmstat_winsize(&width, &rows); /* every frame: the terminal may have been resized */
+        text = shmstat_render(&s, width, tty ? rows : 0);
+        if (text)
+            shmstat_fit(text, width);
         why = shmstat_ended(seg, &s);
         snap_free(&s);
         if (text && tty)

@@ -124,7 +124,8 @@ static int load_one(char *path, size_t pathlen, const char *dir, const char *nam
         snprintf(err, errlen, "prompt template %s is larger than %d KiB", path,
                  PROMPT_TEMPLATE_MAX / 1024);
     else if (r == -EINVAL)
-        snprintf(err, errlen, "prompt template %s is not a regular file", path);
+        snprintf(err, errlen, "prompt template %s is not a regular file (%s)", path,
+                 util_path_kind(path));
     else if (r < 0)
         snprintf(err, errlen, "could not read prompt template %s: %s", path, strerror(-r));
     return r;

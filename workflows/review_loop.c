@@ -137,17 +137,45 @@ static int store_reply(struct wf_item *it, const char *key, char *reply)
     return state_set(it, key, v);
 }
 
+/*
+ * Why the spec could not be read, in the item's reason: its text is the
+ * user's to fix ("Invalid spec format", SPEC 4), but a file that vanished,
+ * cannot be read or is not a file at all says so instead.
+ */
+static int spec_unreadable(struct wf_item *it, int r)
+{
+    const char *p = it->input_path ? it->input_path : "(none)";
+    if (r == -EFBIG)
+        util_strlcpy(it->reason, "Invalid spec format", sizeof(it->reason));
+    else if (r == -ENOENT)
+        util_errf(it->reason, sizeof(it->reason),
+                  "spec %s is gone (removed or renamed after the run found it)", p);
+    else if (r == -EINVAL)
+        util_errf(it->reason, sizeof(it->reason), "spec %s is %s, not a regular file", p,
+                  util_path_kind(p));
+    else
+        util_errf(it->reason, sizeof(it->reason), "could not read spec %s: %s", p, strerror(-r));
+    return r == -EFBIG ? -EINVAL : r;
+}
+
 int review_node_load(struct wf_item *it, const struct wf_review_cfg *cfg)
 {
     char *text = NULL;
     size_t len = 0;
     int r =
         it->input_path ? util_read_file(it->input_path, ITEM_SPEC_MAX + 1, &text, &len) : -ENOENT;
-    if (r < 0 || item_spec_valid(text, len) != 0) {
+    if (r < 0)
+        return spec_unreadable(it, r);
+    if (item_spec_valid(text, len) != 0) {
         free(text);
         util_strlcpy(it->reason, "Invalid spec format", sizeof(it->reason));
         return -EINVAL;
     }
+    /* The result records the hash of this text, not of what discovery saw: an edit in
+     * between must not leave B's design under A's hash (the next run would redo it). */
+    char sha[65];
+    if (util_sha256_hex(text, len, sha) == 0)
+        util_strlcpy(it->source_sha256, sha, sizeof(it->source_sha256));
     r = store_reply(it, "spec", text);
     if (r == 0)
         r = state_set(it, "rounds", cJSON_CreateNumber(0));

@@ -37,7 +37,7 @@ check "every audit line is JSON with ts/run/item/event" audit_valid "$run"
 check "summary.json parses" jq -e '.items | length == 10' "$run/summary.json"
 check "summary.json counts" jq -e '.counts.approved == 7 and .counts.needs_revision == 2 and .counts.failed == 1' "$run/summary.json"
 check "coordinator.log written" test -s "$run/coordinator.log"
-ck=$(ls "$AGENTOS_HOME/checkpoints/" 2>/dev/null)
+ck=$(ls "$(ckpt_dir "$ITEMS")" 2>/dev/null | grep -v "^WORKSPACE$")
 check_eq "only the failed item's checkpoint is kept" "${WFNAME}_workflow_bad.db" "$ck"
 mif=$(mock_stat max_in_flight)
 check_le "the stand-in never saw more than 3 requests at once" "$mif" 3

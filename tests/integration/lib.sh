@@ -153,3 +153,12 @@ finish() {
     echo "1..$T_COUNT"
     [ "$T_FAILS" -eq 0 ]
 }
+
+# ckpt_dir ITEMS_DIR: where the items of that folder keep their checkpoints:
+# $AGENTOS_HOME/checkpoints/<first 16 hex digits of the SHA-256 of its resolved path>
+# (runtime/workspace.h). The folder must exist.
+ckpt_dir() {
+    local real
+    real=$(cd "$1" && pwd -P) || return 1
+    echo "$AGENTOS_HOME/checkpoints/$(printf '%s' "$real" | sha256sum | cut -c1-16)"
+}

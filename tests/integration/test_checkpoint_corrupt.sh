@@ -5,11 +5,10 @@ source "$(dirname "$0")/lib.sh"
 start_mock --latency-ms 20
 write_credentials 2
 cd "$WS"
-ck="$AGENTOS_HOME/checkpoints"
-mkdir -p "$ck" && chmod 700 "$ck"
-
 # 1. garbage bytes
 make_specs lld/pending 3
+ck=$(ckpt_dir lld/pending)
+mkdir -p "$ck" && chmod 700 "$AGENTOS_HOME/checkpoints" "$ck"
 head -c 3000 /dev/urandom >"$ck/lld_workflow_01.db"
 timeout 60 lld-workflow --all --parallel 2 >"$WS/o1.txt" 2>&1
 check_eq "a corrupt checkpoint fails its item (exit 1)" 1 "$?"
@@ -22,16 +21,17 @@ check_eq "the next run starts that item anew" 0 "$?"
 # 2. a checkpoint of another workflow under this item's name
 rm -rf lld issues "$ck"/*
 make_specs issues/pending 1
+ick=$(ckpt_dir issues/pending)
 stop_mock
 start_mock --fail-rate 1
 write_credentials 1
 timeout 60 issue-workflow --all --timeout-per-step 5 >"$WS/o3.txt" 2>&1
-check "an issue checkpoint exists" test -e "$ck/issue_workflow_01.db"
+check "an issue checkpoint exists" test -e "$ick/issue_workflow_01.db"
 stop_mock
 start_mock --latency-ms 20
 write_credentials 1
 make_specs lld/pending 1
-cp "$ck/issue_workflow_01.db" "$ck/lld_workflow_01.db"
+cp "$ick/issue_workflow_01.db" "$ck/lld_workflow_01.db"
 timeout 60 lld-workflow --all >"$WS/o4.txt" 2>&1
 check_eq "a foreign checkpoint fails its item" 1 "$?"
 check "naming the other workflow" grep -qE '^\[LLD-01\] FAILED: checkpoint .*issue' "$WS/o4.txt"
@@ -39,14 +39,14 @@ check "and is kept aside" test -e "$ck/lld_workflow_01.db.corrupt"
 
 # 3. a truncated checkpoint
 rm -f "$ck"/lld_workflow_01.db*
-cp "$ck/issue_workflow_01.db" "$WS/full.db"
+cp "$ick/issue_workflow_01.db" "$WS/full.db"
 size=$(stat -c %s "$WS/full.db")
-head -c $((size / 2)) "$WS/full.db" >"$ck/issue_workflow_01.db"
+head -c $((size / 2)) "$WS/full.db" >"$ick/issue_workflow_01.db"
 timeout 60 issue-workflow --all >"$WS/o5.txt" 2>&1
 rc=$?
 if grep -q 'FAILED: checkpoint' "$WS/o5.txt"; then
     check_eq "a truncated checkpoint fails cleanly" 1 "$rc"
-    check "and is kept aside" test -e "$ck/issue_workflow_01.db.corrupt"
+    check "and is kept aside" test -e "$ick/issue_workflow_01.db.corrupt"
 else
     check_eq "a truncated checkpoint that still opens resumes cleanly" 0 "$rc"
 fi

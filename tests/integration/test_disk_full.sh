@@ -27,7 +27,7 @@ rc=$?
 check_eq "a full result folder fails the items (exit 1)" 1 "$rc"
 check "with the reason" grep -qE '^\[LLD-01\] FAILED: .*(No space left on device|disk is full)' "$WS/o1.txt"
 check "no result file, whole or half" test -z "$(ls lld/done | grep -v '^filler')"
-check "the checkpoints are kept for a re-run" test -e "$AGENTOS_HOME/checkpoints/lld_workflow_01.db"
+check "the checkpoints are kept for a re-run" test -e "$(ckpt_dir lld/pending)/lld_workflow_01.db"
 check "every console line whole and prefixed" every_line_prefixed "$WS/o1.txt"
 rm -f lld/done/filler lld/done/filler2
 timeout 60 lld-workflow --all --parallel 2 >"$WS/o2.txt" 2>&1
@@ -49,4 +49,21 @@ check "a full state folder ends the run cleanly (exit 1 or 2, no crash or hang)"
 check "naming the problem" grep -qE '(No space left on device|disk is full)' "$WS/o3.txt"
 check "no result file appears" test -z "$(ls lld/done 2>/dev/null)"
 umount "$home2"
+
+# 3. the run folder fills up: the items fail (their logs cannot be written), and the
+#    coordinator says that summary.json could not be written instead of staying silent.
+rm -rf lld
+make_specs lld/pending 2
+mkdir -p "$AGENTOS_HOME/logs/parallel"
+mount -t tmpfs -o size=64k,mode=0700 tmpfs "$AGENTOS_HOME/logs/parallel" || { not_ok "mount tmpfs"; finish; exit 1; }
+fill "$AGENTOS_HOME/logs/parallel"
+timeout 60 lld-workflow --all --parallel 2 --no-progress >"$WS/o4.txt" 2>&1
+rc=$?
+check "a full run folder ends the run cleanly (exit 1 or 2, no crash or hang)" test "$rc" -eq 1 -o "$rc" -eq 2
+if [ "$rc" -eq 1 ]; then
+    check "the coordinator says summary.json was not written, and why" \
+        grep -qE '^\[COORDINATOR\] could not write .*/summary.json: No space left on device$' "$WS/o4.txt"
+    check "no half-written summary.json" bash -c "! ls '$AGENTOS_HOME'/logs/parallel/*/summary.json 2>/dev/null | grep -q ."
+fi
+umount "$AGENTOS_HOME/logs/parallel"
 finish

@@ -33,7 +33,7 @@ alive=0
 for w in $workers; do kill -0 "$w" 2>/dev/null && alive=1; done
 check_eq "no worker left running" 0 "$alive"
 n=0
-for db in "$AGENTOS_HOME"/checkpoints/*.db; do
+for db in "$AGENTOS_HOME"/checkpoints/*/*.db; do
     [ -e "$db" ] || continue
     n=$((n + 1))
     check "$(basename "$db") passes integrity_check" bash -c "[ \"\$(sqlite3 '$db' 'PRAGMA integrity_check')\" = ok ]"

@@ -114,7 +114,7 @@ check_le "after the 2 s pause" 2000 "$ms"
 check_le "and promptly" "$ms" 8000
 check "the pause line" grep -qF "$PAUSE_LINE" "$WS/pt.txt"
 check "the timeout line" grep -qF '[COORDINATOR] Paused for 2s (--pause-timeout); checkpointing and exiting' "$WS/pt.txt"
-n=$(ls "$AGENTOS_HOME"/checkpoints/*.db 2>/dev/null | wc -l)
+n=$(ls "$AGENTOS_HOME"/checkpoints/*/*.db 2>/dev/null | wc -l)
 check_le "checkpoints are kept" 1 "$n"
 check "no result yet" test -z "$(ls lld/done 2>/dev/null)"
 good_keys 2
@@ -122,7 +122,7 @@ timeout 30 lld-workflow --all --parallel 2 >"$WS/pt2.txt" 2>&1
 check_eq "the next run with good keys exits 0" 0 "$?"
 check "it resumes from checkpoints" grep -qE '^\[LLD-0[123]\] Resuming at N1_design from checkpoint$' "$WS/pt2.txt"
 check "all 3 approved in the end" grep -q '3 approved, 0 need revision, 0 failed' "$WS/pt2.txt"
-check "no checkpoint left" test -z "$(ls "$AGENTOS_HOME/checkpoints/" 2>/dev/null)"
+check "no checkpoint left" test -z "$(ls "$AGENTOS_HOME"/checkpoints/*/*.db 2>/dev/null)"
 
 # 5. A draft-only key and a review-only key that is refused (401): no key can review,
 #    so the run pauses although the draft key is free; --pause-timeout ends it with 75.
@@ -148,7 +148,7 @@ check "the pause line" grep -qF "$PAUSE_LINE" "$WS/role.txt"
 check "a line names the role" grep -qF '[COORDINATOR] No usable key has role review' "$WS/role.txt"
 check "not the misleading waiting line" bash -c "! grep -qF 'keys busy or disabled' '$WS/role.txt'"
 check "the timeout line (role)" grep -qF '[COORDINATOR] Paused for 2s (--pause-timeout); checkpointing and exiting' "$WS/role.txt"
-check_eq "the checkpoint is kept" 1 "$(ls "$AGENTOS_HOME"/checkpoints/*.db 2>/dev/null | wc -l)"
+check_eq "the checkpoint is kept" 1 "$(ls "$AGENTOS_HOME"/checkpoints/*/*.db 2>/dev/null | wc -l)"
 check "no result" test -z "$(ls lld/done 2>/dev/null)"
 
 # 6. The same role pause, ended by a good review key written to the file: the run

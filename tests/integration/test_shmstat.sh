@@ -138,7 +138,8 @@ rc=$?
 check_eq "no such run: exit 1" 1 "$rc"
 check_eq "no such run: one line" "agentos-shmstat: no such run \"nosuch-$$\"" "$out"
 FAKE="itfake-$$"
-LAYOUT=$(sed -n "s/^#define SHM_LAYOUT_VERSION \([0-9]*\)u.*/\1/p" "$ROOT/shm/shm_layout.h")
+# (clang-format may put the value on the line after the #define)
+LAYOUT=$(grep -A1 '^#define SHM_LAYOUT_VERSION' "$ROOT/shm/shm_layout.h" | grep -oE '\b[0-9]+u\b' | head -1 | tr -d u)
 printf 'AGOSSHM1\x07\x00\x00\x00\x00\x02\x00\x00' >"/dev/shm/agentos-$FAKE"
 truncate -s 4096 "/dev/shm/agentos-$FAKE"
 out=$(agentos-shmstat "$FAKE" 2>&1)

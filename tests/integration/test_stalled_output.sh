@@ -33,7 +33,7 @@ check_eq "the pane did not move while stopped" "$before" "$(tmux capture-pane -p
 check_eq "SIGTERM with the terminal stopped: exit 130" 130 "$(cat rc 2>/dev/null)"
 check_le "within 5 s (ms: $ms)" "$ms" 5000
 check "the shutdown reached coordinator.log" grep -qF '[COORDINATOR] Shutting down... waiting for workers to checkpoint' "$run_dir/coordinator.log"
-check "checkpoints are kept" bash -c "ls '$AGENTOS_HOME'/checkpoints/*.db >/dev/null"
+check "checkpoints are kept" bash -c "ls '$AGENTOS_HOME'/checkpoints/*/*.db >/dev/null"
 tmux send-keys -t "$S" C-q
 tmux kill-session -t "$S" 2>/dev/null
 stop_mock

@@ -33,7 +33,7 @@ for point in http_request ckpt_txn prog_write node_done item_done; do
     ckpt_txn | node_done) check_le "$point: at most the node in flight is repeated" "$rep" 1 ;;
     *) check_eq "$point: no request repeated" 0 "$rep" ;;
     esac
-    check "$point: no checkpoint left" test -z "$(ls "$AGENTOS_HOME/checkpoints/")"
+    check "$point: no checkpoint left" test -z "$(ls "$AGENTOS_HOME"/checkpoints/*/*.db 2>/dev/null)"
 done
 
 # Deaths while holding an admission ticket but no item: with --parallel 1 a leaked
@@ -77,7 +77,7 @@ make_specs lld/pending 1
 AGENTOS_CRASH_POINT=http_request timeout 60 lld-workflow --all >"$WS/twice.txt" 2>&1
 check_eq "a worker dying twice fails its item (exit 1)" 1 "$?"
 check "with the reason" grep -q 'LLD-01 FAILED: worker died while running it (killed by signal 9)' "$WS/twice.txt"
-check "its checkpoint is kept" test -e "$AGENTOS_HOME/checkpoints/lld_workflow_01.db"
+check "its checkpoint is kept" test -e "$(ckpt_dir lld/pending)/lld_workflow_01.db"
 timeout 60 lld-workflow --all >"$WS/after.txt" 2>&1
 check_eq "a later run resumes it" 0 "$?"
 finish

@@ -61,9 +61,9 @@ check "the command's output is in the step's log" grep -q '^hello-from-step-01$'
 check "audit lines parse" audit_valid "$run"
 check_eq "summary.json counts" "4 0 0" "$(jq -r '"\(.counts.passed) \(.counts.failed) \(.counts.skipped)"' "$run/summary.json")"
 check_eq "one request, for the prompt step" 1 "$(mock_stat requests)"
-check "no checkpoint left" test -z "$(ls "$AGENTOS_HOME/checkpoints/workstream-ws-utils/")"
-check "each passed step is recorded" test -f "$AGENTOS_HOME/workstreams/ws-utils/step-04.md"
-check_eq "files are 0600" "600" "$(stat -c %a "$AGENTOS_HOME/workstreams/ws-utils/step-04.md")"
+check "no checkpoint left" test -z "$(ls "$AGENTOS_HOME"/checkpoints/workstream-ws-utils/*/*.db 2>/dev/null)"
+check "each passed step is recorded" test -f "$AGENTOS_HOME"/workstreams/ws-utils/*/step-04.md
+check_eq "files are 0600" "600" "$(stat -c %a "$AGENTOS_HOME"/workstreams/ws-utils/*/step-04.md)"
 
 # A re-run finds nothing pending; editing step-03 re-runs it and what depends on it.
 timeout 30 agentos-run workstream ws.json >rerun.txt 2>&1

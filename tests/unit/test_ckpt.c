@@ -171,6 +171,37 @@ static void test_stale_sha_resets(void **state)
     ckpt_close(c);
 }
 
+/*
+ * The load node read other bytes than discovery hashed (an edit in between):
+ * the save after it records the new hash with the state, so the next run,
+ * which hashes the same new bytes, resumes instead of starting anew; a save
+ * that fails records nothing.
+ */
+static void test_set_source_goes_with_the_save(void **state)
+{
+    struct fx *f = *state;
+    int stale = -1;
+    struct ckpt *c = open_ok(f, SHA_A, NULL);
+    assert_int_equal(ckpt_set_source(c, SHA_B), 0);
+    ckpt_close(c); /* never saved: the staged hash is dropped */
+    c = open_ok(f, SHA_A, &stale);
+    assert_int_equal(stale, 0);
+    assert_int_equal(ckpt_set_source(c, SHA_B), 0);
+    assert_int_equal(
+        ckpt_save(c, "N0_load", "N1_design", "{\"spec\":\"B\"}", f->err, sizeof(f->err)), 0);
+    ckpt_close(c);
+    c = open_ok(f, SHA_B, &stale);
+    assert_int_equal(stale, 0); /* resumes with B's text */
+    char *next = NULL, *js = NULL;
+    assert_int_equal(ckpt_load(c, &next, &js, NULL), 0);
+    assert_string_equal(js, "{\"spec\":\"B\"}");
+    free(next);
+    free(js);
+    assert_int_equal(ckpt_set_source(c, "x"), 0);
+    assert_int_equal(ckpt_set_source(c, SHA_A "toolong"), -EINVAL);
+    ckpt_close(c);
+}
+
 static void test_foreign_workflow_and_item(void **state)
 {
     struct fx *f = *state;
@@ -393,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_save_reopen_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_sha_resets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_source_goes_with_the_save, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_workflow_and_item, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_sqlite_schema, setup, teardown),

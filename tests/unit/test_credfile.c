@@ -262,6 +262,42 @@ static void test_limit(void **state)
     assert_int_equal(parse(text, 9, &cf, err, sizeof(err)), -EINVAL);
 }
 
+/*
+ * A 1,000-key file with AGENTOS_CREDENTIAL_LIMIT=256 (the segment's key slots):
+ * the first 256 load; the rest is not even looked at (issue 9, finding 15).
+ * Without the limit the file names the cap.
+ */
+static void test_limit_on_a_big_file(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    size_t cap = (size_t)N * 120 + 64, used = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    used += (size_t)snprintf(text + used, cap - used, "{\"credentials\":[");
+    for (int i = 0; i < N; i++)
+        used += (size_t)snprintf(text + used, cap - used,
+                                 "%s{\"id\":\"k%d\",\"provider\":\"gemini\",\"model\":\"m\","
+                                 "\"api_key\":\"s%d\"}",
+                                 i ? "," : "", i, i);
+    used += (size_t)snprintf(text + used, cap - used, "]}");
+    assert_true(used < cap);
+    struct cred_file cf;
+    char err[512] = "";
+    int r = parse(text, SHM_MAX_KEYS, &cf, err, sizeof(err));
+    if (r != 0)
+        print_error("%s\n", err);
+    assert_int_equal(r, 0);
+    assert_int_equal(cf.n, SHM_MAX_KEYS);
+    assert_string_equal(cf.v[SHM_MAX_KEYS - 1].id, "k255");
+    credfile_free(&cf);
+    assert_int_equal(parse(text, SHM_MAX_KEYS + 1, &cf, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "256"));
+    assert_int_equal(parse(text, 0, &cf, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "256"));
+    free(text);
+}
+
 static void test_size_limit(void **state)
 {
     (void)state;
@@ -474,9 +510,9 @@ int main(void)
         cmocka_unit_test(test_structure_errors),    cmocka_unit_test(test_field_errors),
         cmocka_unit_test(test_number_errors),       cmocka_unit_test(test_secret_errors),
         cmocka_unit_test(test_duplicate_and_index), cmocka_unit_test(test_limit),
-        cmocka_unit_test(test_size_limit),          cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_no_secret_in_errors), cmocka_unit_test(test_settings_precedence),
-        cmocka_unit_test(test_settings_errors),
+        cmocka_unit_test(test_limit_on_a_big_file), cmocka_unit_test(test_size_limit),
+        cmocka_unit_test(test_load_file),           cmocka_unit_test(test_no_secret_in_errors),
+        cmocka_unit_test(test_settings_precedence), cmocka_unit_test(test_settings_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

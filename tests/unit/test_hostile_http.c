@@ -63,6 +63,7 @@ enum hmode {
     H_BAD_CHUNKED,
     H_HUGE_BODY,
     H_HUGE_HEADER,
+    H_HUGE_STATUS_LINE, /* a 2 MB status line */
     H_GARBAGE,
     H_BAD_STATUS_LINE,
     H_MALFORMED_JSON,
@@ -239,6 +240,15 @@ static void serve_huge_header(int fd)
     send_str(fd, "\r\nContent-Length: 2\r\n\r\n{}");
 }
 
+static void serve_huge_status_line(int fd)
+{
+    static char reason[2 * 1024 * 1024];
+    memset(reason, 'x', sizeof(reason) - 1);
+    send_str(fd, "HTTP/1.1 200 ");
+    send_all(fd, reason, sizeof(reason) - 1);
+    send_str(fd, "\r\nContent-Length: 2\r\n\r\n{}");
+}
+
 static void serve_drip(int fd)
 {
     static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"choices\":[";
@@ -288,6 +298,9 @@ static void serve(int fd, enum hmode mode)
         break;
     case H_HUGE_HEADER:
         serve_huge_header(fd);
+        break;
+    case H_HUGE_STATUS_LINE:
+        serve_huge_status_line(fd);
         break;
     case H_GARBAGE:
         send_all(fd, garbage, sizeof(garbage) - 1);
@@ -523,6 +536,21 @@ static void test_huge_header(void **state)
     assert_clean_failure(&o, -EIO);
 }
 
+/* libcurl refuses a header line over its limit as CURLE_OUT_OF_MEMORY: the reason must say
+ * what is wrong with the reply, not "Out of memory" (issue 9, finding 15). */
+static void test_huge_header_says_so(void **state)
+{
+    (void)state;
+    enum hmode modes[] = {H_HUGE_HEADER, H_HUGE_STATUS_LINE};
+    for (size_t i = 0; i < 2; i++) {
+        struct outcome o = request(modes[i], &provider_openai);
+        assert_null(strcasestr(o.r.error, "out of memory"));
+        assert_non_null(strstr(o.r.error, "header line over"));
+        assert_non_null(strstr(o.r.error, "127.0.0.1:"));
+        assert_clean_failure(&o, -EIO);
+    }
+}
+
 static void test_garbage(void **state)
 {
     (void)state;
@@ -623,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_bad_chunked),
         cmocka_unit_test(test_huge_body),
         cmocka_unit_test(test_huge_header),
+        cmocka_unit_test(test_huge_header_says_so),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_bad_status_line),
         cmocka_unit_test(test_malformed_json_openai),

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -363,7 +365,7 @@ static void test_list_and_remove_stale(void **state)
     assert_true(s.found && s.stale);
     assert_int_equal(s.pid, gone);
 
-    assert_true(shm_segment_remove_stale() >= 2);
+    assert_true(shm_segment_remove_stale(NULL, NULL) >= 2);
     assert_false(exists(dead.name));
     assert_false(exists(old));
     assert_true(exists(live.name));
@@ -375,9 +377,88 @@ static void test_list_and_remove_stale(void **state)
     assert_int_equal(shm_unlink(young), 0);
 }
 
+/*
+ * Entries that anyone can put in /dev/shm under our prefix: a FIFO (opening it
+ * blocked every run before the first line), a folder, a symlink to one of our
+ * own segments, and one of our segments for contrast. Stale-segment removal
+ * and listing must return at once, report the foreign ones, and touch none.
+ * It runs in a child with a private /dev/shm (a mount namespace: root only),
+ * so a FIFO there cannot hang anybody else's runs on this machine.
+ */
+struct foreign_seen {
+    int fifo, dir, link, other;
+};
+
+static void on_foreign(const char *name, const char *why, void *arg)
+{
+    struct foreign_seen *f = arg;
+    if (strstr(name, "-fifo") && !strcmp(why, "a FIFO"))
+        f->fifo++;
+    else if (strstr(name, "-dir") && !strcmp(why, "a folder"))
+        f->dir++;
+    else if (strstr(name, "-link") && !strcmp(why, "a symbolic link"))
+        f->link++;
+    else
+        f->other++;
+}
+
+static int foreign_entries_child(void)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", "/dev/shm", "tmpfs", 0, "mode=1777") != 0)
+        return 77;
+    alarm(5); /* a blocking open ends the child with SIGALRM */
+    struct shm_segment seg;
+    char id[SHM_RUN_ID_MAX], target[128];
+    fresh_id(id, sizeof(id));
+    create_or_fail(&seg, id, 1);
+    snprintf(target, sizeof(target), "/dev/shm%s", seg.name);
+    if (mkfifo("/dev/shm/agentos-x-fifo", 0600) != 0 || mkdir("/dev/shm/agentos-x-dir", 0700) ||
+        symlink(target, "/dev/shm/agentos-x-link") != 0)
+        return 3;
+    struct foreign_seen f = {0};
+    if (shm_segment_remove_stale(on_foreign, &f) != 0)
+        return 4;
+    if (f.fifo != 1 || f.dir != 1 || f.link != 1 || f.other != 0)
+        return 5;
+    if (shm_segment_list(NULL, NULL) != 1) /* our segment only */
+        return 6;
+    struct stat st;
+    if (lstat("/dev/shm/agentos-x-fifo", &st) || !S_ISFIFO(st.st_mode) ||
+        lstat("/dev/shm/agentos-x-dir", &st) || lstat("/dev/shm/agentos-x-link", &st))
+        return 7;
+    char err[256];
+    struct shm_segment fifo;
+    if (shm_segment_attach(&fifo, "/agentos-x-fifo", 1, err, sizeof(err)) != -EPROTO ||
+        !strstr(err, "a FIFO"))
+        return 8;
+    shm_segment_detach(&seg);
+    return 0;
+}
+
+static void test_foreign_entries_left_alone(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(foreign_entries_child());
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+        skip(); /* no mount namespace here */
+    if (WIFSIGNALED(st))
+        fail_msg("blocked: killed by signal %d", WTERMSIG(st));
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_foreign_entries_left_alone),
         cmocka_unit_test(test_create_layout),
         cmocka_unit_test(test_create_rejects),
         cmocka_unit_test(test_attach),

@@ -282,6 +282,32 @@ static void test_approve_path(void **state)
     free(res);
 }
 
+/*
+ * The spec is edited between discovery (which hashed version A) and the load
+ * node (which reads version B): the result carries B's text and must carry
+ * B's hash, or the next run finds it out of date and redoes the item.
+ */
+static void test_edit_after_discovery(void **state)
+{
+    struct fx *f = *state;
+    char trace[256], sha_a[65], sha_b[65];
+    static const char b[] = "# Cache layer, version B\n\nEDITED-MARKER\n";
+    write_input(f, SPEC); /* discovery: A's hash in it.source_sha256 */
+    util_strlcpy(sha_a, f->it.source_sha256, sizeof(sha_a));
+    write_text(f->input, b); /* edited before the load node runs */
+    util_sha256_hex(b, strlen(b), sha_b);
+    queue_reply("# Design\n\nDRAFT\n");
+    queue_reply("VERDICT: APPROVED\n");
+    assert_int_equal(run_item(&f->it, trace, sizeof(trace)), 0);
+    assert_non_null(strstr(calls[0].prompt, "EDITED-MARKER")); /* B's text was used */
+    assert_string_equal(f->it.source_sha256, sha_b);
+    char *res = read_text(f->out), want[128];
+    snprintf(want, sizeof(want), "\nsource_sha256: %s\n", sha_b);
+    assert_non_null(strstr(res, want));
+    assert_null(strstr(res, sha_a));
+    free(res);
+}
+
 static void test_revise_until_out_of_rounds(void **state)
 {
     struct fx *f = *state;
@@ -388,10 +414,24 @@ static void test_invalid_spec(void **state)
         assert_string_equal(f->it.reason, "Invalid spec format");
         assert_string_equal(trace, "N0_load");
     }
-    /* missing input */
+    /* input that vanished after discovery: the reason says so, not "Invalid spec format" */
     unlink(f->input);
+    assert_int_equal(run_item(&f->it, trace, sizeof(trace)), -ENOENT);
+    assert_non_null(strstr(f->it.reason, f->input));
+    assert_non_null(strstr(f->it.reason, "is gone"));
+    /* unreadable input (root reads anything: only checked as another user) */
+    write_input(f, SPEC);
+    chmod(f->input, 0);
+    if (geteuid() != 0) {
+        assert_int_equal(run_item(&f->it, trace, sizeof(trace)), -EACCES);
+        assert_non_null(strstr(f->it.reason, "Permission denied"));
+    }
+    unlink(f->input);
+    /* a folder where the spec was */
+    assert_int_equal(mkdir(f->input, 0700), 0);
     assert_int_equal(run_item(&f->it, trace, sizeof(trace)), -EINVAL);
-    assert_string_equal(f->it.reason, "Invalid spec format");
+    assert_non_null(strstr(f->it.reason, "is a folder, not a regular file"));
+    rmdir(f->input);
     /* over 1 MiB */
     size_t big = 1024 * 1024 + 10;
     char *text = malloc(big + 1);
@@ -663,6 +703,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_approve_path),
+        T(test_edit_after_discovery),
         T(test_revise_until_out_of_rounds),
         T(test_issue_revise_then_approve),
         T(test_blocked_with_one_round),

@@ -222,6 +222,15 @@ static const struct bad bad_docs[] = {
      "duplicate step id \"a\" (steps[0] and steps[2])"},
     {ST(RUN("b") ", " RUN("a") ", " RUN("a") ", " RUN("b")),
      "duplicate step id \"a\" (steps[1] and steps[2])"},
+    /* names that would pass for the coordinator's: its console prefix, its log file */
+    {ST(RUN("a") ", " RUN("coordinator")),
+     "steps[1].id \"coordinator\" is reserved: the coordinator's console lines and "
+     "coordinator.log use that name"},
+    {ST(RUN("COORDINATOR")), "steps[0].id \"COORDINATOR\" is reserved"},
+    {ST(RUN("CoOrdinator")), "steps[0].id \"CoOrdinator\" is reserved"},
+    /* ids that differ only in case: [Build] and [build] on one console, one log on some disks */
+    {ST(RUN("Build") ", " RUN("x") ", " RUN("build")),
+     "step ids \"Build\" and \"build\" differ only in case (steps[0] and steps[2])"},
     {ST("{\"id\": \"a\", \"run\": \"r\", \"prompt\": \"p\", \"output\": \"o\"}"),
      "step a has both \"run\" and \"prompt\""},
     {ST("{\"id\": \"a\"}"), "step a needs \"run\" (a command) or \"prompt\""},
@@ -505,7 +514,7 @@ static void test_load(void **state)
     assert_null(ws.steps);
 
     assert_int_equal(ws_load(dir, &ws, err, sizeof(err)), -EINVAL);
-    snprintf(want, sizeof(want), "%s: not a regular file", dir);
+    snprintf(want, sizeof(want), "%s: not a regular file (a folder)", dir);
     assert_string_equal(err, want);
 
     snprintf(path, sizeof(path), "%s/big.json", dir);

@@ -11,7 +11,7 @@
  * The checkpoint after S1_execute means a step whose command ran but whose
  * worker died (or whose run was interrupted) resumes at its acceptance tests
  * and does not run the command again. A step's record of having passed is a
- * result file under $AGENTOS_HOME/workstreams/<workstream>/<step>.md whose
+ * result file under $AGENTOS_HOME/workstreams/<workstream>/<key>/<step>.md whose
  * source_sha256 is the step's hash (its definition and its dependencies'
  * hashes): the plan finds it up to date until the step or one it depends on
  * changes.

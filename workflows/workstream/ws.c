@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "runtime/items.h"
 #include "shm/util.h"
@@ -31,6 +32,7 @@
 /* IDs end up in file names: the item-stem rule. */
 _Static_assert(WS_ID_MAX == ITEM_STEM_MAX, "workstream and item IDs share a rule");
 #define WS_ID_RULE "a string of 1-64 characters of A-Z a-z 0-9 _ -"
+#define WS_RESERVED_ID "coordinator" /* in any case: the coordinator's prefix and log */
 
 #define WS_WORKERS_LIMIT 1000000L /* only to keep the number a long; callers cap lower */
 #define WS_TIMEOUT_LIMIT 86400L   /* one day, in seconds */
@@ -243,6 +245,12 @@ static int ws_parse_step(struct ws_ctx *x, size_t i, const cJSON *def)
     const cJSON *id = ws_get(def, "id");
     if (!cJSON_IsString(id) || !item_stem_valid(id->valuestring))
         return ws_fail(x, "steps[%zu].id must be " WS_ID_RULE, i);
+    /* A step's ID is its console prefix and its log's name: never the coordinator's. */
+    if (strcasecmp(id->valuestring, WS_RESERVED_ID) == 0)
+        return ws_fail(x,
+                       "steps[%zu].id \"%s\" is reserved: the coordinator's console lines and "
+                       "coordinator.log use that name",
+                       i, id->valuestring);
     util_strlcpy(st->id, id->valuestring, sizeof(st->id));
     char **accept = NULL;
     int rc = ws_parse_action(x, st);
@@ -296,14 +304,26 @@ struct ws_key {
     size_t i;
 };
 
+/* IDs in case-blind order (so IDs that differ only in case sit together), then exact. */
+static int ws_id_cmp(const char *a, const char *b)
+{
+    int c = strcasecmp(a, b);
+    return c ? c : strcmp(a, b);
+}
+
 static int ws_key_cmp(const void *pa, const void *pb)
 {
     const struct ws_key *a = pa, *b = pb;
-    int c = strcmp(a->id, b->id);
+    int c = ws_id_cmp(a->id, b->id);
     return c ? c : (a->i > b->i) - (a->i < b->i);
 }
 
-/* Sort the IDs into keys; report the duplicate whose second use comes first. */
+/*
+ * Sort the IDs into keys; report the duplicate whose second use comes first.
+ * IDs that differ only in case count as duplicates too: "[Build]" and
+ * "[build]" would be two console prefixes a reader takes for one, and
+ * Build.log and build.log one file on a case-blind disk.
+ */
 static int ws_index(struct ws_ctx *x, struct ws_key *keys)
 {
     const struct workstream *ws = x->ws;
@@ -312,12 +332,17 @@ static int ws_index(struct ws_ctx *x, struct ws_key *keys)
     qsort(keys, ws->nsteps, sizeof(*keys), ws_key_cmp);
     size_t dup = 0;
     for (size_t k = 1; k < ws->nsteps; k++)
-        if (strcmp(keys[k - 1].id, keys[k].id) == 0 && (!dup || keys[k].i < keys[dup].i))
+        if (strcasecmp(keys[k - 1].id, keys[k].id) == 0 && (!dup || keys[k].i < keys[dup].i))
             dup = k;
-    if (dup)
-        return ws_fail(x, "duplicate step id \"%s\" (steps[%zu] and steps[%zu])", keys[dup].id,
-                       keys[dup - 1].i, keys[dup].i);
-    return 0;
+    if (!dup)
+        return 0;
+    const struct ws_key *a = &keys[dup - 1], *b = &keys[dup];
+    if (strcmp(a->id, b->id) == 0)
+        return ws_fail(x, "duplicate step id \"%s\" (steps[%zu] and steps[%zu])", b->id, a->i,
+                       b->i);
+    const struct ws_key *first = a->i < b->i ? a : b, *second = a->i < b->i ? b : a;
+    return ws_fail(x, "step ids \"%s\" and \"%s\" differ only in case (steps[%zu] and steps[%zu])",
+                   first->id, second->id, first->i, second->i);
 }
 
 /* Index of the step called id, or SIZE_MAX. */
@@ -326,7 +351,7 @@ static size_t ws_lookup(const struct ws_key *keys, size_t n, const char *id)
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(keys[mid].id, id);
+        int c = ws_id_cmp(keys[mid].id, id);
         if (c == 0)
             return keys[mid].i;
         if (c < 0)
@@ -531,7 +556,7 @@ int ws_load(const char *path, struct workstream *ws, char *err, size_t errlen)
     if (rc == -EFBIG)
         util_errf(err, errlen, "%s: larger than %d bytes", path, WS_FILE_MAX);
     else if (rc == -EINVAL)
-        util_errf(err, errlen, "%s: not a regular file", path);
+        util_errf(err, errlen, "%s: not a regular file (%s)", path, util_path_kind(path));
     else if (rc)
         util_errf(err, errlen, "%s: could not read: %s", path, strerror(-rc));
     if (rc)

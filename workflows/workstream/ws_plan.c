@@ -10,20 +10,27 @@
  *   - parallelism: execution.parallel false runs one step at a time whatever
  *     --parallel says; otherwise --parallel N, else execution.max_workers,
  *     else 3 (the value of a bare --parallel), capped at 10;
+ *   - state is kept per workspace (runtime/workspace.h, ADR-10): the key is
+ *     made of the resolved workstream file and the resolved current folder
+ *     (where the commands run), so a clone or a second folder running the same
+ *     file runs its own steps;
  *   - a step is pending when its record under
- *     $AGENTOS_HOME/workstreams/<id>/<step>.md is missing or was made from
- *     another definition (its hash covers the step and its dependencies); the
- *     runtime adds "or a step it depends on is pending";
+ *     $AGENTOS_HOME/workstreams/<id>/<key>/<step>.md is missing or was made
+ *     from another definition (its hash covers the step and its
+ *     dependencies); the runtime adds "or a step it depends on is pending";
  *   - check: when steps can run at once, two steps that may run together must
  *     not list overlapping files (--dot and --dry-run can still show such a
  *     graph).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "runtime/result.h"
+#include "runtime/workspace.h"
 #include "shm/util.h"
 #include "workflows/workflows.h"
 #include "workflows/workstream/ws.h"
@@ -71,7 +78,7 @@ static int recorded_passed(const struct item *it)
 }
 
 /* One item per step: record path, hash, dependencies, definition, roles, pending. */
-static int build_items(struct wf_plan *p, const struct workstream *ws)
+static int build_items(struct wf_plan *p, const struct workstream *ws, const char *key)
 {
     p->items.v = calloc(ws->nsteps + 1, sizeof(*p->items.v));
     if (!p->items.v)
@@ -84,7 +91,7 @@ static int build_items(struct wf_plan *p, const struct workstream *ws)
         util_strlcpy(it->stem, st->id, sizeof(it->stem));
         util_strlcpy(it->sha256, st->sha256, sizeof(it->sha256));
         it->input_path = strdup(ws_file(p));
-        it->out_path = util_asprintf("%s/workstreams/%s/%s.md", p->home, ws->id, st->id);
+        it->out_path = util_asprintf("%s/workstreams/%s/%s/%s.md", p->home, ws->id, key, st->id);
         it->deps = st->ndeps ? calloc(st->ndeps, sizeof(*it->deps)) : NULL;
         if (!it->input_path || !it->out_path || (st->ndeps && !it->deps))
             return -ENOMEM;
@@ -96,6 +103,46 @@ static int build_items(struct wf_plan *p, const struct workstream *ws)
         it->pending = !recorded_passed(it);
     }
     return 0;
+}
+
+/*
+ * Step records from before records were kept per folder
+ * (<home>/workstreams/<id>/<step>.md) do not say which folder made them, so
+ * none can be trusted for this one: they move to pre-workspace/ beside them,
+ * kept, and the run says so once (the move makes it once). Not for --dry-run
+ * or --dot, which change nothing.
+ */
+static void set_aside_unkeyed_records(const struct wf_plan *p, const struct workstream *ws)
+{
+    char dir[PATH_MAX], aside[PATH_MAX + 16], from[2 * PATH_MAX], to[2 * PATH_MAX];
+    if (p->o->dry_run || p->o->dot ||
+        util_pathf(dir, sizeof(dir), "%s/workstreams/%s", p->home, ws->id) < 0 ||
+        util_pathf(aside, sizeof(aside), "%s/pre-workspace", dir) < 0)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t moved = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        struct stat st;
+        if (n < 4 || strcmp(de->d_name + n - 3, ".md") || de->d_name[0] == '.' ||
+            util_pathf(from, sizeof(from), "%s/%s", dir, de->d_name) < 0 ||
+            util_pathf(to, sizeof(to), "%s/%s", aside, de->d_name) < 0 || lstat(from, &st) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if ((moved || util_mkdir_p(aside, 0700) == 0) && rename(from, to) == 0)
+            moved++;
+    }
+    closedir(d);
+    if (moved) {
+        printf("[COORDINATOR] Step records are now kept per folder; %zu record%s of %s from "
+               "before do not say which folder made %s: moved to %s, and the steps run again "
+               "here\n",
+               moved, moved == 1 ? "" : "s", ws->id, moved == 1 ? "it" : "them", aside);
+        fflush(stdout);
+    }
 }
 
 int ws_plan_load(struct wf_plan *p, char *err, size_t errlen)
@@ -127,12 +174,19 @@ int ws_plan_load(struct wf_plan *p, char *err, size_t errlen)
     set_parallel(p, ws);
     util_errf(p->title, sizeof(p->title), "Workstream %s", ws->id);
     util_errf(p->where, sizeof(p->where), "in workstream %s", ws->id);
-    if (util_pathf(p->ckpt_dir, sizeof(p->ckpt_dir), "%s/checkpoints/workstream-%s", p->home,
-                   ws->id) < 0) {
+    /* The commands run in the current folder: it is part of the workspace. */
+    const char *where[] = {ws_file(p), "."};
+    char key[WORKSPACE_KEY_LEN + 1];
+    r = workspace_key(where, 2, key, p->workspace, sizeof(p->workspace), err, errlen);
+    if (r < 0)
+        return r;
+    if (util_pathf(p->ckpt_dir, sizeof(p->ckpt_dir), "%s/checkpoints/workstream-%s/%s", p->home,
+                   ws->id, key) < 0) {
         util_errf(err, errlen, "the checkpoint folder under %.60s... is too long", p->home);
         return -ENAMETOOLONG;
     }
-    r = build_items(p, ws);
+    set_aside_unkeyed_records(p, ws);
+    r = build_items(p, ws, key);
     if (r == -ENOMEM)
         util_errf(err, errlen, "out of memory planning %s", ws_file(p));
     return r;
