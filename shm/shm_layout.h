@@ -39,9 +39,10 @@
 
 #define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
 #define SHM_LAYOUT_VERSION                                                                         \
-    4u /* 2: claim word holds state+pid; admission bitmask;                                        \
+    5u /* 2: claim word holds state+pid; admission bitmask;                                        \
           3: states passed/skipped, claim blocked (dependencies);                                  \
-          4: key slots publish a lock-free copy of their state */
+          4: key slots publish a lock-free copy of their state;                                    \
+          5: item state other-run (runtime/own.h) */
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -139,6 +140,7 @@ enum prog_state {
     PROG_INTERRUPTED = 6, /* stopped by shutdown/pause; checkpoint kept */
     PROG_PASSED = 7,      /* workstream step: ran and its acceptance tests passed */
     PROG_SKIPPED = 8,     /* workstream step: a step it depends on did not pass */
+    PROG_OTHER_RUN = 9,   /* another live run owns it (runtime/own.h); left to that run */
 };
 
 /*
