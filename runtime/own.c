@@ -212,7 +212,7 @@ static void say_left(const struct run_ctx *rc, const struct own_tally *t, size_t
                noun, s, verb, who, deps, kept);
     else
         printf("[COORDINATOR] Nothing to take: %s%zu %s%s %s being processed by %s%s\n",
-               t->dependents ? "" : "all ", t->held, noun, s, verb, who, deps);
+               t->dependents || t->held == 1 ? "" : "all ", t->held, noun, s, verb, who, deps);
     fflush(stdout); /* before the coordinator's own (unbuffered) console output */
 }
 

@@ -285,6 +285,27 @@ static void plan_with_nothing_left_says_why(void **state)
         own_release(lock[i], fd[i]);
 }
 
+static void plan_with_one_item_held_by_an_unnamed_run(void **state)
+{
+    struct fx *f = *state;
+    struct run_ctx rc;
+    struct item v[2];
+    size_t sel[2], deps[1];
+    long slot_of[2];
+    char lock[192], out[256];
+    make_plan(&rc, f, v, 2, sel, slot_of, deps);
+    v[1].ndeps = 0;
+    rc.nsel = 1; /* only LLD-01 selected (by ID) */
+    int fd;
+    assert_int_equal(own_lock_path(&rc, &v[0], lock, sizeof(lock)), 0);
+    assert_int_equal(own_take(lock, "", &fd, NULL, 0), 0); /* an owner that wrote no id */
+    leave_held(&rc, f, out, sizeof(out));
+    assert_string_equal(out, "[COORDINATOR] Nothing to take: 1 item is being processed by "
+                             "another run\n");
+    assert_int_equal(rc.nsel, 0);
+    own_release(lock, fd);
+}
+
 static void plan_with_nothing_held_says_nothing(void **state)
 {
     struct fx *f = *state;
@@ -311,6 +332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(checkpoint_deleted_only_while_owned, setup, teardown),
         cmocka_unit_test_setup_teardown(plan_leaves_held_items_and_dependents, setup, teardown),
         cmocka_unit_test_setup_teardown(plan_with_nothing_left_says_why, setup, teardown),
+        cmocka_unit_test_setup_teardown(plan_with_one_item_held_by_an_unnamed_run, setup, teardown),
         cmocka_unit_test_setup_teardown(plan_with_nothing_held_says_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
