@@ -151,9 +151,9 @@ static int create_segment(struct coord *c)
 static void begin_shutdown(struct coord *c, const char *why);
 
 /*
- * --fail-fast: a step failed, so the run stops as a shutdown does (running
- * steps checkpoint and end interrupted; no step starts), but ends with exit
- * status 1, not 130. Steps not started end as skipped, with the reason.
+ * --fail-fast: an item failed, so the run stops as a shutdown does (running
+ * items checkpoint and end interrupted; no item starts), but ends with exit
+ * status 1, not 130. Items not started end as skipped, with the reason.
  */
 static void stop_for_fail_fast(struct coord *c, const char *failed_id)
 {
@@ -290,14 +290,6 @@ static void poll_signals(struct coord *c)
     ppoll(NULL, 0, &zero, &open_mask);
 }
 
-/* How the main loop ended. */
-enum coord_end {
-    COORD_END_DONE = 0,        /* every item ended (or workers could not be kept alive) */
-    COORD_END_INTERRUPTED = 1, /* SIGINT/SIGTERM: workers are checkpointing */
-    COORD_END_KILLED = 2,      /* a second SIGINT: workers were killed at once */
-    COORD_END_PAUSED = 3,      /* --pause-timeout passed: workers are checkpointing */
-};
-
 /* The main loop, until the run ends one of the ways above. */
 static enum coord_end loop(struct coord *c)
 {
@@ -420,6 +412,17 @@ static void flush_before_exit(struct coord *c, enum coord_end how)
     }
 }
 
+int coord_exit_status(enum coord_end how, const unsigned counts[PROG_STATE_COUNT], int counted)
+{
+    /* Items that never ended (workers could not be kept alive) are not "processed". */
+    int unfinished = counts[PROG_FAILED] || counts[PROG_SKIPPED] || counts[PROG_INTERRUPTED] ||
+                     counts[PROG_PENDING] || !counted;
+    return how == COORD_END_PAUSED ? RUN_EXIT_PAUSED
+           : how != COORD_END_DONE ? RUN_EXIT_INTERRUPTED
+           : unfinished            ? RUN_EXIT_FAILED
+                                   : RUN_EXIT_OK;
+}
+
 static int finish(struct coord *c, enum coord_end how)
 {
     struct run_ctx *rc = &c->rc;
@@ -435,13 +438,7 @@ static int finish(struct coord *c, enum coord_end how)
         memset(&v, 0, sizeof(v)); /* out of memory: an empty summary, the status still right */
     v.wf = rc->wf;
     summary_count(&v, n);
-    /* Items that never ended (workers could not be kept alive) are not "processed". */
-    int unfinished = n[PROG_FAILED] || n[PROG_SKIPPED] || n[PROG_INTERRUPTED] || n[PROG_PENDING] ||
-                     (!v.items && rc->nsel);
-    int status = how == COORD_END_PAUSED ? RUN_EXIT_PAUSED
-                 : how != COORD_END_DONE ? RUN_EXIT_INTERRUPTED
-                 : unfinished            ? RUN_EXIT_FAILED
-                                         : RUN_EXIT_OK;
+    int status = coord_exit_status(how, n, v.items != NULL || rc->nsel == 0);
     unsigned stuck = summary_keys_reserved(rc);
     if (stuck)
         ccon_coord(&c->con, "BUG: %u key request slot%s still reserved after every worker exited",

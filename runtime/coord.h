@@ -14,8 +14,26 @@
 #include "runtime/pool.h"
 #include "runtime/run.h"
 #include "runtime/uring.h"
+#include "shm/prog.h"
 
 #define COORD_DEAD_MAX 64
+
+/* How the main loop ended. */
+enum coord_end {
+    COORD_END_DONE = 0,        /* every item ended (or workers could not be kept alive) */
+    COORD_END_INTERRUPTED = 1, /* SIGINT/SIGTERM: workers are checkpointing */
+    COORD_END_KILLED = 2,      /* a second SIGINT: workers were killed at once */
+    COORD_END_PAUSED = 3,      /* --pause-timeout passed: workers are checkpointing */
+};
+
+/*
+ * The run's exit status (enum run_exit) from how the loop ended and the final
+ * outcome counts (summary_count): paused 75; interrupted or killed 130; else 1
+ * when an item failed, was skipped, interrupted or never started, or when the
+ * outcomes could not be read (counted = 0), and 0 when every item was
+ * processed (approved, needs revision, passed). Pure.
+ */
+int coord_exit_status(enum coord_end how, const unsigned counts[PROG_STATE_COUNT], int counted);
 
 struct coord {
     struct run_ctx rc;

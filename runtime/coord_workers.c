@@ -197,7 +197,13 @@ void coord_reap(struct coord *c)
 
 void coord_signal_workers(struct coord *c, int sig)
 {
-    for (unsigned s = 0; s < c->nworkers; s++)
-        if (c->wpid[s])
-            kill(c->wpid[s], sig);
+    for (unsigned s = 0; s < c->nworkers; s++) {
+        if (!c->wpid[s])
+            continue;
+        kill(c->wpid[s], sig);
+        /* A worker stopped (Ctrl+Z, SIGSTOP) cannot reach its safe point, and may hold
+         * a key slot's mutex others wait for: let it go on, to checkpoint and exit. */
+        if (sig == SIGTERM)
+            kill(c->wpid[s], SIGCONT);
+    }
 }

@@ -22,34 +22,48 @@
 /* Longest the coordinator waits for a key slot a worker holds (a reload). */
 #define POOL_LOCK_WAIT_NS (200 * UTIL_NS_PER_MS)
 
-struct pool_view {
-    uint32_t keys, disabled, limited, cut_off, serving_slots;
-    uint32_t live_roles; /* roles of the keys not disabled (CRED_ROLE_* bits) */
-};
+void pool_view_add(struct pool_view *v, const struct cred_pub *k, int endpoint_ready,
+                   int64_t now_ns)
+{
+    v->keys++;
+    if (k->state != CRED_DISABLED)
+        v->live_roles |= k->roles; /* rate limits and breakers pass: they end by themselves */
+    if (k->state == CRED_DISABLED)
+        v->disabled++;
+    else if (k->rate_limited_until_ns > now_ns)
+        v->limited++;
+    else if (!endpoint_ready)
+        v->cut_off++;
+    else
+        v->serving_slots += k->concurrency ? k->concurrency : 1;
+}
+
+uint32_t pool_parallelism(uint32_t parallel_max, uint32_t serving_slots)
+{
+    uint32_t want = parallel_max < serving_slots ? parallel_max : serving_slots;
+    return want < 1 ? 1 : want;
+}
+
+uint32_t pool_missing_roles(const struct pool_view *v, uint32_t roles_needed)
+{
+    if (v->keys == 0 || v->disabled == v->keys)
+        return roles_needed ? roles_needed : CRED_ROLE_DRAFT | CRED_ROLE_REVIEW;
+    return roles_needed & ~v->live_roles;
+}
 
 static void look(struct pool_monitor *pm, struct pool_view *v)
 {
     struct shm_segment *seg = &pm->rc->seg;
     int64_t now = util_now_mono_ns();
     memset(v, 0, sizeof(*v));
-    v->keys = seg->hdr->key_count;
-    for (uint32_t i = 0; i < v->keys; i++) {
+    for (uint32_t i = 0; i < seg->hdr->key_count; i++) {
         struct cred_pub k;
-        if (cred_view(shm_cred_slot(seg, i), &k) < 0)
+        if (cred_view(shm_cred_slot(seg, i), &k) < 0) {
+            v->keys++; /* unreadable right now: counted, neither serving nor disabled */
             continue;
-        uint32_t state = k.state, ep = k.endpoint, conc = k.concurrency, roles = k.roles;
-        int64_t until = k.rate_limited_until_ns;
-        if (state != CRED_DISABLED)
-            v->live_roles |= roles; /* rate limits and breakers pass: they end by themselves */
+        }
         /* pid 0 is nobody's: a half-open endpoint counts as cut off until it closes */
-        if (state == CRED_DISABLED)
-            v->disabled++;
-        else if (until > now)
-            v->limited++;
-        else if (!breaker_ready(seg, ep, 0, now, NULL))
-            v->cut_off++;
-        else
-            v->serving_slots += conc ? conc : 1;
+        pool_view_add(v, &k, breaker_ready(seg, k.endpoint, 0, now, NULL), now);
     }
 }
 
@@ -75,11 +89,7 @@ void pool_init(struct pool_monitor *pm, struct run_ctx *rc, struct coord_console
 static void set_parallelism(struct pool_monitor *pm, const struct pool_view *v)
 {
     struct shm_header_sh *h = pm->rc->seg.hdr;
-    uint32_t want = h->parallel_max;
-    if (v->serving_slots < want)
-        want = v->serving_slots;
-    if (want < 1)
-        want = 1;
+    uint32_t want = pool_parallelism(h->parallel_max, v->serving_slots);
     if (want == pm->last_parallelism)
         return;
     atomic_store(&h->parallelism, want);
@@ -127,8 +137,8 @@ static const char *pool_roles_name(uint32_t roles)
 static void watch_pause(struct pool_monitor *pm, const struct pool_view *v)
 {
     struct shm_header_sh *h = pm->rc->seg.hdr;
-    uint32_t missing = pm->rc->roles_needed & ~v->live_roles;
-    int exhausted = v->keys == 0 || v->disabled == v->keys || missing;
+    uint32_t missing = pool_missing_roles(v, pm->rc->roles_needed);
+    int exhausted = missing != 0;
     if (exhausted && !pm->paused) {
         pm->paused = 1;
         pm->paused_since_ns = util_now_mono_ns();
@@ -162,7 +172,7 @@ void pool_tick(struct pool_monitor *pm)
         pool_reload(pm, "edited file");
     struct pool_view v;
     look(pm, &v);
-    /* An item that needs no key (a workstream's shell step) must not wait for the pool:
+    /* An item that needs no key (a shell command, say) must not wait for the pool:
      * the run narrows to the keys that serve only when every item needs one. */
     if (pm->rc->narrow_to_keys)
         set_parallelism(pm, &v);

@@ -63,6 +63,14 @@ int run_cred_path(const struct run_opts *o, const char *home, char *out, size_t 
 /* Worker process body: take items from the segment until none is left. Returns the exit status. */
 int wrk_main(struct run_ctx *rc, unsigned worker_index);
 
+/* The PROG_* state an item ends in for a finishing node's enum wf_outcome
+ * (approved, passed; anything else needs revision). Pure. */
+uint32_t wrk_outcome_state(int outcome);
+
+/* The PROG_* state a result file's "status:" stands for (approved, passed;
+ * anything else, even garbage, needs revision: the result exists). Pure. */
+uint32_t wrk_result_state(const char *status);
+
 /* Coordinator: the whole run. Returns the process exit status (enum run_exit). */
 int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *prompts_dir);
 

@@ -31,7 +31,6 @@
 #include "runtime/own.h"
 #include "runtime/result.h"
 #include "shm/util.h"
-#include "workflows/workstream/ws.h"
 #include "shm/admit.h"
 #include "shm/crashpoint.h"
 #include "shm/prog.h"
@@ -267,11 +266,17 @@ static enum wrk_end run_nodes(struct wrk_item *w, struct wf_item *it, struct ckp
     return WRK_FINISHED;
 }
 
-static uint32_t outcome_state(int outcome)
+uint32_t wrk_outcome_state(int outcome)
 {
     return outcome == WF_OUTCOME_APPROVED ? PROG_APPROVED
            : outcome == WF_OUTCOME_PASSED ? PROG_PASSED
                                           : PROG_NEEDS_REVISION;
+}
+
+uint32_t wrk_result_state(const char *status)
+{
+    int s = prog_state_from_name(status);
+    return s == PROG_APPROVED || s == PROG_PASSED ? (uint32_t)s : PROG_NEEDS_REVISION;
 }
 
 /* "Completed: approved after 2 review rounds", "Completed: passed" (+ note). */
@@ -306,9 +311,7 @@ static int already_done(struct wrk_item *w, const struct item *src, const char *
                             (int64_t)st.st_mtim.tv_sec * UTIL_NS_PER_SEC + st.st_mtim.tv_nsec <
                                 w->rc->started_real_ns))
         return 0;
-    w->p.state = !strcmp(ri.status, "approved") ? PROG_APPROVED
-                 : !strcmp(ri.status, "passed") ? PROG_PASSED
-                                                : PROG_NEEDS_REVISION;
+    w->p.state = wrk_result_state(ri.status);
     w->p.rounds = (uint32_t)(ri.rounds > 0 ? ri.rounds : 0);
     ckpt_remove(ckpt);
     log_completed(w->log, w->p.state, ri.rounds,
@@ -378,7 +381,7 @@ static void process_item(struct wrk_item *w, const struct item *src)
         ckpt_close(c);
         ckpt_remove(path);
         crash_point("item_done"); /* crash tests: result written, item not yet marked done */
-        w->p.state = outcome_state(it.outcome);
+        w->p.state = wrk_outcome_state(it.outcome);
         w->p.rounds = (uint32_t)it.rounds;
         log_completed(w->log, w->p.state, it.rounds, "");
     } else {

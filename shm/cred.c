@@ -38,11 +38,18 @@
 #include <time.h>
 
 #include "shm/breaker.h"
+#include "shm/crashpoint.h"
 #include "shm/seqlock.h"
 #include "shm/util.h"
 
 #define CRED_ROLE_ALL (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)
 #define CRED_PICK_ROUNDS 8
+/*
+ * Longest a reserver waits for one slot's mutex: a holder keeps it for
+ * microseconds, so a longer wait means it is stopped (SIGSTOP, a debugger) or
+ * descheduled; the reserver looks at the other keys and comes back.
+ */
+#define CRED_LOCK_WAIT_NS (20 * UTIL_NS_PER_MS)
 /* When every key is merely busy, nothing tells us when one frees up: poll. */
 #define CRED_BUSY_POLL_NS (10 * UTIL_NS_PER_MS)
 
@@ -300,8 +307,16 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_
     for (uint32_t i = 0; i < seg->hdr->key_count; i++) {
         struct cred_slot_sh *slot = shm_cred_slot(seg, i);
 
-        if (cred_lock(slot) < 0)
-            continue; /* unrecoverable mutex: the key is lost for this run */
+        if (cred_lock_within(slot, CRED_LOCK_WAIT_NS) < 0) {
+            /* held too long (its holder stopped?) or unrecoverable: not this round, but
+             * still a key of the role if its published state says so */
+            struct cred_pub p;
+            if (cred_view(slot, &p) == 0 && (p.roles & mask) && p.state != CRED_DISABLED)
+                w->usable_keys++;
+            if (w->retry_at_ns == 0 || now_ns + CRED_BUSY_POLL_NS < w->retry_at_ns)
+                w->retry_at_ns = now_ns + CRED_BUSY_POLL_NS;
+            continue;
+        }
         cred_judge_locked(seg, slot, mask, pid, now_ns, &v);
         cred_unlock(slot);
         if (!v.of_role)
@@ -331,8 +346,9 @@ static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_
     struct cred_judge v;
     int free_i = -1;
 
-    if (cred_lock(slot) < 0)
+    if (cred_lock_within(slot, CRED_LOCK_WAIT_NS) < 0)
         return -EAGAIN;
+    crash_point("cred_locked"); /* crash tests: stop or die holding the slot's mutex */
     cred_judge_locked(seg, slot, mask, pid, now_ns, &v);
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX && free_i < 0; i++)
         if (slot->st.holders[i] == 0)

@@ -1,25 +1,9 @@
 /*
- * prog.c - the lock-free progress table: seqlock writes and reads of one
- * item's slot, and the claim word workers take items with.
- *
- * The seqlock follows Boehm's "Can seqlocks get along with programming
- * language memory models?" (MSPC 2012): the payload is copied as 64-bit words
- * with relaxed atomic accesses, so a reader racing a writer reads a torn copy
- * but never has a data race; the sequence counter and two fences tell it to
- * throw the copy away. The writer:
- *
- *     s = seq (rounded up to even);  seq = s + 1 (relaxed);  release fence;
- *     store words (relaxed);  seq = s + 2 (release)
- *
- * The release fence keeps the word stores from becoming visible before the
- * odd count; the release store of the even count keeps them from becoming
- * visible after it. The reader mirrors it:
- *
- *     s1 = seq (acquire);  odd -> retry;  load words (relaxed);
- *     acquire fence;  s2 = seq (relaxed);  s1 != s2 -> retry
- *
- * If s1 == s2 and even, no write overlapped the copy. Each slot has a single
- * writer at a time (see prog.h), so the writer never waits and never fails.
+ * prog.c - the lock-free progress table: one item's slot written and read
+ * through the one seqlock (shm/seqlock.c, where the protocol and its memory
+ * orders are argued), the claim word workers take items with, and the names
+ * of the item states. Each slot has a single writer at a time (see prog.h),
+ * so the writer never waits and never fails.
  */
 #include "shm/prog.h"
 #include "shm/seqlock.h"

@@ -3,15 +3,15 @@
  *
  * The coordinator creates "/agentos-<run id>" with O_EXCL and mode 0600, sizes
  * it, maps it and lays it out as shm_layout.h describes: the header, then the
- * progress slots, the credential slots and the worker slots, each region
- * starting on a cache line. Every field is written before the header's magic,
- * which is stored last with release order, so an attacher that reads the magic
- * with acquire order sees a complete segment. Attachers (workers inherit the
- * mapping; the inspector maps read-only) check magic, layout version, header
- * and slot sizes and that every region lies inside the object before they
- * trust any offset. A coordinator killed with -9 leaves its segment behind;
- * the creator pid in the header lets the next run tell such a stale segment
- * from a live one and remove it.
+ * progress slots, the key slots, the worker slots, the endpoint slots and the
+ * node stats, each region starting on a cache line. Every field is written
+ * before the header's magic, which is stored last with release order, so an
+ * attacher that reads the magic with acquire order sees a complete segment.
+ * Attachers (workers inherit the mapping; the inspector maps read-only) check
+ * magic, layout version, header and slot sizes and that every region lies
+ * inside the object before they trust any offset. A coordinator killed with
+ * -9 leaves its segment behind; the creator pid in the header lets the next
+ * run tell such a stale segment from a live one and remove it.
  */
 #include "shm/segment.h"
 

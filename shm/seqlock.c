@@ -1,5 +1,23 @@
 /*
  * seqlock.c - the seqlock protocol (see seqlock.h).
+ *
+ * It follows Boehm's "Can seqlocks get along with programming language memory
+ * models?" (MSPC 2012): the payload is copied as 64-bit words with relaxed
+ * atomic accesses, so a reader racing a writer reads a torn copy but never has
+ * a data race; the sequence counter and two fences tell it to throw the copy
+ * away. The writer:
+ *
+ *     s = seq (rounded up to even);  seq = s + 1 (relaxed);  release fence;
+ *     store words (relaxed);  seq = s + 2 (release)
+ *
+ * The release fence keeps the word stores from becoming visible before the
+ * odd count; the release store of the even count keeps them from becoming
+ * visible after it. The reader mirrors it:
+ *
+ *     s1 = seq (acquire);  odd -> retry;  load words (relaxed);
+ *     acquire fence;  s2 = seq (relaxed);  s1 != s2 -> retry
+ *
+ * If s1 == s2 and even, no write overlapped the copy.
  */
 #include "shm/seqlock.h"
 

@@ -18,10 +18,11 @@
  *
  * Ownership ("_sh" = the shared half of a structure, as in nginx):
  *   - header: written by the coordinator; run_state/parallelism are atomics
- *     that workers read.
+ *     that workers read; in_flight_mask holds the admission tickets (admit.h).
  *   - prog slots: seqlock-protected data written by the one process that owns
  *     the item (see prog.h); `claim` is a CAS word workers use to take items.
- *   - cred slots: guarded by a process-shared robust mutex (see cred.h).
+ *   - cred slots: `st` guarded by a process-shared robust mutex, `pub` its copy
+ *     published through a seqlock at every unlock for lock-free readers (cred.h).
  *   - worker slots: written by the worker itself (pid, item, rss) with
  *     relaxed atomics; the coordinator resets a dead worker's slot.
  *   - endpoint slots: one per distinct provider endpoint (base_url); the
@@ -38,11 +39,14 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
-#define SHM_LAYOUT_VERSION                                                                         \
-    5u /* 2: claim word holds state+pid; admission bitmask;                                        \
-          3: states passed/skipped, claim blocked (dependencies);                                  \
-          4: key slots publish a lock-free copy of their state;                                    \
-          5: item state other-run (runtime/own.h) */
+/*
+ * What each version changed: 2, the claim word holds state+pid and admission is
+ * a bitmask; 3, states passed/skipped and claim blocked (dependencies); 4, key
+ * slots publish a lock-free copy of their state; 5, item state other-run (an
+ * item another live run owns: runtime/own.h). One line, so scripts (and
+ * tests/integration/test_shmstat.sh) can read the number.
+ */
+#define SHM_LAYOUT_VERSION 5u
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -138,8 +142,9 @@ enum prog_state {
     PROG_NEEDS_REVISION = 4,
     PROG_FAILED = 5,
     PROG_INTERRUPTED = 6, /* stopped by shutdown/pause; checkpoint kept */
-    PROG_PASSED = 7,      /* workstream step: ran and its acceptance tests passed */
-    PROG_SKIPPED = 8,     /* workstream step: a step it depends on did not pass */
+    PROG_PASSED = 7,      /* ran, and the workflow's own checks passed (no review) */
+    PROG_SKIPPED = 8,     /* never ran: an item it depends on did not succeed, or
+                             --fail-fast ended the run first */
     PROG_OTHER_RUN = 9,   /* another live run owns it (runtime/own.h); left to that run */
 };
 
@@ -152,9 +157,12 @@ enum prog_claim {
     PROG_CLAIM_FREE = 0,    /* waiting to be taken by a worker */
     PROG_CLAIM_TAKEN = 1,   /* a worker is processing it */
     PROG_CLAIM_DONE = 2,    /* finished (any outcome); never taken again */
-    PROG_CLAIM_SKIP = 3,    /* not to be run in this run (e.g. invalid name) */
-    PROG_CLAIM_BLOCKED = 4, /* workstream step waiting for the steps it depends on; the
-                               coordinator frees it (or marks it done, skipped) */
+    PROG_CLAIM_SKIP = 3,    /* the coordinator owns a slot no worker took, to end it
+                               (--fail-fast): won by CAS from FREE or BLOCKED, then
+                               written, then DONE; no worker ever takes it */
+    PROG_CLAIM_BLOCKED = 4, /* waiting for the items it depends on (runtime/deps.h); the
+                               coordinator moves it to FREE, or writes it skipped and
+                               sets DONE */
 };
 
 /*
@@ -286,5 +294,129 @@ _Static_assert(sizeof(struct endpoint_sh) % SHM_CACHELINE == 0, "endpoint slot i
 _Static_assert(sizeof(struct node_stat_sh) % SHM_CACHELINE == 0, "node slot is whole lines");
 _Static_assert(sizeof(struct prog_item) <= sizeof(((struct prog_slot_sh *)0)->data),
                "prog item fits the slot payload");
+
+/*
+ * docs/shm-layout.md documents every offset below; these lines tie it to the
+ * code, so a change that moves a field fails to compile until the page (and
+ * SHM_LAYOUT_VERSION) follow. The numbers are those of x86-64 Linux (LP64,
+ * glibc's 40-byte pthread_mutex_t), the platform the page describes.
+ */
+#if defined(__x86_64__) && defined(__LP64__) && defined(__GLIBC__)
+#define SHM_DOC "layout changed: update docs/shm-layout.md and bump SHM_LAYOUT_VERSION"
+_Static_assert(sizeof(struct shm_header_sh) == 240, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, magic) == 0, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, layout_version) == 8, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, header_size) == 12, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, total_size) == 16, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, items_offset) == 24, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, keys_offset) == 32, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, workers_offset) == 40, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, item_count) == 48, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, item_slot_size) == 52, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, key_count) == 56, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, key_slot_size) == 60, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, worker_count) == 64, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, worker_slot_size) == 68, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, endpoints_offset) == 72, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, nodes_offset) == 80, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, endpoint_count) == 88, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, endpoint_slot_size) == 92, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, node_count) == 96, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, node_slot_size) == 100, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, creator_pid) == 104, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, parallel_max) == 108, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, started_realtime_ns) == 112, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, workflow) == 120, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, run_id) == 136, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, run_state) == 176, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, parallelism) == 180, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, in_flight) == 184, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, waiting_for_key) == 188, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, pool_generation) == 192, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, requests_total) == 200, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, http_429_total) == 208, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, simulate_429_used) == 216, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, items_done) == 224, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, items_failed) == 228, SHM_DOC);
+_Static_assert(offsetof(struct shm_header_sh, in_flight_mask) == 232, SHM_DOC);
+
+_Static_assert(sizeof(struct prog_slot_sh) == 320, SHM_DOC);
+_Static_assert(offsetof(struct prog_slot_sh, seq) == 0, SHM_DOC);
+_Static_assert(offsetof(struct prog_slot_sh, index) == 4, SHM_DOC);
+_Static_assert(offsetof(struct prog_slot_sh, claim) == 8, SHM_DOC);
+_Static_assert(offsetof(struct prog_slot_sh, data) == 16, SHM_DOC);
+_Static_assert(sizeof(((struct prog_slot_sh *)0)->data) == 264, SHM_DOC);
+
+_Static_assert(sizeof(struct prog_item) == 264, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, state) == 0, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, attempts) == 4, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, worker_pid) == 8, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, rounds) == 12, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, requests) == 16, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, http_429) == 20, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, started_ns) == 24, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, updated_ns) == 32, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, finished_ns) == 40, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, id) == 48, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, node) == 120, SHM_DOC);
+_Static_assert(offsetof(struct prog_item, reason) == 144, SHM_DOC);
+
+_Static_assert(sizeof(struct cred_pub) == 280, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, state) == 0, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, roles) == 4, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, concurrency) == 8, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, in_use) == 12, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, holders) == 16, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, reserved_since_ns) == 48, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, rate_limited_until_ns) == 56, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, rate_limited_until_realtime_ns) == 64, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, endpoint) == 72, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, rpm) == 76, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, backoff_exp) == 80, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, pad0) == 84, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, tokens) == 88, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, tokens_updated_ns) == 96, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, id) == 104, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, provider) == 152, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, model) == 168, SHM_DOC);
+_Static_assert(offsetof(struct cred_pub, disabled_reason) == 216, SHM_DOC);
+
+_Static_assert(sizeof(struct cred_slot_sh) == 768, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, mu) == 0, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, st) == 40, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, pub_seq) == 320, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, pub) == 328, SHM_DOC);
+_Static_assert(sizeof(((struct cred_slot_sh *)0)->pub) == 280, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, requests) == 608, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, http_429) == 616, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, errors) == 624, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, latency_ms_sum) == 632, SHM_DOC);
+_Static_assert(offsetof(struct cred_slot_sh, latency_hist) == 640, SHM_DOC);
+
+_Static_assert(sizeof(struct shm_worker_sh) == 64, SHM_DOC);
+_Static_assert(offsetof(struct shm_worker_sh, pid) == 0, SHM_DOC);
+_Static_assert(offsetof(struct shm_worker_sh, item_index) == 4, SHM_DOC);
+_Static_assert(offsetof(struct shm_worker_sh, rss_kib) == 8, SHM_DOC);
+_Static_assert(offsetof(struct shm_worker_sh, items_processed) == 16, SHM_DOC);
+_Static_assert(offsetof(struct shm_worker_sh, heartbeat_ns) == 24, SHM_DOC);
+
+_Static_assert(sizeof(struct endpoint_sh) == 192, SHM_DOC);
+_Static_assert(offsetof(struct endpoint_sh, url) == 0, SHM_DOC);
+_Static_assert(offsetof(struct endpoint_sh, state) == 96, SHM_DOC);
+_Static_assert(offsetof(struct endpoint_sh, consecutive_failures) == 100, SHM_DOC);
+_Static_assert(offsetof(struct endpoint_sh, open_until_ns) == 104, SHM_DOC);
+_Static_assert(offsetof(struct endpoint_sh, probe_pid) == 112, SHM_DOC);
+_Static_assert(offsetof(struct endpoint_sh, trips) == 120, SHM_DOC);
+_Static_assert(offsetof(struct endpoint_sh, requests) == 128, SHM_DOC);
+_Static_assert(offsetof(struct endpoint_sh, failures) == 136, SHM_DOC);
+
+_Static_assert(sizeof(struct node_stat_sh) == 192, SHM_DOC);
+_Static_assert(offsetof(struct node_stat_sh, name) == 0, SHM_DOC);
+_Static_assert(offsetof(struct node_stat_sh, runs) == 24, SHM_DOC);
+_Static_assert(offsetof(struct node_stat_sh, failures) == 32, SHM_DOC);
+_Static_assert(offsetof(struct node_stat_sh, duration_ms_sum) == 40, SHM_DOC);
+_Static_assert(offsetof(struct node_stat_sh, duration_hist) == 48, SHM_DOC);
+#undef SHM_DOC
+#endif
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * util.c - small helpers shared by the runtime (see util.h).
+ * util.c - small helpers under every layer (see util.h).
  */
 #include "shm/util.h"
 

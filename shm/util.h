@@ -1,6 +1,8 @@
 /*
- * util.h - small helpers shared by the runtime: clocks, folders, whole-file
- * reads, atomic file replacement, bounded string copies.
+ * util.h - small helpers under every layer (shm/ and everything above it):
+ * clocks, folders, whole-file reads, atomic file replacement, SHA-256, UTF-8
+ * validation, bounded string copies, paths that fail rather than be cut
+ * (util_pathf) and messages that may be cut (util_errf).
  * All return 0 or -errno unless they say otherwise.
  */
 #ifndef AGENTOS_SHM_UTIL_H

@@ -7,6 +7,11 @@
 # Unit tests are CMocka binaries run with TAP output; integration tests are
 # tests/integration/test_*.sh scripts printing TAP lines through lib.sh.
 # Every suite runs under `timeout` so nothing can hang the run.
+#
+# FORMAT_CHECK=1 (make test sets it) adds `make format-check` as a suite of one
+# check. Inside a git work tree, a last suite checks that the run left nothing
+# new in the repository (git status, ignored files included, build*/ aside):
+# tests write only under their own temporary folders.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -79,6 +84,45 @@ run_real() {
     done
 }
 
+run_format() {
+    local out rc
+    out=$(mktemp)
+    if make -s --no-print-directory format-check >"$out.log" 2>&1; then
+        echo "ok - make format-check: the tree is clang-formatted" >"$out"
+    else
+        echo "not ok - make format-check: run make format (first differences below)" >"$out"
+        head -20 "$out.log" | sed 's/^/# /' >>"$out"
+    fi
+    tally "format/clang-format" "$out" 0
+    rm -f "$out" "$out.log"
+}
+
+# What git sees in the tree (untracked and ignored files included), build folders aside.
+tree_state() {
+    git status --porcelain --untracked-files=all --ignored 2>/dev/null |
+        grep -vE '^.. "?build[^/]*/' | sort
+}
+
+# The run must leave the repository as it found it.
+run_clean_tree() {
+    local out new
+    out=$(mktemp)
+    new=$(comm -13 <(echo "$tree_before") <(tree_state))
+    if [ -z "$new" ]; then
+        echo "ok - the run left no new file in the repository" >"$out"
+    else
+        echo "not ok - the run left files in the repository (a test wrote outside its temporary folder)" >"$out"
+        echo "$new" | head -20 | sed 's/^/# /' >>"$out"
+    fi
+    tally "repo/clean" "$out" 0
+    rm -f "$out"
+}
+
+in_git=0
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 && in_git=1
+[ "$in_git" -eq 1 ] && tree_before=$(tree_state)
+
+[ "${FORMAT_CHECK:-}" = 1 ] && run_format
 case "$what" in
 unit) run_unit ;;
 integration) run_integration ;;
@@ -86,6 +130,7 @@ all) run_unit; run_integration ;;
 real) run_real ;;
 *) echo "usage: tests/run.sh unit|integration|all|real" >&2; exit 2 ;;
 esac
+[ "$in_git" -eq 1 ] && run_clean_tree
 
 if [ ${#failed_names[@]} -gt 0 ]; then
     echo "failed suites: ${failed_names[*]}"

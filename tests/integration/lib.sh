@@ -1,6 +1,7 @@
 # Shared helpers for integration tests (sourced). Each test starts the real
 # binaries against a real agentos-mockllm on loopback, in a scratch workspace
-# that is removed at exit, and prints TAP lines ("ok - ..." / "not ok - ...").
+# (also its current folder) that is removed at exit, and prints TAP lines
+# ("ok - ..." / "not ok - ...").
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -14,6 +15,9 @@ T_COUNT=0
 WS=$(mktemp -d /tmp/agentos-it.XXXXXX)
 export AGENTOS_HOME="$WS/home"
 mkdir -p "$AGENTOS_HOME"
+# Every test starts in its own scratch folder: a relative path (lld/pending, a
+# ws.json) can never land in the repository or the caller's folder.
+cd "$WS" || exit 1
 MOCK_PID=""
 MOCK_PORT=""
 
@@ -108,8 +112,10 @@ audit_valid() {
 # wait_for FILE TEXT [COUNT]: until FILE has COUNT (default 1) lines containing the
 # fixed string TEXT; 10 s at most. Returns 1 on time-out.
 wait_for() {
+    local n
     for _ in $(seq 1 200); do
-        [ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
+        n=$(grep -cF -- "$2" "$1" 2>/dev/null)
+        [ "${n:-0}" -ge "${3:-1}" ] && return 0
         sleep 0.05
     done
     return 1

@@ -12,6 +12,22 @@ cd "$WS"
 CREDS="$AGENTOS_HOME/credentials.json"
 PAUSE_LINE='[COORDINATOR] Credential pool exhausted. Pausing all workflows...'
 
+# coord_ticked PID N: until the coordinator's main thread has slept and woken N more
+# times (it sleeps once per 100 ms tick in ppoll; each wake runs a whole tick,
+# pool_tick's look at the credentials file included); 10 s at most.
+coord_ticked() {
+    local f="/proc/$1/task/$1/status" c0 c
+    c0=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$f" 2>/dev/null) || return 1
+    [ -n "$c0" ] || return 1
+    for _ in $(seq 1 200); do
+        c=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$f" 2>/dev/null)
+        [ -n "$c" ] || return 1
+        [ "$c" -ge $((c0 + $2)) ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # good_keys N: N keys with values the stand-in accepts (it refuses by key value).
 good_keys() {
     write_credentials "$1"
@@ -69,7 +85,12 @@ wait_for "$WS/hup.txt" "$PAUSE_LINE"
 cp -p "$CREDS" "$WS/creds.ref"
 good_keys 2
 touch -r "$WS/creds.ref" "$CREDS"
-sleep 0.5
+# Positive signals first: the coordinator has looked at the file again (it wakes
+# once per tick, and every tick stats the file), and the run is still paused.
+check "the coordinator keeps ticking after the edit" coord_ticked "$pid" 5
+run=$(run_id_of "$pid")
+check_eq "the inspector shows the run paused" paused \
+    "$(agentos-shmstat --json "$run" 2>/dev/null | jq -r '.run.state')"
 check "without SIGHUP the run stays paused" bash -c "! grep -qF 'resuming' '$WS/hup.txt'"
 kill -HUP "$pid"
 wait_for "$WS/hup.txt" 'Summary:'

@@ -138,9 +138,7 @@ rc=$?
 check_eq "no such run: exit 1" 1 "$rc"
 check_eq "no such run: one line" "agentos-shmstat: no such run \"nosuch-$$\"" "$out"
 FAKE="itfake-$$"
-# (the #define may continue on the next line: clang-format moves a long value there)
-LAYOUT=$(awk '/^#define SHM_LAYOUT_VERSION/ { f = 1 } f && match($0, /[0-9]+u/) {
-    print substr($0, RSTART, RLENGTH - 1); exit }' "$ROOT/shm/shm_layout.h")
+LAYOUT=$(sed -n "s/^#define SHM_LAYOUT_VERSION \([0-9]*\)u.*/\1/p" "$ROOT/shm/shm_layout.h")
 printf 'AGOSSHM1\x07\x00\x00\x00\x00\x02\x00\x00' >"/dev/shm/agentos-$FAKE"
 truncate -s 4096 "/dev/shm/agentos-$FAKE"
 out=$(agentos-shmstat "$FAKE" 2>&1)

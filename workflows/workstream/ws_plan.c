@@ -102,11 +102,15 @@ static int build_items(struct wf_plan *p, const struct workstream *ws)
 int ws_plan_load(struct wf_plan *p, char *err, size_t errlen)
 {
     const struct run_opts *o = p->o;
+    if (o->nids > 1) {
+        util_errf(err, errlen, "a workstream run takes one FILE.json: %s, then %s", o->ids[0],
+                  o->ids[1]);
+        return -EINVAL;
+    }
     if (o->nids != 1 || o->all) {
         util_errf(err, errlen, "%s",
-                  o->nids > 1 ? "a workstream run takes one FILE.json"
-                  : o->all    ? "--all applies to item workflows, not workstreams"
-                              : "workstream needs a FILE.json");
+                  o->all ? "--all applies to item workflows, not workstreams"
+                         : "workstream needs a FILE.json");
         return -EINVAL;
     }
     if (o->items_dir || o->out_dir) {
