@@ -209,6 +209,8 @@ static void count_finished(struct coord *c)
             atomic_fetch_add(&h->items_failed, 1);
         if (p.state == PROG_FAILED && c->rc.o->fail_fast && !c->shutting_down)
             stop_for_fail_fast(c, p.id);
+        if (p.state == PROG_OTHER_RUN && p.worker_pid != 0)
+            ccon_coord(&c->con, "%s left to another run: %s", p.id, p.reason);
         if (p.state == PROG_FAILED && run_item(&c->rc, i)->invalid_name)
             ccon_coord(&c->con, "%s FAILED: %s", p.id, p.reason);
         ccon_progress(&c->con, c->done, h->item_count);

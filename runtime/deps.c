@@ -156,8 +156,8 @@ void deps_init_claims(struct run_ctx *rc)
     }
 }
 
-/* The coordinator owns the slot (BLOCKED or won by CAS): end it as skipped. */
-static void skip_slot(struct run_ctx *rc, uint32_t k, const char *reason)
+/* The coordinator owns the slot (BLOCKED or won by CAS): end it as skipped (or state). */
+static void end_slot(struct run_ctx *rc, uint32_t k, uint32_t state, const char *reason)
 {
     struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, k);
     struct prog_item p;
@@ -165,10 +165,29 @@ static void skip_slot(struct run_ctx *rc, uint32_t k, const char *reason)
         memset(&p, 0, sizeof(p));
         util_strlcpy(p.id, run_item(rc, k)->id, sizeof(p.id));
     }
-    p.state = PROG_SKIPPED;
+    p.state = state;
     util_strlcpy(p.reason, reason, sizeof(p.reason));
     p.updated_ns = util_now_mono_ns();
     prog_write(slot, &p);
+}
+
+/*
+ * Item k depends on item bad, which another live run owns (runtime/own.h):
+ * k cannot start before that run is done with it, so it is left to that run
+ * too (state other-run), not skipped: nothing failed.
+ */
+static void leave_with(struct run_ctx *rc, uint32_t k, size_t bad, struct coord_console *con)
+{
+    struct prog_item dep;
+    char reason[SHM_REASON_MAX];
+    struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, k);
+    if (prog_read(shm_prog_slot(&rc->seg, (uint32_t)rc->slot_of[bad]), &dep) != 0)
+        util_strlcpy(dep.reason, "being processed by another run", sizeof(dep.reason));
+    util_errf(reason, sizeof(reason), "it depends on %s, which is %s", rc->plan.items.v[bad].id,
+              dep.reason);
+    end_slot(rc, k, PROG_OTHER_RUN, reason);
+    prog_claim_move(slot, PROG_CLAIM_BLOCKED, PROG_CLAIM_DONE);
+    ccon_coord(con, "%s left to another run: %s", run_item(rc, k)->id, reason);
 }
 
 void deps_release(struct run_ctx *rc, struct coord_console *con)
@@ -186,13 +205,16 @@ void deps_release(struct run_ctx *rc, struct coord_console *con)
                 deps_gate(run_item(rc, k), rc->slot_of, slot_state, rc, &bad, &bad_state);
             if (g == DEPS_READY) {
                 prog_claim_move(slot, PROG_CLAIM_BLOCKED, PROG_CLAIM_FREE);
+            } else if (g == DEPS_NEVER && bad_state == PROG_OTHER_RUN) {
+                leave_with(rc, k, bad, con);
+                moved = 1;
             } else if (g == DEPS_NEVER) {
                 const char *bad_id = rc->plan.items.v[bad].id;
                 const char *how = bad_state == PROG_SKIPPED ? "was skipped" : "failed";
                 char reason[SHM_REASON_MAX];
                 util_errf(reason, sizeof(reason), "skipped: it depends on %s, which %s", bad_id,
                           how);
-                skip_slot(rc, k, reason);
+                end_slot(rc, k, PROG_SKIPPED, reason);
                 prog_claim_move(slot, PROG_CLAIM_BLOCKED, PROG_CLAIM_DONE);
                 ccon_coord(con, "%s SKIPPED: it depends on %s, which %s", run_item(rc, k)->id,
                            bad_id, how);
@@ -214,7 +236,7 @@ unsigned deps_skip_unstarted(struct run_ctx *rc, const char *why)
          * claim no worker takes), then write it; a seqlock has one writer at a time. */
         if (!prog_claim_move(slot, claim, PROG_CLAIM_SKIP))
             continue;
-        skip_slot(rc, k, why);
+        end_slot(rc, k, PROG_SKIPPED, why);
         prog_set_claim(slot, PROG_CLAIM_DONE, 0);
         n++;
     }

@@ -25,6 +25,7 @@
 
 #include "runtime/ckpt.h"
 #include "runtime/deps.h"
+#include "runtime/own.h"
 #include "runtime/workspace.h"
 #include "shm/util.h"
 
@@ -294,7 +295,12 @@ static void dry_run_line(const struct run_ctx *rc, const struct item *it)
         printf("  %-20s %-40s fails: %s\n", it->id, "-", item_fails_why(it));
         return;
     }
-    if (rc->slot_of[it - rc->plan.items.v] >= 0)
+    char lock[PATH_MAX], owner[SHM_RUN_ID_MAX];
+    if (rc->slot_of[it - rc->plan.items.v] >= 0 && own_lock_path(rc, it, lock, sizeof(lock)) == 0 &&
+        own_probe(lock, owner, sizeof(owner)) == 1)
+        util_errf(what, sizeof(what), "being processed by %s%s", owner[0] ? "run " : "another run",
+                  owner);
+    else if (rc->slot_of[it - rc->plan.items.v] >= 0)
         plan_resume_point(rc, it, what, sizeof(what));
     printf("  %-20s %-*s %s\n", it->id, it->detail ? 7 : 40, detail, what);
 }
@@ -334,6 +340,9 @@ static void dry_run(const struct run_ctx *rc, const size_t *order, unsigned nwav
  * if its worker died between writing the result (the item's commit point)
  * and removing the checkpoint, and the run ended before a retry noticed; it
  * is removed here, so a checkpoint on disk always means unfinished work.
+ * Only while owning the item (runtime/own.h): another run's worker may be
+ * between writing that result and its last checkpoint save, and must not
+ * find its checkpoint deleted under it. Stale lock files go the same way.
  */
 static void remove_finished_checkpoints(const struct run_ctx *rc)
 {
@@ -342,10 +351,8 @@ static void remove_finished_checkpoints(const struct run_ctx *rc)
     for (size_t i = 0; i < rc->plan.items.n; i++) {
         const struct item *it = &rc->plan.items.v[i];
         char path[PATH_MAX];
-        if (it->pending || it->invalid_name || run_ckpt_path(rc, it, path, sizeof(path)) < 0)
-            continue;
-        if (access(path, F_OK) == 0)
-            ckpt_remove(path);
+        if (!it->pending && !it->invalid_name && run_ckpt_path(rc, it, path, sizeof(path)) == 0)
+            own_remove_checkpoint(path);
     }
 }
 
@@ -489,14 +496,10 @@ static void use_workflow_db(struct run_ctx *rc)
         PLAN_ERR("AGENTOS_WORKFLOW_DB is ignored when more than one %s runs\n", rc->wf->noun);
 }
 
-static int fresh_start(const struct run_ctx *rc)
+/* The checkpoint folder, where workers lock their items. (--fresh deletes an item's
+ * checkpoint in the worker, once it owns the item: runtime/own.h.) */
+static int make_ckpt_dir(const struct run_ctx *rc)
 {
-    for (size_t k = 0; rc->o->fresh && k < rc->nsel; k++) {
-        const struct item *it = run_item(rc, k);
-        char path[PATH_MAX];
-        if (!it->invalid_name && run_ckpt_path(rc, it, path, sizeof(path)) == 0)
-            ckpt_remove(path);
-    }
     int r = util_mkdir_p(rc->plan.ckpt_dir, 0700);
     if (r < 0)
         PLAN_ERR("could not create %s: %s\n", rc->plan.ckpt_dir, strerror(-r));
@@ -528,10 +531,17 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
         *nothing_to_do = 1;
         return 0;
     }
+    if ((r = own_leave_held(rc)) < 0)
+        return r;
+    if (rc->nsel == 0) { /* own_leave_held said why */
+        *nothing_to_do = 1;
+        return 0;
+    }
     selection_needs(rc);
     if ((r = load_credentials(rc)) < 0 || (r = make_run_dir(rc)) < 0)
         return r;
-    return fresh_start(rc);
+    rc->started_real_ns = util_now_real_ns();
+    return make_ckpt_dir(rc);
 }
 
 void plan_free(struct run_ctx *rc)

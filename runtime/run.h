@@ -7,6 +7,7 @@
 #define AGENTOS_RUNTIME_RUN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "llm/credfile.h"
 #include "runtime/wf.h"
@@ -39,6 +40,9 @@ struct run_ctx {
     int console_wfd;       /* workers' end of the console pipe */
     uint32_t roles_needed; /* CRED_ROLE_* bits the selected items need; 0 = no LLM at all */
     int narrow_to_keys;    /* every selected item needs a key: admit no more than keys serve */
+    /* CLOCK_REALTIME when the plan held: a result written since is another run's work,
+     * even under --fresh (runtime/own.h) */
+    int64_t started_real_ns;
 };
 
 /* The item in progress slot k. */

@@ -45,9 +45,9 @@ static double sequential_seconds(const struct summary_view *v)
 }
 
 /* Outcomes shown in the counts: the workflow's, then any other that occurred. */
-static const uint32_t summary_order[] = {PROG_APPROVED, PROG_NEEDS_REVISION, PROG_PASSED,
-                                         PROG_FAILED,   PROG_SKIPPED,        PROG_INTERRUPTED,
-                                         PROG_PENDING};
+static const uint32_t summary_order[] = {PROG_APPROVED,    PROG_NEEDS_REVISION, PROG_PASSED,
+                                         PROG_FAILED,      PROG_SKIPPED,        PROG_OTHER_RUN,
+                                         PROG_INTERRUPTED, PROG_PENDING};
 
 static void counts_line(const struct summary_view *v, char *out, size_t len)
 {
@@ -97,7 +97,7 @@ static void item_line(const struct summary_view *v, const struct prog_item *p,
                       void (*emit)(void *, const char *), void *arg)
 {
     uint32_t o = prog_outcome(p->state);
-    int why = o == PROG_FAILED || o == PROG_SKIPPED;
+    int why = o == PROG_FAILED || o == PROG_SKIPPED || o == PROG_OTHER_RUN;
     const char *label = o == PROG_FAILED ? "  FAILED: " : "  ";
     char rounds[32] = "", tokens[80] = "";
     if (v->wf->flags & WF_REVIEW_ROUNDS)

@@ -21,12 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/ckpt.h"
 #include "llm/http.h"
 #include "llm/llm.h"
 #include "runtime/log.h"
+#include "runtime/own.h"
 #include "runtime/result.h"
 #include "shm/util.h"
 #include "shm/admit.h"
@@ -304,19 +306,30 @@ static void log_completed(struct log_sink *log, uint32_t state, int rounds, cons
 }
 
 /*
- * The result file is an item's commit point. If it already matches the input
- * (a worker died after writing it, before the item was marked done), the item
- * is finished: take its outcome and run nothing again. 1 if so.
+ * The result file is an item's commit point. If it already matches the input,
+ * the item is finished: take its outcome and run nothing again. 1 if so. That
+ * happens when a worker of this run died after writing it, before the item was
+ * marked done, or when another run finished the item after this run's plan
+ * saw it pending (checked once this worker owns the item, so the other run is
+ * done with it). Under --fresh only a result written since this run began
+ * counts: the older one is what --fresh asked to redo.
  */
 static int already_done(struct wrk_item *w, const struct item *src, const char *ckpt)
 {
     struct result_info ri;
+    struct stat st;
     if (result_read(src->out_path, &ri) != 0 || strcmp(ri.sha256, src->sha256) != 0)
+        return 0;
+    if (w->rc->o->fresh && (stat(src->out_path, &st) != 0 ||
+                            (int64_t)st.st_mtim.tv_sec * UTIL_NS_PER_SEC + st.st_mtim.tv_nsec <
+                                w->rc->started_real_ns))
         return 0;
     w->p.state = wrk_result_state(ri.status);
     w->p.rounds = (uint32_t)(ri.rounds > 0 ? ri.rounds : 0);
     ckpt_remove(ckpt);
-    log_completed(w->log, w->p.state, ri.rounds, " (result already written)");
+    log_completed(w->log, w->p.state, ri.rounds,
+                  w->p.attempts > 1 ? " (result already written)"
+                                    : " (result written meanwhile by another run)");
     return 1;
 }
 
@@ -348,8 +361,10 @@ static void process_item(struct wrk_item *w, const struct item *src)
     it.timeout_s = rc->plan.timeout_per_step;
     it.stop = &wrk_stop;
 
-    if (w->p.attempts > 1 && already_done(w, src, path))
+    if (already_done(w, src, path))
         return;
+    if (rc->o->fresh && w->p.attempts == 1)
+        ckpt_remove(path); /* here, not in the plan: only the item's owner deletes it */
     struct ckpt *c = NULL;
     int stale = 0;
     char err[512] = "";
@@ -444,6 +459,41 @@ static int claim_next(struct run_ctx *rc, int32_t pid)
     return -1;
 }
 
+#define WRK_OWN_TRIES 3 /* a plan may hold an item's lock for an instant (own.h) */
+
+/*
+ * Own the item (runtime/own.h) before anything touches its checkpoint.
+ * 0 owned (*fd holds the lock); 1 another live run holds it: the item ends
+ * other-run, left to that run, with nothing touched; -errno when the lock
+ * cannot be taken (why in reason; the item fails).
+ */
+static int own_item(struct wrk_item *w, const struct item *src, char *lock, size_t len, int *fd,
+                    char *reason, size_t reasonlen)
+{
+    char owner[SHM_RUN_ID_MAX] = "";
+    *fd = -1;
+    int r = own_lock_path(w->rc, src, lock, len);
+    if (r < 0) {
+        util_errf(reason, reasonlen, "the lock file path of %s is too long", src->id);
+        return r;
+    }
+    for (int i = 0;; i++) {
+        r = own_take(lock, w->rc->run_id, fd, owner, sizeof(owner));
+        if (r != -EWOULDBLOCK || i + 1 == WRK_OWN_TRIES || wrk_stop)
+            break;
+        util_sleep_ns(20 * UTIL_NS_PER_MS);
+    }
+    if (r == -EWOULDBLOCK) {
+        w->p.state = PROG_OTHER_RUN;
+        util_errf(w->p.reason, sizeof(w->p.reason), "being processed by %s%s",
+                  owner[0] ? "run " : "another run", owner);
+        return 1;
+    }
+    if (r < 0)
+        util_errf(reason, reasonlen, "could not lock %s: %s", lock, strerror(-r));
+    return r;
+}
+
 static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sink *log,
                     struct llm_client *llm, int idx)
 {
@@ -471,17 +521,25 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
     w.p.started_ns = util_now_mono_ns();
     publish(&w);
 
-    int lrc = log_open_item(log, rc->run_dir, src->id);
-    if (lrc < 0) {
+    char lock[PATH_MAX], why[PATH_MAX + 128];
+    int lock_fd = -1;
+    int own = own_item(&w, src, lock, sizeof(lock), &lock_fd, why, sizeof(why));
+    int lrc = own == 1 ? 0 : log_open_item(log, rc->run_dir, src->id);
+    if (own == 1) {
+        /* left to the run that holds it: no log files, nothing touched */
+    } else if (lrc < 0) {
         char reason[256];
         util_errf(reason, sizeof(reason), "could not open log files in %s: %s", rc->run_dir,
                   strerror(-lrc));
         fail_item(&w, NULL, reason);
+    } else if (own < 0) {
+        fail_item(&w, NULL, why);
     } else {
         struct audit_fields f = AUDIT_FIELDS_INIT;
         log_audit(log, "item_start", &f);
         process_item(&w, src);
     }
+    own_release(lock, lock_fd); /* after the item's last checkpoint write, result included */
     w.p.finished_ns = util_now_mono_ns();
     publish(&w);
     log_close_item(log);

@@ -73,8 +73,10 @@ static const struct {
     [PROG_INTERRUPTED] = {"interrupted", "interrupted"},
     [PROG_PASSED] = {"passed", "passed"},
     [PROG_SKIPPED] = {"skipped", "skipped"},
+    [PROG_OTHER_RUN] = {"other-run", "left to another run"},
 };
 #define PROG_NSTATES (sizeof(prog_names) / sizeof(prog_names[0]))
+_Static_assert(PROG_NSTATES == PROG_STATE_COUNT, "a prog state without a name");
 
 const char *prog_state_name(uint32_t state)
 {

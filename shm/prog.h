@@ -66,6 +66,6 @@ int prog_state_from_name(const char *name);
 uint32_t prog_outcome(uint32_t state);
 
 /* Number of prog states (for tables indexed by state). */
-#define PROG_STATE_COUNT 9u
+#define PROG_STATE_COUNT 10u
 
 #endif

@@ -43,10 +43,11 @@
  * What each version changed: 2, the claim word holds state+pid and admission is
  * a bitmask; 3, states passed/skipped and claim blocked (dependencies); 4, key
  * slots publish a lock-free copy of their state; 5, token accounting (items,
- * keys), tpm bucket, learned pace, rests, 256-byte reasons. One line, so
+ * keys), tpm bucket, learned pace, rests, 256-byte reasons; 6, item state
+ * other-run (an item another live run owns: runtime/own.h). One line, so
  * scripts (and tests/integration/test_shmstat.sh) can read the number.
  */
-#define SHM_LAYOUT_VERSION 5u
+#define SHM_LAYOUT_VERSION 6u
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -145,6 +146,7 @@ enum prog_state {
     PROG_PASSED = 7,      /* ran, and the workflow's own checks passed (no review) */
     PROG_SKIPPED = 8,     /* never ran: an item it depends on did not succeed, or
                              --fail-fast ended the run first */
+    PROG_OTHER_RUN = 9,   /* another live run owns it (runtime/own.h); left to that run */
 };
 
 /*

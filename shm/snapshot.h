@@ -22,7 +22,7 @@
 #include "shm/segment.h"
 
 /* Index of the "unreadable" count in snap.by_state (after every prog_state). */
-#define SNAP_STATE_UNREADABLE (PROG_SKIPPED + 1)
+#define SNAP_STATE_UNREADABLE (PROG_OTHER_RUN + 1)
 #define SNAP_STATE_COUNT (SNAP_STATE_UNREADABLE + 1)
 
 struct snap_item {

@@ -20,6 +20,7 @@ static void test_done_runs(void **state)
     n[PROG_APPROVED] = 3;
     n[PROG_NEEDS_REVISION] = 1; /* processed: needs revision is not a failure */
     n[PROG_PASSED] = 2;
+    n[PROG_OTHER_RUN] = 2; /* processed: left to the live run that owns them, nothing failed */
     assert_int_equal(coord_exit_status(COORD_END_DONE, n, 1), RUN_EXIT_OK);
     assert_int_equal(coord_exit_status(COORD_END_DONE, n, 0), RUN_EXIT_FAILED); /* unreadable */
     const uint32_t bad[] = {PROG_FAILED, PROG_SKIPPED, PROG_INTERRUPTED, PROG_PENDING};

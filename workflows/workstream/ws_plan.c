@@ -95,7 +95,8 @@ static int build_items(struct wf_plan *p, const struct workstream *ws, const cha
         it->deps = st->ndeps ? calloc(st->ndeps, sizeof(*it->deps)) : NULL;
         if (!it->input_path || !it->out_path || (st->ndeps && !it->deps))
             return -ENOMEM;
-        memcpy(it->deps, st->deps, st->ndeps * sizeof(*it->deps));
+        if (st->ndeps) /* memcpy from NULL is undefined even for 0 bytes (UBSan) */
+            memcpy(it->deps, st->deps, st->ndeps * sizeof(*it->deps));
         it->ndeps = st->ndeps;
         it->def = st;
         it->detail = st->run ? "run" : "prompt";
