@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "llm/credfile.h"
+#include "runtime/shard.h"
 #include "runtime/wf.h"
 #include "shm/segment.h"
 
@@ -39,6 +40,11 @@ struct run_ctx {
     int console_wfd;       /* workers' end of the console pipe */
     uint32_t roles_needed; /* CRED_ROLE_* bits the selected items need; 0 = no LLM at all */
     int narrow_to_keys;    /* every selected item needs a key: admit no more than keys serve */
+    struct shard shard;    /* --shard: this run's share of the items (count 1 = all) */
+    size_t shard_items;    /* items of the batch in this shard (any state) */
+    /* --budget, else the credentials file's "budget": the shared key budget
+     * (SPEC 13); "" = this run's keys are its own */
+    char budget_url[320];
 };
 
 /* The item in progress slot k. */
