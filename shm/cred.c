@@ -272,11 +272,14 @@ static void cred_judge_locked(const struct shm_segment *seg, struct cred_slot_sh
     }
     if (busy)
         v->ready_at = cred_max64(v->ready_at, now_ns + CRED_BUSY_POLL_NS);
+    int deferred = slot->st.not_before_ns > now_ns; /* the shared budget said wait */
+    if (deferred)
+        v->ready_at = cred_max64(v->ready_at, slot->st.not_before_ns);
     cut_off = !breaker_ready(seg, slot->st.endpoint, pid, now_ns, &breaker_at);
     if (cut_off)
         v->ready_at = cred_max64(v->ready_at, breaker_at);
     v->ready_slots = limited ? 0 : slot->st.concurrency;
-    v->eligible = !limited && !busy && !no_token && !cut_off;
+    v->eligible = !limited && !busy && !no_token && !cut_off && !deferred;
     v->in_use = slot->st.in_use;
     v->requests = atomic_load_explicit(&slot->requests, memory_order_relaxed);
 }
@@ -401,10 +404,34 @@ static void cred_rate_limit_locked(struct cred_slot_sh *slot, int64_t retry_at_n
     atomic_fetch_add_explicit(&slot->http_429, 1, memory_order_relaxed);
 }
 
+/* A reservation the shared budget turned back: nothing was sent, nothing is spent here. */
+static void cred_defer_locked(struct cred_slot_sh *slot, enum cred_outcome outcome,
+                              int64_t retry_at_ns)
+{
+    double cap = cred_capacity(slot->st.rpm);
+
+    if (slot->st.rpm > 0 && (slot->st.tokens += 1.0) > cap)
+        slot->st.tokens = cap;
+    atomic_fetch_sub_explicit(&slot->requests, 1, memory_order_relaxed);
+    if (outcome == CRED_DEFERRED) {
+        slot->st.not_before_ns = cred_max64(slot->st.not_before_ns, retry_at_ns);
+        return;
+    }
+    int64_t until = cred_max64(slot->st.rate_limited_until_ns, retry_at_ns);
+    slot->st.rate_limited_until_ns = until;
+    slot->st.rate_limited_until_realtime_ns = util_now_real_ns() + (until - util_now_mono_ns());
+    if (slot->st.state != CRED_DISABLED)
+        slot->st.state = CRED_RATE_LIMITED;
+}
+
 static void cred_apply_outcome_locked(struct cred_slot_sh *slot, enum cred_outcome outcome,
                                       int64_t retry_at_ns, const char *reason)
 {
     switch (outcome) {
+    case CRED_DEFERRED:
+    case CRED_SHARED_LIMIT:
+        cred_defer_locked(slot, outcome, retry_at_ns);
+        break;
     case CRED_OK:
         slot->st.backoff_exp = 0;
         break;
@@ -443,7 +470,7 @@ int cred_release(struct shm_segment *seg, uint32_t index, int32_t pid, enum cred
     cred_apply_outcome_locked(slot, outcome, retry_at_ns, reason);
     cred_settle_locked(slot);
     cred_unlock(slot);
-    if (outcome != CRED_ABANDONED) { /* an abandoned request has no latency to speak of */
+    if (outcome < CRED_ABANDONED) { /* a request not sent has no latency to speak of */
         atomic_fetch_add_explicit(&slot->latency_ms_sum, latency_ms, memory_order_relaxed);
         atomic_fetch_add_explicit(&slot->latency_hist[shm_hist_bucket(latency_ms)], 1,
                                   memory_order_relaxed);
