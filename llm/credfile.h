@@ -16,6 +16,7 @@
 #include "shm/cred.h"
 
 #define CREDFILE_MAX_BYTES (1024 * 1024)
+#define CREDFILE_BUDGET_MAX 128 /* = SHM_BUDGET_URL_MAX */
 
 struct credential {
     char id[SHM_KEY_ID_MAX];
@@ -33,6 +34,9 @@ struct cred_file {
     struct credential *v;
     size_t n;
     int insecure_mode; /* readable by group or others: caller warns */
+    /* "budget": "redis://HOST[:PORT][/DB]" at the top level (SPEC 13): the
+     * shared key budget, when --budget does not say; "" = none */
+    char budget[CREDFILE_BUDGET_MAX];
 };
 
 /*
@@ -41,8 +45,9 @@ struct cred_file {
  * (string; required unless the protocol has a default, as gemini does),
  * api_key or api_key_env (the named variable must be set and non-empty),
  * roles (array of "draft"/"review"), rpm (integer 0..100000), concurrency
- * (integer 1..SHM_KEY_HOLDERS_MAX). limit > 0 keeps only the first `limit`
- * keys (AGENTOS_CREDENTIAL_LIMIT). 0, or -errno with a one-line err.
+ * (integer 1..SHM_KEY_HOLDERS_MAX); at the top level, budget (a
+ * redis://HOST[:PORT][/DB] URL, checked by budget_redis_parse_url). limit > 0 keeps only the first
+ * `limit` keys (AGENTOS_CREDENTIAL_LIMIT). 0, or -errno with a one-line err.
  */
 int credfile_load(const char *path, size_t limit, struct cred_file *out, char *err, size_t errlen);
 

@@ -24,6 +24,10 @@
  *     failing (5 errors in a row); no requests to it for 5s". While it is
  *     open the endpoint's keys are skipped (the item waits, no attempt spent).
  *   - every reservation ends through cred_end, once, on every way out.
+ *   - --budget (SPEC 13): a key the local slots gave is also taken from the
+ *     shared budget (budget_gate_take); when it says wait, the reservation
+ *     ends unsent (CRED_DEFERRED, or CRED_SHARED_LIMIT for another run's
+ *     429) and the client asks again; the lease goes back in llm_end.
  *   - reload: when the segment's pool_generation moves (the coordinator
  *     reloaded the credentials file), refresh_creds is called before the next
  *     reservation so requests carry the new secrets; a reservation that raced
@@ -105,6 +109,9 @@ struct llm_client {
     int (*refresh_creds)(void *arg);
     void *refresh_arg;
     uint64_t generation;
+    /* --budget: the shared key budget (llm/budget_gate.h), asked after every
+     * local reservation and told at its end; NULL: the run's keys are its own */
+    struct budget_gate *budget;
     /* counters for this item, reset by the caller between items */
     uint32_t requests;
     uint32_t http_429;

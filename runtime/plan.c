@@ -411,6 +411,13 @@ static int load_credentials(struct run_ctx *rc)
     }
     if (rc->creds.insecure_mode)
         PLAN_ERR("warning: %s is readable by group or others; chmod 600 it\n", rc->cred_path);
+    /* The shared budget: --budget, else the file's "budget" (both checked already). */
+    const char *budget = rc->o->budget ? rc->o->budget : rc->creds.budget;
+    if (util_pathf(rc->budget_url, sizeof(rc->budget_url), "%s", budget) < 0 ||
+        strlen(rc->budget_url) >= SHM_BUDGET_URL_MAX) {
+        PLAN_ERR("--budget %.60s...: longer than %d bytes\n", budget, SHM_BUDGET_URL_MAX - 1);
+        return -EINVAL;
+    }
     return 0;
 }
 
