@@ -18,6 +18,7 @@
 
 #include "runtime/args.h"
 #include "runtime/run.h"
+#include "runtime/summarize.h"
 #include "workflows/workflows.h"
 
 #define AGENTOS_VERSION "0.1.0"
@@ -115,6 +116,8 @@ int main(int argc, char **argv)
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     const char *implied = args_workflow_from_argv0(argv[0]);
+    if (!implied && argc > 1 && !strcmp(argv[1], "summarize"))
+        return summarize_main(argc - 1, argv + 1, wf_find);
     struct run_opts o;
     char err[512], warn[256];
     if (args_parse(argc, argv, implied, &o, err, sizeof(err), warn, sizeof(warn)) < 0) {
