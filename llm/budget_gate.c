@@ -136,26 +136,32 @@ static int gate_connect(struct budget_gate *g)
     return budget_redis_open(&o, &g->b, err, sizeof(err));
 }
 
-/* Record the lease in the worker's slot (the coordinator gives it back if we die). */
-static void gate_hold(struct budget_gate *g, uint32_t idx)
+/* Publish the lease in the worker's slot: the coordinator renews it, and gives it back if we die.
+ */
+static void gate_publish(struct budget_gate *g, int held, uint32_t idx)
 {
     struct budget_lease_sh *ls = shm_budget_lease(g->seg, g->worker);
-    g->held = 1;
+    struct budget_lease_pub p;
+    memset(&p, 0, sizeof(p));
+    g->held = held;
     g->held_idx = idx;
     if (!ls)
         return;
-    atomic_store_explicit(&ls->held, 0, memory_order_relaxed);
-    ls->key_index = idx;
-    util_strlcpy(ls->lease_id, g->lease.lease_id, sizeof(ls->lease_id));
-    atomic_store_explicit(&ls->held, 1, memory_order_release);
+    p.held = (uint32_t)held;
+    p.key_index = idx;
+    if (held)
+        util_strlcpy(p.lease_id, g->lease.lease_id, sizeof(p.lease_id));
+    seqlock_write(&ls->seq, ls->pub, sizeof(ls->pub) / sizeof(ls->pub[0]), &p, sizeof(p), NULL);
+}
+
+static void gate_hold(struct budget_gate *g, uint32_t idx)
+{
+    gate_publish(g, 1, idx);
 }
 
 static void gate_unhold(struct budget_gate *g)
 {
-    struct budget_lease_sh *ls = shm_budget_lease(g->seg, g->worker);
-    g->held = 0;
-    if (ls)
-        atomic_store_explicit(&ls->held, 0, memory_order_release);
+    gate_publish(g, 0, 0);
 }
 
 /* Redis is lost (or answered nothing usable): the run falls back to its local share. */

@@ -43,7 +43,20 @@
 #include "shm/segment.h"
 
 #define BUDGET_POOL "default"       /* the key names' namespace: teams apart use another DB */
-#define BUDGET_LEASE_MARGIN_MS 5000 /* a lease outlives the longest request by this */
+#define BUDGET_LEASE_MARGIN_MS 5000 /* a short lease outlives the longest request by this */
+#define BUDGET_LEASE_SHORT_MS 30000 /* longest lease: the coordinator renews it while it runs */
+
+/*
+ * A lease's time-to-live for requests limited to timeout_s: the request's
+ * limit plus BUDGET_LEASE_MARGIN_MS, at most BUDGET_LEASE_SHORT_MS (a
+ * longer request has its lease renewed by the coordinator every third of it).
+ * A host that dies gives its keys back within this.
+ */
+static inline uint32_t budget_lease_ttl_ms(long timeout_s)
+{
+    uint64_t ms = (uint64_t)(timeout_s > 0 ? timeout_s : 1) * 1000u + BUDGET_LEASE_MARGIN_MS;
+    return ms > BUDGET_LEASE_SHORT_MS ? BUDGET_LEASE_SHORT_MS : (uint32_t)ms;
+}
 
 struct budget_gate;
 

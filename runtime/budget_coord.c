@@ -64,7 +64,7 @@ static struct budget_run_sh *bcoord_run(const struct bcoord *bc)
 
 static uint32_t bcoord_lease_ttl_ms(const struct bcoord *bc)
 {
-    return (uint32_t)bc->rc->plan.timeout_per_step * 1000u + BUDGET_LEASE_MARGIN_MS;
+    return bc->rc->budget_lease_ms;
 }
 
 /* One heartbeat. 0, or the -errno of a lost Redis (the run then falls back). */
@@ -156,6 +156,8 @@ static void bcoord_say_mode(struct bcoord *bc, int64_t now)
     }
 }
 
+static void bcoord_renew(struct bcoord *bc, int64_t now);
+
 void bcoord_tick(struct bcoord *bc)
 {
     if (!bc->b)
@@ -168,6 +170,7 @@ void bcoord_tick(struct bcoord *bc)
     }
     uint32_t mode = atomic_load(&bcoord_run(bc)->mode);
     if (mode == SHM_BUDGET_SHARED) {
+        bcoord_renew(bc, now);
         int r = now >= bc->next_beat_ns ? bcoord_beat(bc) : 0;
         if (budget_redis_lost(r) && budget_redis_reconnect(bc->b) == 0)
             r = bcoord_beat(bc); /* a connection from before a restart: once more */
@@ -184,19 +187,55 @@ void bcoord_tick(struct bcoord *bc)
     bcoord_say_mode(bc, now);
 }
 
+/* The lease worker slot w holds, into *lease. 1 if it holds one. */
+static int bcoord_lease_of(struct bcoord *bc, unsigned w, struct budget_lease *lease, uint32_t *key)
+{
+    struct budget_lease_sh *ls = shm_budget_lease(&bc->rc->seg, w);
+    struct budget_lease_pub p;
+    if (!ls ||
+        seqlock_read(&ls->seq, ls->pub, sizeof(ls->pub) / sizeof(ls->pub[0]), &p, sizeof(p)) != 0)
+        return 0;
+    if (!p.held || p.key_index >= bc->rc->creds.n)
+        return 0;
+    memset(lease, 0, sizeof(*lease));
+    util_strlcpy(lease->key_id, bc->rc->creds.v[p.key_index].id, sizeof(lease->key_id));
+    p.lease_id[sizeof(p.lease_id) - 1] = '\0';
+    util_strlcpy(lease->lease_id, p.lease_id, sizeof(lease->lease_id));
+    *key = p.key_index;
+    return 1;
+}
+
+/*
+ * Leases stay short (a host that dies gives its keys back within one TTL);
+ * the coordinator renews its workers' leases every third of it, while their
+ * requests run. A renew of a lease given back meanwhile finds nothing: harmless.
+ */
+static void bcoord_renew(struct bcoord *bc, int64_t now)
+{
+    uint32_t ttl = bcoord_lease_ttl_ms(bc), key;
+    struct budget_lease lease;
+    if (now < bc->next_renew_ns)
+        return;
+    bc->next_renew_ns = now + (int64_t)ttl / 3 * UTIL_NS_PER_MS;
+    for (unsigned w = 0; w < bc->rc->seg.hdr->worker_count; w++)
+        if (bcoord_lease_of(bc, w, &lease, &key) &&
+            budget_redis_lost(budget_redis_renew(bc->b, &lease, ttl)))
+            return; /* the next beat finds the loss */
+}
+
 void bcoord_worker_died(struct bcoord *bc, unsigned worker)
 {
-    struct budget_lease_sh *ls = bc->b ? shm_budget_lease(&bc->rc->seg, worker) : NULL;
-    if (!ls || !atomic_load_explicit(&ls->held, memory_order_acquire))
-        return;
-    atomic_store(&ls->held, 0);
-    if (ls->key_index >= bc->rc->creds.n)
-        return;
-    const struct credential *cr = &bc->rc->creds.v[ls->key_index];
     struct budget_lease lease;
-    memset(&lease, 0, sizeof(lease));
-    util_strlcpy(lease.key_id, cr->id, sizeof(lease.key_id));
-    util_strlcpy(lease.lease_id, ls->lease_id, sizeof(lease.lease_id));
+    uint32_t key;
+    if (!bc->b || !bcoord_lease_of(bc, worker, &lease, &key))
+        return;
+    /* The dead worker's slot is reused by its successor, which publishes anew. */
+    struct budget_lease_sh *ls = shm_budget_lease(&bc->rc->seg, worker);
+    struct budget_lease_pub none;
+    memset(&none, 0, sizeof(none));
+    seqlock_write(&ls->seq, ls->pub, sizeof(ls->pub) / sizeof(ls->pub[0]), &none, sizeof(none),
+                  NULL);
+    const struct credential *cr = &bc->rc->creds.v[key];
     struct budget_key_conf conf;
     budget_gate_conf(cr, bcoord_lease_ttl_ms(bc), &conf);
     /* It may have been sent: its rpm charge stays; only the lease comes back. */

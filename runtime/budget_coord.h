@@ -43,7 +43,7 @@ struct bcoord {
     struct budget_stats last;
     char id[BUDGET_ID_MAX]; /* this run in the pool's heartbeat set */
     uint32_t shown_mode;    /* the mode the console last said */
-    int64_t next_beat_ns, next_probe_ns, lost_at_ns;
+    int64_t next_beat_ns, next_probe_ns, next_renew_ns, lost_at_ns;
     uint32_t next_view;
     uint64_t views;
     int own_loss;        /* the coordinator's own call found Redis gone (its error says why) */

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llm/budget_gate.h"
 #include "runtime/ckpt.h"
 #include "runtime/deps.h"
 #include "shm/util.h"
@@ -413,6 +414,10 @@ static int load_credentials(struct run_ctx *rc)
         PLAN_ERR("warning: %s is readable by group or others; chmod 600 it\n", rc->cred_path);
     /* The shared budget: --budget, else the file's "budget" (both checked already). */
     const char *budget = rc->o->budget ? rc->o->budget : rc->creds.budget;
+    long lease_ms = budget_lease_ttl_ms(rc->plan.timeout_per_step);
+    if (env_long("AGENTOS_BUDGET_LEASE_MS", 100, 3600000, &lease_ms) < 0)
+        return -EINVAL;
+    rc->budget_lease_ms = (uint32_t)lease_ms;
     if (util_pathf(rc->budget_url, sizeof(rc->budget_url), "%s", budget) < 0 ||
         strlen(rc->budget_url) >= SHM_BUDGET_URL_MAX) {
         PLAN_ERR("--budget %.60s...: longer than %d bytes\n", budget, SHM_BUDGET_URL_MAX - 1);

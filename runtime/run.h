@@ -45,6 +45,8 @@ struct run_ctx {
     /* --budget, else the credentials file's "budget": the shared key budget
      * (SPEC 13); "" = this run's keys are its own */
     char budget_url[320];
+    uint32_t budget_lease_ms; /* a Redis lease's time-to-live (budget_lease_ttl_ms, or
+                                 AGENTOS_BUDGET_LEASE_MS) */
 };
 
 /* The item in progress slot k. */

@@ -513,9 +513,7 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     /* --budget: this worker's own connection (ADR-13); a lease outlives the longest request. */
     struct budget_gate *gate = NULL;
     if (rc->budget_url[0] &&
-        budget_gate_new(&rc->seg, worker_index,
-                        (uint32_t)rc->plan.timeout_per_step * 1000u + BUDGET_LEASE_MARGIN_MS,
-                        &gate) == 0)
+        budget_gate_new(&rc->seg, worker_index, rc->budget_lease_ms, &gate) == 0)
         llm.budget = gate;
 
     struct shm_header_sh *h = rc->seg.hdr;

@@ -347,15 +347,20 @@ struct budget_key_sh {
 };
 
 /*
- * The Redis lease a worker holds (one request at a time), so that the
- * coordinator gives it back when it reaps the worker dead, instead of the
- * key staying taken for every run until the lease's time-to-live. Written by
- * that worker only: the id first, then held = 1 (release).
+ * The Redis lease a worker holds (one request at a time), published through
+ * a seqlock (its one writer is that worker) so the coordinator can renew it
+ * while the request runs (leases stay short, so a host that dies gives its
+ * keys back soon) and give it back at once when it reaps the worker dead.
  */
-struct budget_lease_sh {
-    alignas(SHM_CACHELINE) _Atomic uint32_t held;
+struct budget_lease_pub {
+    uint32_t held; /* 1: lease_id names a lease this worker holds */
     uint32_t key_index;
     char lease_id[SHM_BUDGET_LEASE_MAX];
+};
+
+struct budget_lease_sh {
+    alignas(SHM_CACHELINE) _Atomic uint32_t seq;
+    uint64_t pub[(sizeof(struct budget_lease_pub) + 7) / 8]; /* struct budget_lease_pub */
 };
 
 _Static_assert(SHM_MAX_WORKERS <= 32, "one admission bit per worker in in_flight_mask");

@@ -135,6 +135,17 @@ timeout 60 agentos-run lld --all --items "$WS/k/pending" --out "$WS/k/done" --pa
 check_eq "kill -9: a new run then finishes the items" "0 6" "$? $(ls "$WS/k/done" | wc -l)"
 stop_mock
 
+# --- a request longer than its lease keeps it: the coordinator renews it ----
+start_mock --latency-ms 4000
+keys 3 $RPM
+make_specs "$WS/l/pending" 3
+AGENTOS_BUDGET_LEASE_MS=1500 timeout 60 agentos-run lld --all --items "$WS/l/pending" \
+    --out "$WS/l/done" --parallel 3 --budget "$REDIS_URL" --no-progress >"$WS/out.l" 2>&1
+check_eq "lease renewal: 4 s requests on 1.5 s leases finish" "0 3" "$? $(ls "$WS/l/done" | wc -l)"
+check_eq "lease renewal: no lease expired under its request" 0 \
+    "$(jq '.budget.gives_expired' "$(run_dirs 1)/summary.json")"
+stop_mock
+
 # --- Redis stopped mid-run and restarted ------------------------------------
 start_mock --rpm $RPM --latency-ms 300
 keys 3 $RPM
