@@ -232,6 +232,12 @@ int summary_write_json(const struct summary_view *v, const struct run_ctx *rc, i
     int64_t started_ms = rc->seg.hdr->started_realtime_ns / 1000000;
     cJSON_AddNumberToObject(root, "started_unix_ms", (double)started_ms);
     cJSON_AddNumberToObject(root, "ended_unix_ms", (double)(started_ms + v->elapsed_ns / 1000000));
+    const char *job = getenv("SLURM_ARRAY_JOB_ID"), *task = getenv("SLURM_ARRAY_TASK_ID");
+    if (job && task) { /* which task of which job array ran this shard */
+        char slurm[64];
+        snprintf(slurm, sizeof(slurm), "%.24s_%.24s", job, task);
+        cJSON_AddStringToObject(root, "slurm_task", slurm);
+    }
     if (rc->shard.count > 1 || rc->o->shard) {
         char shard[32];
         snprintf(shard, sizeof(shard), "%u/%u", rc->shard.index, rc->shard.count);
