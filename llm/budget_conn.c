@@ -477,6 +477,11 @@ const char *budget_redis_url(const struct budget_redis *b)
     return b ? b->url : "";
 }
 
+int budget_redis_connected(const struct budget_redis *b)
+{
+    return b && b->c != NULL;
+}
+
 void budget_redis_stats(const struct budget_redis *b, struct budget_stats *st)
 {
     if (b && st)

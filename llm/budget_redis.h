@@ -105,6 +105,9 @@ void budget_redis_close(struct budget_redis *b);
  */
 int budget_redis_reconnect(struct budget_redis *b);
 
+/* 1 while the handle has a connection (0 after a loss, until a reconnect succeeds). */
+int budget_redis_connected(const struct budget_redis *b);
+
 /* Whether rc (a return of this module) means Redis is gone: reconnect, fall back. */
 static inline int budget_redis_lost(int rc)
 {

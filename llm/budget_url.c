@@ -100,10 +100,15 @@ int budget_redis_parse_url(const char *url, struct budget_url *u, char *err, siz
         return url_fail(err, errlen, url, "query and fragment are not supported");
     slash = strchr(auth, '/');
     end = slash ? slash : auth + strlen(auth);
-    if (memchr(auth, '@', (size_t)(end - auth)))
-        return url_fail(err, errlen, url,
+    const char *at = memrchr(auth, '@', (size_t)(end - auth));
+    if (at) {
+        /* The message must not repeat the password it refuses: "***" stands for it. */
+        char shown[256];
+        snprintf(shown, sizeof(shown), URL_SCHEME "***%.200s", at);
+        return url_fail(err, errlen, shown,
                         "a user or password in the URL is not supported (it would leak "
                         "into ps and logs)");
+    }
     /* The port's colon is the first one after the host (after the ']' of IPv6). */
     hostend = auth;
     if (auth[0] == '[') {

@@ -24,6 +24,7 @@
 
 #include "llm/credfile_gen.h"
 #include "llm/secret.h"
+#include "llm/budget_redis.h"
 #include "shm/util.h"
 
 #define CREDFILE_RPM_MAX 100000
@@ -352,6 +353,31 @@ static int credfile_top(struct credfile_ctx *x, const cJSON *root)
     return rc;
 }
 
+/* The optional top-level "budget": the shared key budget's Redis URL. 0 or -EINVAL. */
+static int credfile_budget(const char *name, const cJSON *root, struct cred_file *out, char *err,
+                           size_t errlen)
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "budget");
+    struct budget_url u;
+    char why[300];
+    if (!b)
+        return 0;
+    if (!cJSON_IsString(b) || !b->valuestring) {
+        snprintf(err, errlen, "%s: budget: must be a string \"redis://HOST:PORT[/DB]\"", name);
+        return -EINVAL;
+    }
+    if (budget_redis_parse_url(b->valuestring, &u, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: budget: %s", name, why);
+        return -EINVAL;
+    }
+    if (strlen(b->valuestring) >= sizeof(out->budget)) {
+        snprintf(err, errlen, "%s: budget: longer than %zu bytes", name, sizeof(out->budget) - 1);
+        return -EINVAL;
+    }
+    util_strlcpy(out->budget, b->valuestring, sizeof(out->budget));
+    return 0;
+}
+
 int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
                    struct cred_file *out, char *err, size_t errlen)
 {
@@ -390,6 +416,8 @@ int credfile_parse(const char *name, const char *text, size_t len, size_t limit,
                  name, SHM_MAX_KEYS);
     else if (credfile_top(&x, root) == 0)
         rc = credfile_entries(&x, arr, limit, out);
+    if (rc == 0)
+        rc = credfile_budget(name, root, out, err, errlen);
     credfile_wipe_json(root);
     cJSON_Delete(root);
     if (rc)

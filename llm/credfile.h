@@ -16,6 +16,7 @@
 #include "shm/cred.h"
 
 #define CREDFILE_MAX_BYTES (1024 * 1024)
+#define CREDFILE_BUDGET_MAX 128 /* = SHM_BUDGET_URL_MAX */
 
 struct credential {
     char id[SHM_KEY_ID_MAX];
@@ -43,6 +44,9 @@ struct cred_file {
     struct credential *v;
     size_t n;
     int insecure_mode; /* readable by group or others: caller warns */
+    /* "budget": "redis://HOST[:PORT][/DB]" at the top level (SPEC 13): the
+     * shared key budget, when --budget does not say; "" = none */
+    char budget[CREDFILE_BUDGET_MAX];
 };
 
 /*
@@ -57,7 +61,9 @@ struct cred_file {
  * tokens), and the generation settings max_tokens, temperature, system,
  * timeout_s, extra (credfile_gen.c), which may also stand at the top of the
  * file, with per-role ones in a top-level "roles" object. limit > 0 keeps
- * only the first `limit` keys (AGENTOS_CREDENTIAL_LIMIT). 0, or -errno with a
+ * only the first `limit` keys (AGENTOS_CREDENTIAL_LIMIT). At the top level also
+ * budget (a redis://HOST[:PORT][/DB] URL, checked by budget_redis_parse_url).
+ * 0, or -errno with a
  * one-line err naming the field (and the key, for settings).
  */
 int credfile_load(const char *path, size_t limit, struct cred_file *out, char *err, size_t errlen);

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llm/budget_gate.h"
 #include "llm/http.h"
 #include "llm/llm_reply.h"
 #include "llm/retry.h"
@@ -203,10 +204,17 @@ void llm_end(struct llm_client *c, int idx, const struct cred_end *e)
     struct cred_end_report rep;
     struct cred_end at = *e;
     at.now_ns = llm_now(c);
+    /* The shared lease first: the local slot must not be taken again while it is still out. */
+    if (c->budget && (size_t)idx < c->creds->n)
+        budget_gate_end(c->budget, (uint32_t)idx, &c->creds->v[idx], &at, at.now_ns);
     cred_end(c->seg, (uint32_t)idx, c->pid, &at, &rep);
     if (e->outcome == CRED_RATE_LIMIT) {
         int64_t ms = (e->retry_at_ns - llm_now(c)) / UTIL_NS_PER_MS;
         llm_say(c, "Rate limit hit on %s. Backing off for %llds. Redistributing work...",
+                c->creds->v[idx].id, (long long)((ms + 999) / 1000));
+    } else if (e->outcome == CRED_SHARED_LIMIT) {
+        int64_t ms = (e->retry_at_ns - llm_now(c)) / UTIL_NS_PER_MS;
+        llm_say(c, "Rate limit hit on %s by another run. Backing off for %llds.",
                 c->creds->v[idx].id, (long long)((ms + 999) / 1000));
     } else if (e->outcome == CRED_DISABLE) {
         llm_say(c, "Key %s disabled: %s", c->creds->v[idx].id, e->reason);
@@ -322,6 +330,28 @@ static int64_t llm_wait_ms(int idx, const struct cred_wait *w, int64_t now)
 }
 
 /*
+ * --budget: the shared budget's say on key idx, just reserved locally. 1: the
+ * request may go; 0: the reservation was ended unsent (the key rests until
+ * the shared budget's time, or is disabled), ask again.
+ */
+static int llm_shared_budget(struct llm_client *c, int idx, int64_t now)
+{
+    struct budget_gate_wait w;
+    enum budget_gate_verdict v =
+        budget_gate_take(c->budget, (uint32_t)idx, &c->creds->v[idx], now, &w);
+    if (v == BUDGET_GATE_GO)
+        return 1;
+    struct cred_end e = {.outcome = v == BUDGET_GATE_DISABLED       ? CRED_DISABLE
+                                    : v == BUDGET_GATE_SHARED_LIMIT ? CRED_SHARED_LIMIT
+                                                                    : CRED_DEFERRED,
+                         .endpoint = BREAKER_NEUTRAL,
+                         .retry_at_ns = w.retry_at_ns,
+                         .reason = w.reason};
+    llm_end(c, idx, &e);
+    return 0;
+}
+
+/*
  * Wait for a key: >= 0 key index, -ECANCELED on shutdown. -EAGAIN sleeps until
  * the earliest time a key may be usable; -ENOKEY (every key disabled) waits for
  * the coordinator to reload the pool or end the run.
@@ -346,6 +376,8 @@ static int llm_reserve(struct llm_call *call)
             llm_give_back(call, idx);
             continue;
         }
+        if (idx >= 0 && (size_t)idx < c->creds->n && c->budget && !llm_shared_budget(c, idx, now))
+            continue; /* the key rests now: another key, or the wait below */
         if (idx >= 0) {
             llm_set_waiting(call, 0);
             if ((size_t)idx < c->creds->n)

@@ -40,6 +40,10 @@
  *     a failed half-open probe spends no attempt either (it tests the
  *     endpoint, not the item), so an item waits out an endpoint that is down.
  *   - every reservation ends through cred_end, once, on every way out.
+ *   - --budget (SPEC 13): a key the local slots gave is also taken from the
+ *     shared budget (budget_gate_take); when it says wait, the reservation
+ *     ends unsent (CRED_DEFERRED, or CRED_SHARED_LIMIT for another run's
+ *     429) and the client asks again; the lease goes back in llm_end.
  *   - reload: when the segment's pool_generation moves (the coordinator
  *     reloaded the credentials file), refresh_creds is called before the next
  *     reservation so requests carry the new secrets; a reservation that raced
@@ -124,6 +128,9 @@ struct llm_client {
     int (*refresh_creds)(void *arg);
     void *refresh_arg;
     uint64_t generation;
+    /* --budget: the shared key budget (llm/budget_gate.h), asked after every
+     * local reservation and told at its end; NULL: the run's keys are its own */
+    struct budget_gate *budget;
     /* counters for this item, reset by the caller between items */
     uint32_t requests;
     uint32_t http_429;

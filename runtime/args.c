@@ -15,6 +15,8 @@
 
 #include <stdarg.h>
 
+#include "llm/budget_redis.h"
+#include "runtime/shard.h"
 #include "shm/util.h"
 
 /* util_errf, returning -EINVAL: every parse error is a usage error. */
@@ -144,7 +146,14 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char 
         o->fail_fast = 1;
     else if (!strcmp(name, "--dot"))
         o->dot = 1;
-    else if (!strcmp(name, "--help") || !strcmp(name, "-h"))
+    else if (!strcmp(name, "--shard")) {
+        if (!(rc = take_value(argc, argv, i, iv, &o->shard, err, errlen)))
+            rc = shard_check_arg(o->shard, err, errlen);
+    } else if (!strcmp(name, "--budget")) {
+        struct budget_url u;
+        if (!(rc = take_value(argc, argv, i, iv, &o->budget, err, errlen)))
+            rc = budget_redis_parse_url(o->budget, &u, err, errlen) < 0 ? -EINVAL : 0;
+    } else if (!strcmp(name, "--help") || !strcmp(name, "-h"))
         o->help = 1;
     else if (!strcmp(name, "--version"))
         o->version = 1;

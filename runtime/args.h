@@ -39,8 +39,10 @@ struct run_opts {
     int fresh;
     int no_progress;
     int quiet;
-    int fail_fast; /* stop at the first failed item */
-    int dot;       /* print the items' graph (workflows whose items have one) */
+    int fail_fast;      /* stop at the first failed item */
+    int dot;            /* print the items' graph (workflows whose items have one) */
+    const char *shard;  /* --shard I/N or "slurm" (form checked; resolved by the plan) */
+    const char *budget; /* --budget redis://HOST[:PORT][/DB] (form checked) */
     int help;
     int version;
 };

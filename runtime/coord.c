@@ -142,6 +142,7 @@ static int create_segment(struct coord *c)
         .endpoint_urls = urls,
         .node_count = (uint32_t)nn,
         .node_names = nodes,
+        .budget_url = rc->budget_url,
     };
     char err[256];
     int r = shm_segment_create(&rc->seg, &p, err, sizeof(err));
@@ -357,6 +358,7 @@ static enum coord_end loop(struct coord *c)
         coord_watchdog(c);
         if (!c->shutting_down)
             pool_tick(&c->pool);
+        bcoord_tick(&c->budget);
         ccon_flush(&c->con);
         if (coord_alive_workers(c) == 0 && (c->shutting_down || all_claims_done(c)))
             break;
@@ -488,6 +490,7 @@ static int finish(struct coord *c, enum coord_end how)
     if (how != COORD_END_KILLED) {
         ccon_finish(&c->con);
         summary_print(&v, rc, &c->con);
+        bcoord_report(&c->budget);
         ccon_coord(&c->con, "Run folder: %s", rc->run_dir);
     }
     int r = summary_write_json(&v, rc, status);
@@ -502,6 +505,7 @@ static int finish(struct coord *c, enum coord_end how)
 static void cleanup(struct coord *c)
 {
     struct run_ctx *rc = &c->rc;
+    bcoord_close(&c->budget);
     if (rc->seg.base) {
         atomic_store(&rc->seg.hdr->run_state, SHM_RUN_DONE);
         shm_segment_unlink(rc->seg.name);
@@ -526,6 +530,8 @@ static int prepare(struct coord *c, int *nothing)
 {
     int r = plan_run(&c->rc, nothing);
     if (r < 0 || *nothing)
+        return r;
+    if ((r = bcoord_open(&c->budget, &c->rc)) < 0) /* Redis unreachable at start: exit 2 */
         return r;
     return create_segment(c);
 }
@@ -561,6 +567,11 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
     ccon_coord(&c.con, "Run %s: %s, %zu %s%s, --parallel %d, %zu key%s", c.rc.run_id,
                c.rc.plan.title, c.rc.nsel, wf->noun, c.rc.nsel == 1 ? "" : "s", c.rc.plan.parallel,
                c.rc.creds.n, c.rc.creds.n == 1 ? "" : "s");
+    if (c.rc.shard.count > 1 || o->shard)
+        ccon_coord(&c.con, "Shard %u/%u (%s): %zu of %zu %s%s", c.rc.shard.index, c.rc.shard.count,
+                   c.rc.shard.origin, c.rc.shard_items, c.rc.plan.items.n, wf->noun,
+                   c.rc.plan.items.n == 1 ? "" : "s");
+    bcoord_start(&c.budget, &c.con);
     install_signals(&c);
     enum coord_end how = loop(&c);
     if (how == COORD_END_PAUSED || how == COORD_END_INTERRUPTED) {

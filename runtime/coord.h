@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "runtime/budget_coord.h"
 #include "runtime/console.h"
 #include "runtime/pool.h"
 #include "runtime/run.h"
@@ -40,6 +41,7 @@ struct coord {
     struct coord_console con;
     struct uring_writer *uw;
     struct pool_monitor pool;
+    struct bcoord budget; /* --budget: the shared key budget (runtime/budget_coord.h) */
     int pipe_rd;
     int log_fd;
     pid_t *wpid;        /* per worker slot, 0 = none */

@@ -139,6 +139,7 @@ static void worker_died(struct coord *c, unsigned wslot, pid_t pid, int status)
     else
         describe_status(status, how, sizeof(how));
     coord_return_keys(c, pid);
+    bcoord_worker_died(&c->budget, wslot);
     admit_release(h, wslot);
     for (uint32_t i = 0; i < h->item_count; i++) {
         uint64_t claim = prog_claim_load(shm_prog_slot(&c->rc.seg, i));

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llm/budget_gate.h"
 #include "runtime/ckpt.h"
 #include "runtime/deps.h"
 #include "runtime/own.h"
@@ -173,6 +174,44 @@ static long find_item(const struct run_ctx *rc, const char *arg)
     return -1;
 }
 
+/*
+ * --shard: resolve the value (the Slurm variables are read here, not in the
+ * pure parser) and count this shard's share of the batch. Items with
+ * dependencies are refused: a shard could hold a step whose dependency is
+ * another shard's, and neither run could wait for the other.
+ */
+static const char *plan_getenv(const char *name)
+{
+    return getenv(name);
+}
+
+static int plan_shard(struct run_ctx *rc)
+{
+    const struct item_list *l = &rc->plan.items;
+    char err[256];
+    memset(&rc->shard, 0, sizeof(rc->shard));
+    rc->shard.count = 1;
+    rc->shard_items = l->n;
+    if (!rc->o->shard)
+        return 0;
+    if (shard_resolve(rc->o->shard, plan_getenv, &rc->shard, err, sizeof(err)) < 0) {
+        PLAN_ERR("%s\n", err);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].ndeps) {
+            PLAN_ERR("--shard: %s depends on other %ss; a batch with dependencies runs on one "
+                     "machine, unsharded\n",
+                     l->v[i].id, rc->wf->noun);
+            return -EINVAL;
+        }
+    }
+    rc->shard_items = 0;
+    for (size_t i = 0; i < l->n; i++)
+        rc->shard_items += shard_has(&rc->shard, l->v[i].id);
+    return 0;
+}
+
 static void take(struct run_ctx *rc, size_t i)
 {
     rc->slot_of[i] = (long)rc->nsel;
@@ -192,7 +231,7 @@ static int select_items(struct run_ctx *rc, const size_t *order)
         rc->slot_of[i] = -1;
     if (rc->wf->load || o->all) { /* a workflow's own items: every pending one */
         for (size_t k = 0; k < l->n; k++)
-            if (l->v[order[k]].pending || o->fresh)
+            if ((l->v[order[k]].pending || o->fresh) && shard_has(&rc->shard, l->v[order[k]].id))
                 take(rc, order[k]);
         return 0;
     }
@@ -202,6 +241,13 @@ static int select_items(struct run_ctx *rc, const size_t *order)
             return -EINVAL;
         if (rc->slot_of[i] >= 0)
             continue;
+        if (!shard_has(&rc->shard, l->v[i].id)) {
+            printf("[COORDINATOR] %s is in shard %u/%u, not in this one (%u/%u)\n", l->v[i].id,
+                   shard_of(l->v[i].id, rc->shard.count), rc->shard.count, rc->shard.index,
+                   rc->shard.count);
+            fflush(stdout);
+            continue;
+        }
         if (!l->v[i].pending && !o->fresh) {
             printf("[COORDINATOR] %s is up to date (its result matches its input); "
                    "--fresh runs it again\n",
@@ -314,6 +360,9 @@ static void dry_run(const struct run_ctx *rc, const size_t *order, unsigned nwav
 {
     const struct item_list *l = &rc->plan.items;
     const char *noun = rc->wf->noun;
+    if (rc->shard.count > 1 || rc->o->shard)
+        printf("shard %u/%u: %zu of %zu %s%s (%s)\n", rc->shard.index, rc->shard.count,
+               rc->shard_items, l->n, noun, plural(l->n), rc->shard.origin);
     if (nwaves <= 1 && !rc->wf->write_dot) {
         printf("%zu %s%s would run (%s, --parallel %d):\n", rc->nsel, noun, plural(rc->nsel),
                rc->plan.title, rc->plan.parallel);
@@ -387,7 +436,9 @@ static int plan_items(struct run_ctx *rc, int *done)
         return r;
     }
     deps_cascade_pending(&p->items, order);
-    r = select_items(rc, order);
+    r = plan_shard(rc);
+    if (r == 0)
+        r = select_items(rc, order);
     if (r == 0 && rc->o->dry_run) {
         dry_run(rc, order, nwaves);
         *done = 1;
@@ -440,6 +491,17 @@ static int load_credentials(struct run_ctx *rc)
     }
     if (rc->creds.insecure_mode)
         PLAN_ERR("warning: %s is readable by group or others; chmod 600 it\n", rc->cred_path);
+    /* The shared budget: --budget, else the file's "budget" (both checked already). */
+    const char *budget = rc->o->budget ? rc->o->budget : rc->creds.budget;
+    long lease_ms = budget_lease_ttl_ms(rc->plan.timeout_per_step);
+    if (env_long("AGENTOS_BUDGET_LEASE_MS", 100, 3600000, &lease_ms) < 0)
+        return -EINVAL;
+    rc->budget_lease_ms = (uint32_t)lease_ms;
+    if (util_pathf(rc->budget_url, sizeof(rc->budget_url), "%s", budget) < 0 ||
+        strlen(rc->budget_url) >= SHM_BUDGET_URL_MAX) {
+        PLAN_ERR("--budget %.60s...: longer than %d bytes\n", budget, SHM_BUDGET_URL_MAX - 1);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -525,6 +587,13 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
     use_workflow_db(rc);
     adopt_legacy_checkpoints(rc);
     remove_finished_checkpoints(rc);
+    if (rc->nsel == 0 && rc->o->shard) {
+        printf("[COORDINATOR] Nothing pending %s in shard %u/%u (%zu of %zu %s%s, up to date)\n",
+               p->where, rc->shard.index, rc->shard.count, rc->shard_items, p->items.n,
+               rc->wf->noun, plural(p->items.n));
+        *nothing_to_do = 1;
+        return 0;
+    }
     if (rc->nsel == 0) {
         printf("[COORDINATOR] Nothing pending %s (%zu %s%s up to date)\n", p->where, p->items.n,
                rc->wf->noun, plural(p->items.n));

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "llm/credfile.h"
+#include "runtime/shard.h"
 #include "runtime/wf.h"
 #include "shm/segment.h"
 
@@ -43,6 +44,13 @@ struct run_ctx {
     /* CLOCK_REALTIME when the plan held: a result written since is another run's work,
      * even under --fresh (runtime/own.h) */
     int64_t started_real_ns;
+    struct shard shard; /* --shard: this run's share of the items (count 1 = all) */
+    size_t shard_items; /* items of the batch in this shard (any state) */
+    /* --budget, else the credentials file's "budget": the shared key budget
+     * (SPEC 13); "" = this run's keys are its own */
+    char budget_url[320];
+    uint32_t budget_lease_ms; /* a Redis lease's time-to-live (budget_lease_ttl_ms, or
+                                 AGENTOS_BUDGET_LEASE_MS) */
 };
 
 /* The item in progress slot k. */

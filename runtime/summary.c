@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/budget_coord.h"
 #include "shm/cred.h"
 #include "shm/util.h"
 
@@ -342,9 +343,25 @@ int summary_write_json(const struct summary_view *v, const struct run_ctx *rc, i
     cJSON_AddStringToObject(root, "run", rc->run_id);
     cJSON_AddStringToObject(root, "title", rc->plan.title);
     cJSON_AddNumberToObject(root, "exit_status", exit_status);
+    /* When (Unix ms), and which shard: what `agentos-run summarize` needs to merge runs. */
+    int64_t started_ms = rc->seg.hdr->started_realtime_ns / 1000000;
+    cJSON_AddNumberToObject(root, "started_unix_ms", (double)started_ms);
+    cJSON_AddNumberToObject(root, "ended_unix_ms", (double)(started_ms + v->elapsed_ns / 1000000));
+    const char *job = getenv("SLURM_ARRAY_JOB_ID"), *task = getenv("SLURM_ARRAY_TASK_ID");
+    if (job && task) { /* which task of which job array ran this shard */
+        char slurm[64];
+        snprintf(slurm, sizeof(slurm), "%.24s_%.24s", job, task);
+        cJSON_AddStringToObject(root, "slurm_task", slurm);
+    }
+    if (rc->shard.count > 1 || rc->o->shard) {
+        char shard[32];
+        snprintf(shard, sizeof(shard), "%u/%u", rc->shard.index, rc->shard.count);
+        cJSON_AddStringToObject(root, "shard", shard);
+    }
     cJSON_AddNumberToObject(root, "requests", (double)atomic_load(&rc->seg.hdr->requests_total));
     cJSON_AddNumberToObject(root, "http_429", (double)atomic_load(&rc->seg.hdr->http_429_total));
     cJSON_AddNumberToObject(root, "keys_left_reserved", summary_keys_reserved(rc));
+    bcoord_summary_json(&rc->seg, root);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     char *withnl = text ? util_asprintf("%s\n", text) : NULL;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "runtime/ckpt.h"
+#include "llm/budget_gate.h"
 #include "llm/http.h"
 #include "llm/llm.h"
 #include "runtime/log.h"
@@ -591,6 +592,11 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     llm.refresh_arg = rc;
     /* A reload may land between our fork and now: re-read once before the first request. */
     llm.generation = UINT64_MAX;
+    /* --budget: this worker's own connection (ADR-16); a lease outlives the longest request. */
+    struct budget_gate *gate = NULL;
+    if (rc->budget_url[0] &&
+        budget_gate_new(&rc->seg, worker_index, rc->budget_lease_ms, &gate) == 0)
+        llm.budget = gate;
 
     struct shm_header_sh *h = rc->seg.hdr;
     while (admit(h, worker_index)) {
@@ -604,6 +610,7 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
         crash_point("item_released"); /* crash tests: item marked done, ticket still held */
         admit_release(h, worker_index);
     }
+    budget_gate_free(gate);
     uring_writer_close(uw);
     atomic_store(&me->pid, 0);
     return 0;

@@ -481,10 +481,34 @@ static void cred_rate_limit_locked(struct cred_slot_sh *slot, int64_t retry_at_n
     atomic_fetch_add_explicit(&slot->http_429, 1, memory_order_relaxed);
 }
 
+/* A reservation the shared budget turned back: nothing was sent, nothing is spent here. */
+static void cred_defer_locked(struct cred_slot_sh *slot, enum cred_outcome outcome,
+                              int64_t retry_at_ns)
+{
+    double cap = cred_capacity(slot->st.rpm);
+
+    if (slot->st.rpm > 0 && (slot->st.tokens += 1.0) > cap)
+        slot->st.tokens = cap;
+    atomic_fetch_sub_explicit(&slot->requests, 1, memory_order_relaxed);
+    if (outcome == CRED_DEFERRED) { /* the shared budget said wait: a rest, like a reply's */
+        slot->st.rest_until_ns = cred_max64(slot->st.rest_until_ns, retry_at_ns);
+        return;
+    }
+    int64_t until = cred_max64(slot->st.rate_limited_until_ns, retry_at_ns);
+    slot->st.rate_limited_until_ns = until;
+    slot->st.rate_limited_until_realtime_ns = util_now_real_ns() + (until - util_now_mono_ns());
+    if (slot->st.state != CRED_DISABLED)
+        slot->st.state = CRED_RATE_LIMITED;
+}
+
 static void cred_apply_outcome_locked(struct cred_slot_sh *slot, enum cred_outcome outcome,
                                       int64_t retry_at_ns, const char *reason)
 {
     switch (outcome) {
+    case CRED_DEFERRED:
+    case CRED_SHARED_LIMIT:
+        cred_defer_locked(slot, outcome, retry_at_ns);
+        break;
     case CRED_OK:
         slot->st.backoff_exp = 0;
         break;
@@ -560,7 +584,7 @@ static int cred_release_end(struct shm_segment *seg, uint32_t index, int32_t pid
     cred_learn_locked(slot, e, now_ns);
     cred_settle_locked(slot);
     cred_unlock(slot);
-    if (e->outcome != CRED_ABANDONED) { /* an abandoned request has no latency to speak of */
+    if (e->outcome < CRED_ABANDONED) { /* a request not sent has no latency to speak of */
         atomic_fetch_add_explicit(&slot->latency_ms_sum, e->latency_ms, memory_order_relaxed);
         atomic_fetch_add_explicit(&slot->latency_hist[shm_hist_bucket(e->latency_ms)], 1,
                                   memory_order_relaxed);

@@ -107,6 +107,13 @@ enum cred_outcome {
     CRED_RATE_LIMIT = 2, /* 429: limited until retry_at_ns */
     CRED_DISABLE = 3,    /* 401/403/daily quota: disabled with reason */
     CRED_ABANDONED = 4,  /* not sent or abandoned (shutdown): no count */
+    /* Not sent because the shared budget (--budget, Redis) said wait: the local
+     * token and request count come back, and the key is not handed out before
+     * retry_at_ns. DEFERRED: another run holds the pace or the leases;
+     * SHARED_LIMIT: a 429 another run got rate-limits the key (shown as
+     * rate_limited, not counted as a 429 of this run). */
+    CRED_DEFERRED = 5,
+    CRED_SHARED_LIMIT = 6,
 };
 
 /*

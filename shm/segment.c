@@ -40,8 +40,15 @@ static size_t shm_align(size_t n)
 
 /* Region offsets, in layout order. */
 struct shm_offsets {
-    size_t items, keys, workers, endpoints, nodes;
+    size_t items, keys, workers, endpoints, nodes, budget;
 };
+
+/* Bytes of the budget region for these counts (run part, keys, worker leases). */
+static size_t shm_budget_bytes(uint32_t key_count, uint32_t worker_count)
+{
+    return sizeof(struct budget_run_sh) + (size_t)key_count * sizeof(struct budget_key_sh) +
+           (size_t)worker_count * sizeof(struct budget_lease_sh);
+}
 
 /* Offsets of the regions for these counts, and the total size. */
 static size_t shm_layout(const struct shm_create_params *p, struct shm_offsets *o)
@@ -57,7 +64,9 @@ static size_t shm_layout(const struct shm_create_params *p, struct shm_offsets *
     o->endpoints = off;
     off = shm_align(off + (size_t)p->endpoint_count * sizeof(struct endpoint_sh));
     o->nodes = off;
-    return shm_align(off + (size_t)p->node_count * sizeof(struct node_stat_sh));
+    off = shm_align(off + (size_t)p->node_count * sizeof(struct node_stat_sh));
+    o->budget = off;
+    return shm_align(off + shm_budget_bytes(p->key_count, p->worker_count));
 }
 
 size_t shm_segment_size(const struct shm_create_params *p)
@@ -142,6 +151,8 @@ static int shm_init_regions(struct shm_segment *seg, const struct shm_create_par
     h->workers_offset = o.workers;
     h->endpoints_offset = o.endpoints;
     h->nodes_offset = o.nodes;
+    h->budget_offset = o.budget;
+    h->budget_size = (uint32_t)shm_budget_bytes(p->key_count, p->worker_count);
     h->endpoint_count = p->endpoint_count;
     h->endpoint_slot_size = sizeof(struct endpoint_sh);
     h->node_count = p->node_count;
@@ -178,6 +189,12 @@ static int shm_init_regions(struct shm_segment *seg, const struct shm_create_par
     for (uint32_t i = 0; i < p->node_count; i++)
         util_strlcpy(shm_node_slot(seg, i)->name, p->node_names[i] ? p->node_names[i] : "",
                      SHM_NODE_MAX);
+    struct budget_run_sh *b = shm_budget_run(seg);
+    if (p->budget_url && *p->budget_url) {
+        util_strlcpy(b->url, p->budget_url, sizeof(b->url));
+        atomic_store_explicit(&b->mode, SHM_BUDGET_SHARED, memory_order_relaxed);
+    }
+    atomic_store_explicit(&b->n_live, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -288,7 +305,9 @@ static int shm_check_header(const struct shm_segment *seg, size_t st_size, char 
         !shm_region_ok(h->endpoints_offset, h->endpoint_count, h->endpoint_slot_size,
                        h->header_size, h->total_size) ||
         !shm_region_ok(h->nodes_offset, h->node_count, h->node_slot_size, h->header_size,
-                       h->total_size)) {
+                       h->total_size) ||
+        h->budget_size != shm_budget_bytes(h->key_count, h->worker_count) ||
+        !shm_region_ok(h->budget_offset, 1, h->budget_size, h->header_size, h->total_size)) {
         snprintf(err, errlen, "segment %s has regions outside its %zu bytes", seg->name, st_size);
         return -EPROTO;
     }
@@ -435,6 +454,29 @@ struct node_stat_sh *shm_node_slot(const struct shm_segment *seg, uint32_t index
     const struct shm_header_sh *h = seg->hdr;
 
     return shm_slot(seg, h->nodes_offset, h->node_count, h->node_slot_size, index);
+}
+
+struct budget_run_sh *shm_budget_run(const struct shm_segment *seg)
+{
+    return seg->base ? (struct budget_run_sh *)((char *)seg->base + seg->hdr->budget_offset) : NULL;
+}
+
+struct budget_key_sh *shm_budget_key(const struct shm_segment *seg, uint32_t index)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg, h->budget_offset + sizeof(struct budget_run_sh), h->key_count,
+                    sizeof(struct budget_key_sh), index);
+}
+
+struct budget_lease_sh *shm_budget_lease(const struct shm_segment *seg, uint32_t worker)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg,
+                    h->budget_offset + sizeof(struct budget_run_sh) +
+                        (size_t)h->key_count * sizeof(struct budget_key_sh),
+                    h->worker_count, sizeof(struct budget_lease_sh), worker);
 }
 
 /* The creator is gone: kill(pid, 0) says no such process (EPERM = alive). */

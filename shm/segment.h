@@ -35,6 +35,7 @@ struct shm_create_params {
     const char *const *endpoint_urls; /* endpoint_count base URLs (no secrets) */
     uint32_t node_count;              /* nodes of the workflow */
     const char *const *node_names;    /* node_count names */
+    const char *budget_url;           /* --budget (no secret), NULL or "": none */
 };
 
 /* Size in bytes of a segment with these counts. */
@@ -70,6 +71,10 @@ struct cred_slot_sh *shm_cred_slot(const struct shm_segment *seg, uint32_t index
 struct shm_worker_sh *shm_worker_slot(const struct shm_segment *seg, uint32_t index);
 struct endpoint_sh *shm_endpoint_slot(const struct shm_segment *seg, uint32_t index);
 struct node_stat_sh *shm_node_slot(const struct shm_segment *seg, uint32_t index);
+/* The shared key budget's region (SPEC 13): the run's part, one part per key, one per worker. */
+struct budget_run_sh *shm_budget_run(const struct shm_segment *seg);
+struct budget_key_sh *shm_budget_key(const struct shm_segment *seg, uint32_t index);
+struct budget_lease_sh *shm_budget_lease(const struct shm_segment *seg, uint32_t worker);
 
 /*
  * Callback for shm_segment_list: name is "/agentos-...", creator_pid from the

@@ -15,6 +15,8 @@
  *   header.workers_offset    struct shm_worker_sh[worker_count]
  *   header.endpoints_offset  struct endpoint_sh[endpoint_count]   (circuit breakers)
  *   header.nodes_offset      struct node_stat_sh[node_count]      (per-node counters)
+ *   header.budget_offset     struct budget_run_sh, then struct budget_key_sh[key_count],
+ *                            then struct budget_lease_sh[worker_count] (--budget, SPEC 13)
  *
  * Ownership ("_sh" = the shared half of a structure, as in nginx):
  *   - header: written by the coordinator; run_state/parallelism are atomics
@@ -28,6 +30,10 @@
  *   - endpoint slots: one per distinct provider endpoint (base_url); the
  *     circuit breaker's state, all atomics, changed by any worker.
  *   - node stats: one per node of the workflow; atomic counters.
+ *   - budget region (shared key budget through Redis): the mode and Redis's
+ *     view of each key, written by the coordinator (seqlock per key); the
+ *     counters and the fallback pace by any worker (atomics); a lease record
+ *     per worker slot, written by that worker.
  */
 #ifndef AGENTOS_SHM_LAYOUT_H
 #define AGENTOS_SHM_LAYOUT_H
@@ -44,10 +50,11 @@
  * a bitmask; 3, states passed/skipped and claim blocked (dependencies); 4, key
  * slots publish a lock-free copy of their state; 5, token accounting (items,
  * keys), tpm bucket, learned pace, rests, 256-byte reasons; 6, item state
- * other-run (an item another live run owns: runtime/own.h). One line, so
+ * other-run (an item another live run owns: runtime/own.h); 7, the shared
+ * budget's region (SPEC 13). One line, so
  * scripts (and tests/integration/test_shmstat.sh) can read the number.
  */
-#define SHM_LAYOUT_VERSION 6u
+#define SHM_LAYOUT_VERSION 7u
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -132,6 +139,8 @@ struct shm_header_sh {
     _Atomic uint32_t items_done;        /* items with a final outcome */
     _Atomic uint32_t items_failed;
     _Atomic uint32_t in_flight_mask; /* admission tickets: protocol in shm/admit.h */
+    uint32_t budget_size;            /* bytes of the budget region */
+    uint64_t budget_offset;          /* the budget region (see the layout above) */
 };
 
 /* Per-item state, in prog_slot_sh data. */
@@ -231,8 +240,9 @@ struct cred_pub {
     uint32_t learned_tpm; /* the provider's announced limit, when tpm is 0; 0 = none */
     double tpm_tokens;    /* token budget bucket (LLM tokens), tpm or learned_tpm > 0 */
     int64_t tpm_updated_ns;
-    int64_t rest_until_ns; /* CLOCK_MONOTONIC: a reply said nothing is left until then; pacing,
-                              not a rate limit (state stays, no 429 counted); 0 = none */
+    int64_t rest_until_ns; /* CLOCK_MONOTONIC: no request before (a reply said nothing is left,
+                              or the shared budget said wait); pacing, not a rate limit (state
+                              stays, no 429 counted); 0 = none */
     char id[SHM_KEY_ID_MAX];
     char provider[SHM_PROVIDER_MAX];
     char model[SHM_MODEL_MAX];
@@ -298,6 +308,81 @@ struct node_stat_sh {
     _Atomic uint64_t duration_hist[SHM_HIST_BUCKETS];
 };
 
+/*
+ * The shared key budget (SPEC 13, --budget redis://...): its mode, in
+ * budget_run_sh.mode. The coordinator moves SHARED -> LOCAL when it loses
+ * Redis (a worker that loses it first moves it too), and LOCAL -> SHARED when
+ * Redis answers again.
+ */
+enum shm_budget_mode {
+    SHM_BUDGET_OFF = 0,    /* no --budget: the run's keys are its own */
+    SHM_BUDGET_SHARED = 1, /* every reservation also takes from Redis */
+    SHM_BUDGET_LOCAL = 2,  /* Redis lost: each key paced at 1/n_live of its budget */
+};
+
+#define SHM_BUDGET_URL_MAX 128   /* redis://HOST[:PORT][/DB]: never holds a password */
+#define SHM_BUDGET_LEASE_MAX 112 /* a lease id: "<owner>:<sequence>" */
+
+/* The run's side of the shared budget. Counters are atomics any worker adds to. */
+struct budget_run_sh {
+    alignas(SHM_CACHELINE) char url[SHM_BUDGET_URL_MAX]; /* constant after creation */
+    _Atomic uint32_t mode;                               /* enum shm_budget_mode */
+    _Atomic uint32_t n_live;                /* coordinators live at the last heartbeat (>= 1) */
+    _Atomic int64_t lost_since_realtime_ns; /* Redis lost since then; 0 = not lost */
+    _Atomic uint64_t losses;                /* times Redis was lost */
+    _Atomic uint64_t round_trips;           /* of every process of the run (budget_stats) */
+    _Atomic uint64_t latency_ns;            /* their total */
+    _Atomic uint64_t latency_max_ns;        /* the slowest */
+    _Atomic uint64_t failures;              /* calls that found Redis gone */
+    _Atomic uint64_t reconnects;
+    _Atomic uint64_t script_reloads;
+    _Atomic uint64_t takes;         /* takes answered OK */
+    _Atomic uint64_t waits;         /* takes answered WAIT (any reason) */
+    _Atomic uint64_t gives;         /* gives answered */
+    _Atomic uint64_t gives_expired; /* gives whose lease had expired (TTL too short) */
+    _Atomic uint64_t local_takes;   /* reservations admitted by the local share (Redis lost) */
+};
+
+/* Redis's view of one key, as the coordinator last read it (no secret). */
+struct budget_key_pub {
+    uint32_t valid; /* 1 once read */
+    uint32_t leases;
+    uint32_t disabled;
+    uint32_t pad0;
+    int64_t rate_limited_until_unix_ms; /* 0 = not rate-limited */
+    int64_t rpm_left;                   /* requests a burst could take now */
+    int64_t tpm_left;
+    int64_t read_realtime_ns; /* when it was read */
+    char reason[64];          /* disabled: why */
+};
+
+/* One key's shared-budget side: Redis's view (seqlock, coordinator writes) and counters. */
+struct budget_key_sh {
+    alignas(SHM_CACHELINE) _Atomic uint32_t pub_seq;
+    uint64_t pub[(sizeof(struct budget_key_pub) + 7) / 8]; /* struct budget_key_pub */
+    _Atomic int64_t local_tat_ns;   /* Redis lost: the 1/N pace (GCRA TAT, CLOCK_MONOTONIC) */
+    _Atomic uint64_t takes;         /* OK answers for this key */
+    _Atomic uint64_t waits;         /* WAIT answers */
+    _Atomic uint64_t shared_limits; /* WAITs because a 429 elsewhere parked the key */
+};
+
+/*
+ * The Redis lease a worker holds (one request at a time), published through
+ * a seqlock (its one writer is that worker) so the coordinator can renew it
+ * while the request runs (leases stay short, so a host that dies gives its
+ * keys back soon) and give it back at once when it reaps the worker dead.
+ */
+struct budget_lease_pub {
+    uint32_t held; /* 1: lease_id names a lease this worker holds */
+    uint32_t key_index;
+    char lease_id[SHM_BUDGET_LEASE_MAX];
+};
+
+struct budget_lease_sh {
+    alignas(SHM_CACHELINE) _Atomic uint32_t seq;
+    uint64_t pub[(sizeof(struct budget_lease_pub) + 7) / 8]; /* struct budget_lease_pub */
+};
+
 _Static_assert(SHM_MAX_WORKERS <= 32, "one admission bit per worker in in_flight_mask");
 _Static_assert(sizeof(struct shm_header_sh) <= SHM_HEADER_SIZE, "header fits its region");
 _Static_assert(sizeof(struct prog_slot_sh) % SHM_CACHELINE == 0, "prog slot is whole lines");
@@ -305,6 +390,9 @@ _Static_assert(sizeof(struct cred_slot_sh) % SHM_CACHELINE == 0, "cred slot is w
 _Static_assert(sizeof(struct shm_worker_sh) % SHM_CACHELINE == 0, "worker slot is whole lines");
 _Static_assert(sizeof(struct endpoint_sh) % SHM_CACHELINE == 0, "endpoint slot is whole lines");
 _Static_assert(sizeof(struct node_stat_sh) % SHM_CACHELINE == 0, "node slot is whole lines");
+_Static_assert(sizeof(struct budget_run_sh) % SHM_CACHELINE == 0, "budget run is whole lines");
+_Static_assert(sizeof(struct budget_key_sh) % SHM_CACHELINE == 0, "budget key is whole lines");
+_Static_assert(sizeof(struct budget_lease_sh) % SHM_CACHELINE == 0, "budget lease is whole lines");
 _Static_assert(sizeof(struct prog_item) <= sizeof(((struct prog_slot_sh *)0)->data),
                "prog item fits the slot payload");
 

@@ -19,6 +19,7 @@
 
 #include "shm/cred.h"
 #include "shm/prog.h"
+#include "shm/seqlock.h"
 
 #define SNAP_RETRY_PASSES 8
 #define SNAP_RETRY_SLEEP_NS 1000000L /* 1 ms, doubling, at most 8 ms: ~50 ms in all */
@@ -204,6 +205,39 @@ static void snap_node(const struct node_stat_sh *n, struct snap_node *o)
         o->duration_hist[i] = ALOAD(&n->duration_hist[i]);
 }
 
+/* The shared budget's region: atomics loaded once, each key's Redis view through its seqlock. */
+static void snap_budget(const struct shm_segment *seg, struct snap *s)
+{
+    const struct budget_run_sh *r = shm_budget_run(seg);
+    struct snap_budget *b = &s->budget;
+    snap_copy_str(b->url, r->url, sizeof(b->url));
+    b->mode = ALOAD(&r->mode);
+    b->n_live = ALOAD(&r->n_live);
+    b->lost_since_realtime_ns = ALOAD(&r->lost_since_realtime_ns);
+    b->losses = ALOAD(&r->losses);
+    b->round_trips = ALOAD(&r->round_trips);
+    b->latency_ns = ALOAD(&r->latency_ns);
+    b->latency_max_ns = ALOAD(&r->latency_max_ns);
+    b->failures = ALOAD(&r->failures);
+    b->reconnects = ALOAD(&r->reconnects);
+    b->takes = ALOAD(&r->takes);
+    b->waits = ALOAD(&r->waits);
+    b->gives = ALOAD(&r->gives);
+    b->gives_expired = ALOAD(&r->gives_expired);
+    b->local_takes = ALOAD(&r->local_takes);
+    for (uint32_t i = 0; i < s->key_count; i++) {
+        const struct budget_key_sh *k = shm_budget_key(seg, i);
+        struct snap_key *o = &s->keys[i];
+        if (seqlock_read(&k->pub_seq, k->pub, sizeof(k->pub) / sizeof(k->pub[0]), &o->budget,
+                         sizeof(o->budget)) != 0)
+            memset(&o->budget, 0, sizeof(o->budget));
+        o->budget.reason[sizeof(o->budget.reason) - 1] = '\0';
+        o->budget_takes = ALOAD(&k->takes);
+        o->budget_waits = ALOAD(&k->waits);
+        o->budget_shared_limits = ALOAD(&k->shared_limits);
+    }
+}
+
 static int snap_alloc(struct snap *s)
 {
     /* calloc(0) may return NULL: ask for at least one element. */
@@ -236,6 +270,7 @@ int snap_take(const struct shm_segment *seg, struct snap *s)
         snap_endpoint(shm_endpoint_slot(seg, i), &s->endpoints[i]);
     for (uint32_t i = 0; i < s->node_count; i++)
         snap_node(shm_node_slot(seg, i), &s->nodes[i]);
+    snap_budget(seg, s);
     return 0;
 }
 

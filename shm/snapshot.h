@@ -48,6 +48,19 @@ struct snap_key {
     uint64_t requests, http_429, errors, latency_ms_sum;
     uint64_t input_tokens, output_tokens, rests;
     uint64_t latency_hist[SHM_HIST_BUCKETS];
+    /* The shared budget (--budget): Redis's view as the coordinator last read it
+     * (budget.valid 0: not read yet, or no --budget), and this run's counters. */
+    struct budget_key_pub budget;
+    uint64_t budget_takes, budget_waits, budget_shared_limits;
+};
+
+/* The run's side of the shared key budget (SPEC 13); mode SHM_BUDGET_OFF without --budget. */
+struct snap_budget {
+    char url[SHM_BUDGET_URL_MAX];
+    uint32_t mode, n_live;
+    int64_t lost_since_realtime_ns;
+    uint64_t losses, round_trips, latency_ns, latency_max_ns, failures, reconnects;
+    uint64_t takes, waits, gives, gives_expired, local_takes;
 };
 
 struct snap_worker {
@@ -85,6 +98,7 @@ struct snap {
     uint32_t items_done, items_failed; /* as the coordinator counted them */
     uint32_t item_count, key_count, worker_count, endpoint_count, node_count;
     uint32_t by_state[SNAP_STATE_COUNT]; /* sums to item_count */
+    struct snap_budget budget;
     struct snap_item *items;
     struct snap_key *keys;
     struct snap_worker *workers;

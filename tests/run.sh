@@ -47,21 +47,29 @@ tally() { # name, tap-output-file, exit-code
 }
 
 run_unit() {
-    local t out rc
+    local t out rc n=0
     for t in "$BUILD"/tests/test_*; do
         [ -x "$t" ] || continue
+        n=$((n + 1))
         out=$(mktemp)
         CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t" >"$out" 2>&1
         rc=$?
         tally "unit/$(basename "$t")" "$out" "$rc"
         rm -f "$out"
     done
+    if [ "$n" -eq 0 ]; then
+        out=$(mktemp)
+        echo "not ok - no unit test binary in $BUILD/tests (make tests)" >"$out"
+        tally "unit" "$out" 1
+        rm -f "$out"
+    fi
 }
 
 run_scripts() { # folder [seconds]: every test_*.sh in it, each within seconds (300)
-    local t out rc dir=$1
+    local t out rc dir=$1 n=0
     for t in tests/"$dir"/test_*.sh; do
         [ -f "$t" ] || continue
+        n=$((n + 1))
         out=$(mktemp)
         timeout "${2:-300}" bash "$t" >"$out" 2>&1
         rc=$?
@@ -69,6 +77,12 @@ run_scripts() { # folder [seconds]: every test_*.sh in it, each within seconds (
         [ -n "${VERBOSE:-}" ] && cat "$out"
         rm -f "$out"
     done
+    if [ "$n" -eq 0 ]; then # a suite that finds nothing to run is a failure, not a pass
+        out=$(mktemp)
+        echo "not ok - tests/$dir has no test_*.sh" >"$out"
+        tally "$dir" "$out" 1
+        rm -f "$out"
+    fi
 }
 
 
@@ -113,10 +127,11 @@ git rev-parse --is-inside-work-tree >/dev/null 2>&1 && in_git=1
 [ "${FORMAT_CHECK:-}" = 1 ] && run_format
 case "$what" in
 unit) run_unit ;;
-integration) run_integration ;;
-all) run_unit; run_integration ;;
+integration) run_scripts integration ;;
+adversarial) run_scripts adversarial ;;
+all) run_unit; run_scripts integration; run_scripts adversarial ;;
 real) run_scripts real 900 ;; # real servers (tests/real/, SPEC 14), each started by its test
-*) echo "usage: tests/run.sh unit|integration|all|real" >&2; exit 2 ;;
+*) echo "usage: tests/run.sh unit|integration|adversarial|all|real" >&2; exit 2 ;;
 esac
 [ "$in_git" -eq 1 ] && run_clean_tree
 

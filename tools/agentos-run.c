@@ -18,6 +18,7 @@
 
 #include "runtime/args.h"
 #include "runtime/run.h"
+#include "runtime/summarize.h"
 #include "workflows/workflows.h"
 
 #define AGENTOS_VERSION "0.1.0"
@@ -27,6 +28,7 @@ static void usage(FILE *f, const char *prog)
     fprintf(f,
             "usage: %s%s [--all | ID...] [options]\n"
             "       agentos-run workstream FILE.json [options]\n"
+            "       agentos-run summarize [--json] [--out FILE] RUN_DIR...\n"
             "\n"
             "Run workflow items (design specs, issue briefs) through their LLM review\n"
             "loop, several at once, checkpointing every item after every node.\n"
@@ -55,6 +57,13 @@ static void usage(FILE *f, const char *prog)
             "  --fresh               delete the selected items' checkpoints and start anew\n"
             "  --no-progress         no progress bar or progress lines\n"
             "  --quiet               only failures and coordinator lines\n"
+            "  --shard I/N           only the items whose FNV-1a hash of ID mod N is I\n"
+            "                        (0 <= I < N); --dry-run shows the share\n"
+            "  --shard slurm         I and N from SLURM_ARRAY_TASK_ID / _COUNT (job arrays)\n"
+            "  --budget redis://HOST[:PORT][/DB]\n"
+            "                        share the keys' budget (rpm, leases, 429s, disabled keys)\n"
+            "                        with every run using that Redis; also \"budget\" in the\n"
+            "                        credentials file. Redis down at start: exit 2\n"
             "  -h, --help            this text\n"
             "  --version             print the version\n"
             "\n"
@@ -65,6 +74,13 @@ static void usage(FILE *f, const char *prog)
             "  lld-workflow --all --dry-run             what would run, and where each resumes\n"
             "  issue-workflow --all --parallel 10 --max-reviews 2\n"
             "  agentos-run lld --all --items specs/ --out designs/ --parallel 5\n"
+            "  lld-workflow --all --shard 2/4 --dry-run   shard 2 of 4: what it would run\n"
+            "  lld-workflow --all --shard slurm --budget redis://10.0.0.5:6379 --parallel 3\n"
+            "\n"
+            "Several runs (the shards of a batch) in one summary:\n"
+            "  agentos-run summarize [--json] [--out FILE] RUN_DIR...\n"
+            "                        counts, speed-up, one line per item; --json prints the\n"
+            "                        merged summary.json, --out FILE writes it\n"
             "\n"
             "Workstreams (a JSON file of steps with depends_on, run as a graph):\n"
             "  --parallel N          steps at once (default: execution.max_workers, else 3;\n"
@@ -80,7 +96,9 @@ static void usage(FILE *f, const char *prog)
             "2 usage or configuration error, 75 paused past --pause-timeout,\n"
             "130 interrupted (checkpoints kept; run again to resume).\n"
             "Environment: AGENTOS_HOME, AGENTOS_CREDENTIAL_LIMIT=N, AGENTOS_SIMULATE_429=N,\n"
-            "AGENTOS_WORKFLOW_DB=PATH (one item), AGENTOS_PROMPTS_DIR=DIR.\n",
+            "AGENTOS_WORKFLOW_DB=PATH (one item), AGENTOS_PROMPTS_DIR=DIR,\n"
+            "AGENTOS_BUDGET_LEASE_MS=N (a Redis lease's time-to-live; default the step\n"
+            "timeout + 5 s, at most 30 s, renewed while a request runs).\n",
             prog, strcmp(prog, "agentos-run") ? "" : " WORKFLOW");
 }
 
@@ -119,6 +137,8 @@ int main(int argc, char **argv)
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     const char *implied = args_workflow_from_argv0(argv[0]);
+    if (!implied && argc > 1 && !strcmp(argv[1], "summarize"))
+        return summarize_main(argc - 1, argv + 1, wf_find);
     struct run_opts o;
     char err[512], warn[256];
     if (args_parse(argc, argv, implied, &o, err, sizeof(err), warn, sizeof(warn)) < 0) {

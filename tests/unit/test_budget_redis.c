@@ -323,7 +323,10 @@ static void test_url_bad(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         assert_int_equal(budget_redis_parse_url(bad[i].url, &u, err, sizeof(err)), -EINVAL);
-        if (!strstr(err, bad[i].says) || !strstr(err, bad[i].url) || strchr(err, '\n'))
+        /* The URL is named, except a password: that is shown as "***" */
+        int named = strchr(bad[i].url, '@') ? strstr(err, "***@h:1") && !strstr(err, "secret")
+                                            : strstr(err, bad[i].url) != NULL;
+        if (!strstr(err, bad[i].says) || !named || strchr(err, '\n'))
             fail_msg("URL \"%s\": error \"%s\" should say \"%s\"", bad[i].url, err, bad[i].says);
     }
 }

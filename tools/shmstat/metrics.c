@@ -314,6 +314,7 @@ char *metrics_json(const struct snap *s, int pretty)
     a = cJSON_AddArrayToObject(root, "keys");
     for (uint32_t i = 0; a && i < s->key_count; i++)
         cJSON_AddItemToArray(a, json_key(s, i));
+    metrics_budget_json(s, root);
     a = cJSON_AddArrayToObject(root, "endpoints");
     for (uint32_t i = 0; a && i < s->endpoint_count; i++)
         cJSON_AddItemToArray(a, json_endpoint(s, i));
@@ -619,6 +620,7 @@ int metrics_prometheus(const struct snap *s, FILE *out)
 {
     prom_run(s, out);
     prom_keys(s, out);
+    metrics_budget_prometheus(s, out);
     prom_endpoints(s, out);
     prom_nodes(s, out);
     prom_workers(s, out);

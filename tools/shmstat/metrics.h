@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "shm/snapshot.h"
 
 /* Version of the JSON document ("schema" field); bump on an incompatible change. */
@@ -60,6 +62,12 @@ void metrics_utc(int64_t real_ns, int iso, char *out, size_t outlen);
 
 /* url without user-info, query or fragment ("http://u:p@h/x?k=v" -> "http://h/x"). */
 void metrics_safe_url(const char *url, char *out, size_t outlen);
+
+/* The shared key budget (--budget): a section of the table, "budget" in the
+ * JSON, agentos_budget_* metrics; nothing when the run has none. */
+void metrics_budget_table(const struct snap *s, FILE *out);
+void metrics_budget_json(const struct snap *s, struct cJSON *root);
+void metrics_budget_prometheus(const struct snap *s, FILE *out);
 
 /* "closed", "open", "half_open" (enum breaker_state) or "unknown". */
 const char *metrics_breaker_name(uint32_t state);

@@ -390,6 +390,7 @@ int metrics_table(const struct snap *s, const struct metrics_table_opts *opts, F
     if (s->key_count) {
         fputc('\n', out);
         table_keys(s, extra, out);
+        metrics_budget_table(s, out);
     }
     if (s->endpoint_count) {
         fputc('\n', out);
