@@ -45,6 +45,22 @@
 #define CKPT_FORMAT "agentos-ckpt-1"
 #define CKPT_BUSY_MS 5000
 
+/*
+ * SQLite's words for the last error, and the system's when SQLite had one
+ * ("unable to open database file (Too many open files)"): the real cause, not
+ * only SQLite's summary of it.
+ */
+static const char *ckpt_why(sqlite3 *db, char *buf, size_t len)
+{
+    int sys = db ? sqlite3_system_errno(db) : 0;
+    const char *msg = db ? sqlite3_errmsg(db) : "out of memory";
+    if (sys > 0)
+        util_errf(buf, len, "%s (%s)", msg, strerror(sys));
+    else
+        util_strlcpy(buf, msg, len);
+    return buf;
+}
+
 static const char *const ckpt_companions[] = {"-journal", "-wal", "-shm"};
 
 static const char ckpt_schema[] =
@@ -244,8 +260,9 @@ static int ckpt_init_new(struct ckpt *c, const char *workflow, const char *item_
     if (rc == SQLITE_OK)
         rc = ckpt_exec(c, "COMMIT");
     if (rc != SQLITE_OK) {
+        char why[256];
         util_errf(err, errlen, "could not create checkpoint %s: %s", c->path,
-                  sqlite3_errmsg(c->db));
+                  ckpt_why(c->db, why, sizeof(why)));
         ckpt_exec(c, "ROLLBACK");
         return ckpt_errno(rc);
     }
@@ -422,7 +439,8 @@ int ckpt_open(const char *path, const char *workflow, const char *item_id,
         rc = ckpt_configure(c);
     if (rc != SQLITE_OK) {
         int bad = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
-        const char *why = c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+        char buf[256];
+        const char *why = c->db ? ckpt_why(c->db, buf, sizeof(buf)) : sqlite3_errstr(rc);
         if (bad)
             util_errf(err, errlen, "checkpoint %s is corrupt: %s", path, why);
         else
@@ -522,7 +540,9 @@ int ckpt_save(struct ckpt *c, const char *done_node, const char *next_node, cons
     if (rc == SQLITE_OK)
         c->source[0] = '\0';
     if (rc != SQLITE_OK) {
-        util_errf(err, errlen, "could not save checkpoint %s: %s", c->path, sqlite3_errmsg(c->db));
+        char why[256];
+        util_errf(err, errlen, "could not save checkpoint %s: %s", c->path,
+                  ckpt_why(c->db, why, sizeof(why)));
         if (!sqlite3_get_autocommit(c->db))
             ckpt_exec(c, "ROLLBACK");
         int e = ckpt_errno(rc);

@@ -154,6 +154,12 @@ finish() {
     [ "$T_FAILS" -eq 0 ]
 }
 
+# ckpt_files: every checkpoint file under $AGENTOS_HOME/checkpoints, whatever its
+# workspace folder (one path a line).
+ckpt_files() {
+    find "$AGENTOS_HOME/checkpoints" -name '*.db' -type f 2>/dev/null | sort
+}
+
 # ckpt_dir ITEMS_DIR: where the items of that folder keep their checkpoints:
 # $AGENTOS_HOME/checkpoints/<first 16 hex digits of the SHA-256 of its resolved path>
 # (runtime/workspace.h). The folder must exist.

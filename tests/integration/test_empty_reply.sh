@@ -15,7 +15,7 @@ check "the item fails with the reason" \
     grep -qxF '[LLD-03] FAILED: LLM request failed after 5 attempts: empty reply from key-1' "$WS/o.txt"
 check_eq "it was tried 5 times, all empty" 5 "$(mock_stats | jq '.completions - 4')"
 check "no result for it" test ! -e lld/done/LLD-03.md
-check_eq "its checkpoint is kept (the only one)" 1 "$(ls "$AGENTOS_HOME"/checkpoints/*.db 2>/dev/null | wc -l)"
+check_eq "its checkpoint is kept (the only one)" 1 "$(ckpt_files | wc -l)"
 check "the other two are approved" grep -q '2 approved, 0 need revision, 1 failed' "$WS/o.txt"
 run=$(latest_run_dir)
 check "the audit names the empty reply" grep -qF '"error":"empty reply from key-1"' "$run/workflow-audit-LLD-03.jsonl"

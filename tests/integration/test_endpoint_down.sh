@@ -39,7 +39,7 @@ check "the pause line" grep -qxF "$PAUSE" "$WS/dead.txt"
 check_eq "said once" 1 "$(grep -cF "$PAUSE" "$WS/dead.txt")"
 check "the timeout line" grep -qF '[COORDINATOR] Paused for 10s (--pause-timeout); checkpointing and exiting' "$WS/dead.txt"
 check "no repeated 'waiting for a key' lines" bash -c "[ \$(grep -c 'waiting for a key' '$WS/dead.txt') -le 1 ]"
-check_le "checkpoints are kept" 1 "$(ls "$AGENTOS_HOME"/checkpoints/*.db 2>/dev/null | wc -l)"
+check_le "checkpoints are kept" 1 "$(ckpt_files | wc -l)"
 check "at most the item whose own 5 attempts tripped the breaker failed" \
     bash -c "[ \$(grep -c 'FAILED' '$WS/dead.txt') -le 2 ]"
 

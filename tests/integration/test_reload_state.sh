@@ -7,7 +7,7 @@
 # key with a new secret comes back.
 source "$(dirname "$0")/lib.sh"
 cd "$WS"
-start_mock --latency-ms 20 --rpm 30 --deny-key test-key-2=401
+start_mock --latency-ms 20 --rpm 30 --deny-key test-key-2=401 --no-ratelimit-headers
 write_credentials 1
 make_specs lld/pending 3
 lld-workflow --all --no-progress >"$WS/hup.txt" 2>&1 &

@@ -140,13 +140,13 @@ check_eq "no such run: one line" "agentos-shmstat: no such run \"nosuch-$$\"" "$
 FAKE="itfake-$$"
 # (clang-format may put the value on the line after the #define)
 LAYOUT=$(grep -A1 '^#define SHM_LAYOUT_VERSION' "$ROOT/shm/shm_layout.h" | grep -oE '\b[0-9]+u\b' | head -1 | tr -d u)
-printf 'AGOSSHM1\x07\x00\x00\x00\x00\x02\x00\x00' >"/dev/shm/agentos-$FAKE"
+printf 'AGOSSHM1\x63\x00\x00\x00\x00\x02\x00\x00' >"/dev/shm/agentos-$FAKE"
 truncate -s 4096 "/dev/shm/agentos-$FAKE"
 out=$(agentos-shmstat "$FAKE" 2>&1)
 rc=$?
 check_eq "other layout version: exit 1" 1 "$rc"
 check_eq "other layout version: one line naming both versions" \
-    "agentos-shmstat: segment /agentos-$FAKE has layout version 7, this build reads $LAYOUT" "$out"
+    "agentos-shmstat: segment /agentos-$FAKE has layout version 99, this build reads $LAYOUT" "$out"
 check "the list marks it as a mismatch" bash -c "agentos-shmstat | grep -qE '^$FAKE .* mismatch'"
 out=$(agentos-shmstat x --watch=abc 2>&1)
 check_eq "bad flag value: exit 2" 2 "$?"

@@ -72,9 +72,9 @@ for r in $(seq 1 "$RUNS"); do
     [ "$ms" -gt "$worst" ] && worst=$ms
     [ "$rc" -eq 130 ] && exited=$((exited + 1))
     [ "$ms" -le 5000 ] && fast=$((fast + 1))
-    n=$(ls "$AGENTOS_HOME"/checkpoints/*.db 2>/dev/null | wc -l)
+    n=$(ckpt_files | wc -l)
     good=1
-    for db in "$AGENTOS_HOME"/checkpoints/*.db; do
+    for db in $(ckpt_files); do
         [ -f "$db" ] && [ "$(sqlite3 "$db" 'PRAGMA integrity_check' 2>&1)" = ok ] || good=0
     done
     [ "$n" -ge 1 ] && [ "$good" -eq 1 ] && kept=$((kept + 1))
@@ -103,7 +103,7 @@ timeout 60 lld-workflow --all --parallel 3 >"$WS/resume.txt" 2>&1
 check_eq "the interrupted batch, run again, exits 0" 0 "$?"
 check "it resumes from checkpoints" grep -q 'Resuming at N' "$WS/resume.txt"
 check_eq "all 6 approved" 6 "$(grep -l '^status: approved$' lld/done/*.md 2>/dev/null | wc -l)"
-check "no checkpoint left" test -z "$(ls "$AGENTOS_HOME/checkpoints/")"
+check "no checkpoint left" test -z "$(ckpt_files)"
 
 # 2. Not interrupted: the coordinator keeps ticking while the mutex stays held.
 start_stopping 6 3 "$WS/alone.txt"
@@ -112,6 +112,9 @@ run=$(run_id_of "$COORD")
 done0=$(grep -c 'Completed: ' "$WS/alone.txt")
 t0=$(date +%s%N)
 check "alone: the inspector reads the run (lock-free)" timeout 5 agentos-shmstat --json "$run"
+# every key's entry changes (a reload leaves unchanged keys alone), so the reload must
+# lock each slot, the held one too: it waits for it only briefly
+write_credentials 2 openai ', "rpm": 6000'
 kill -HUP "$COORD"
 check "alone: the coordinator answers SIGHUP" wait_for "$WS/alone.txt" 'Credentials reloaded (SIGHUP): 2 keys'
 t1=$(date +%s%N)

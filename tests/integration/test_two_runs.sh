@@ -53,7 +53,7 @@ check_eq "between them the two runs did all 12" 12 \
     "$(jq -s '[.[].items[] | select(.outcome == "approved" and .requests > 0) | .id] | unique | length' "$ja" "$jb")"
 check_eq "items one run left to the other are other-run with the owner named" 0 \
     "$(jq -s '[.[].items[] | select(.outcome == "other-run" and (.reason | test("^being processed by run ") | not))] | length' "$ja" "$jb")"
-check_eq "no lock file or checkpoint is left" "" "$(find "$AGENTOS_HOME/checkpoints" -type f)"
+check_eq "no lock file or checkpoint is left" "" "$(find "$AGENTOS_HOME/checkpoints" -type f ! -name WORKSPACE)"
 diag b.txt | grep -E 'COORDINATOR\] [0-9]+ items|left to|Summary' | head -5
 
 # ---- a run that finds every item held exits 0 and says why ---------------------
@@ -97,7 +97,7 @@ check "and resumes from the checkpoint" grep -q '^\[LLD-01\] Resuming at N2_revi
 check "no design requested again" bash -c "! grep -q 'Executing: N1_design' b.txt"
 check_eq "the stand-in delivered no finished step twice" 0 "$(mock_stat delivered_repeats)"
 check "the result exists" grep -q '^status: approved' lld/done/LLD-01.md
-check_eq "the stale lock file is gone" "" "$(find "$AGENTOS_HOME/checkpoints" -type f)"
+check_eq "the stale lock file is gone" "" "$(find "$AGENTOS_HOME/checkpoints" -type f ! -name WORKSPACE)"
 
 # ---- workstream steps: two runs, each step runs once ---------------------------
 rm -rf lld "$AGENTOS_HOME/logs"

@@ -50,7 +50,7 @@ wait "$pid"
 check_eq "a second death fails the item: exit 1" 1 "$?"
 check "with the reason" grep -qE "^\[COORDINATOR\] Worker $w2 was stuck in N[0-9]_[a-z]+ \(no sign of life for [0-9]+s\) while running LLD-01; LLD-01 FAILED: worker died while running it \(was stuck in " "$WS/stop.txt"
 check "the summary has it" grep -qE '^\[COORDINATOR\] +LLD-01 +failed ' "$WS/stop.txt"
-check_eq "the checkpoint is kept" 1 "$(ls "$AGENTOS_HOME"/checkpoints/*.db 2>/dev/null | wc -l)"
+check_eq "the checkpoint is kept" 1 "$(ckpt_files | wc -l)"
 STOPPED=""
 stop_mock
 
