@@ -40,8 +40,13 @@ static size_t shm_align(size_t n)
 
 /* Region offsets, in layout order. */
 struct shm_offsets {
-    size_t items, keys, workers, endpoints, nodes;
+    size_t items, keys, workers, endpoints, nodes, gates, lwin;
 };
+
+static uint32_t shm_gate_total(const struct shm_create_params *p)
+{
+    return p->endpoint_count + p->node_count + p->group_count;
+}
 
 /* Offsets of the regions for these counts, and the total size. */
 static size_t shm_layout(const struct shm_create_params *p, struct shm_offsets *o)
@@ -57,7 +62,11 @@ static size_t shm_layout(const struct shm_create_params *p, struct shm_offsets *
     o->endpoints = off;
     off = shm_align(off + (size_t)p->endpoint_count * sizeof(struct endpoint_sh));
     o->nodes = off;
-    return shm_align(off + (size_t)p->node_count * sizeof(struct node_stat_sh));
+    off = shm_align(off + (size_t)p->node_count * sizeof(struct node_stat_sh));
+    o->gates = off;
+    off = shm_align(off + (size_t)shm_gate_total(p) * sizeof(struct gate_sh));
+    o->lwin = off;
+    return shm_align(off + (size_t)p->worker_count * p->endpoint_count * sizeof(struct lwin_sh));
 }
 
 size_t shm_segment_size(const struct shm_create_params *p)
@@ -116,6 +125,11 @@ static int shm_create_params_ok(const struct shm_create_params *p, char *err, si
                  p->endpoint_count, p->node_count, SHM_MAX_KEYS, SHM_MAX_NODES);
         return -EINVAL;
     }
+    if (p->group_count > SHM_MAX_GROUPS || (p->group_count && !p->group_names)) {
+        snprintf(err, errlen, "segment counts %u item groups, more than %d or without names",
+                 p->group_count, SHM_MAX_GROUPS);
+        return -EINVAL;
+    }
     if (p->item_count > SHM_MAX_ITEMS || p->key_count > SHM_MAX_KEYS ||
         p->worker_count > SHM_MAX_WORKERS) {
         snprintf(err, errlen, "segment counts %u items, %u keys, %u workers exceed %d/%d/%d",
@@ -124,6 +138,32 @@ static int shm_create_params_ok(const struct shm_create_params *p, char *err, si
         return -EINVAL;
     }
     return 0;
+}
+
+static void shm_gate_init(struct gate_sh *g, uint32_t kind, uint32_t ref, const char *name,
+                          uint32_t limit, int64_t timeout_ns)
+{
+    g->kind = kind;
+    g->ref = ref;
+    g->timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
+    atomic_store_explicit(&g->limit, limit, memory_order_relaxed);
+    util_strlcpy(g->name, name ? name : "", sizeof(g->name));
+}
+
+/* Endpoint gates, then node gates, then group gates (shm/gate.h finds them in that order). */
+static void shm_init_gates(struct shm_segment *seg, const struct shm_create_params *p)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < p->endpoint_count; i++)
+        shm_gate_init(shm_gate_slot(seg, k++), GATE_ENDPOINT, i, p->endpoint_urls[i],
+                      p->endpoint_limit, 0);
+    for (uint32_t i = 0; i < p->node_count; i++)
+        shm_gate_init(shm_gate_slot(seg, k++), GATE_NODE, i, p->node_names[i],
+                      p->node_limits ? p->node_limits[i] : 0, 0);
+    for (uint32_t i = 0; i < p->group_count; i++)
+        shm_gate_init(shm_gate_slot(seg, k++), GATE_GROUP, i, p->group_names[i],
+                      p->group_limits ? p->group_limits[i] : 0,
+                      p->group_timeouts_ns ? p->group_timeouts_ns[i] : 0);
 }
 
 /* Lay out a zero-filled mapping; the magic is published by the caller. */
@@ -146,6 +186,13 @@ static int shm_init_regions(struct shm_segment *seg, const struct shm_create_par
     h->endpoint_slot_size = sizeof(struct endpoint_sh);
     h->node_count = p->node_count;
     h->node_slot_size = sizeof(struct node_stat_sh);
+    h->gates_offset = o.gates;
+    h->lwin_offset = o.lwin;
+    h->gate_count = shm_gate_total(p);
+    h->gate_slot_size = sizeof(struct gate_sh);
+    h->lwin_slot_size = sizeof(struct lwin_sh);
+    h->adaptive = p->adaptive ? 1 : 0;
+    h->start_gap_ns = p->start_gap_ns > 0 ? p->start_gap_ns : 0;
     h->item_count = p->item_count;
     h->item_slot_size = sizeof(struct prog_slot_sh);
     h->key_count = p->key_count;
@@ -178,6 +225,7 @@ static int shm_init_regions(struct shm_segment *seg, const struct shm_create_par
     for (uint32_t i = 0; i < p->node_count; i++)
         util_strlcpy(shm_node_slot(seg, i)->name, p->node_names[i] ? p->node_names[i] : "",
                      SHM_NODE_MAX);
+    shm_init_gates(seg, p);
     return 0;
 }
 
@@ -266,7 +314,9 @@ static int shm_check_header(const struct shm_segment *seg, size_t st_size, char 
         h->key_slot_size != sizeof(struct cred_slot_sh) ||
         h->worker_slot_size != sizeof(struct shm_worker_sh) ||
         h->endpoint_slot_size != sizeof(struct endpoint_sh) ||
-        h->node_slot_size != sizeof(struct node_stat_sh)) {
+        h->node_slot_size != sizeof(struct node_stat_sh) ||
+        h->gate_slot_size != sizeof(struct gate_sh) ||
+        h->lwin_slot_size != sizeof(struct lwin_sh)) {
         snprintf(err, errlen,
                  "segment %s has header/slot sizes %u/%u/%u/%u, this build uses "
                  "%d/%zu/%zu/%zu",
@@ -288,7 +338,13 @@ static int shm_check_header(const struct shm_segment *seg, size_t st_size, char 
         !shm_region_ok(h->endpoints_offset, h->endpoint_count, h->endpoint_slot_size,
                        h->header_size, h->total_size) ||
         !shm_region_ok(h->nodes_offset, h->node_count, h->node_slot_size, h->header_size,
-                       h->total_size)) {
+                       h->total_size) ||
+        h->gate_count > SHM_MAX_KEYS + SHM_MAX_NODES + SHM_MAX_GROUPS ||
+        h->gate_count < (uint64_t)h->endpoint_count + h->node_count ||
+        !shm_region_ok(h->gates_offset, h->gate_count, h->gate_slot_size, h->header_size,
+                       h->total_size) ||
+        !shm_region_ok(h->lwin_offset, h->worker_count * h->endpoint_count, h->lwin_slot_size,
+                       h->header_size, h->total_size)) {
         snprintf(err, errlen, "segment %s has regions outside its %zu bytes", seg->name, st_size);
         return -EPROTO;
     }
@@ -429,6 +485,23 @@ struct node_stat_sh *shm_node_slot(const struct shm_segment *seg, uint32_t index
     const struct shm_header_sh *h = seg->hdr;
 
     return shm_slot(seg, h->nodes_offset, h->node_count, h->node_slot_size, index);
+}
+
+struct gate_sh *shm_gate_slot(const struct shm_segment *seg, uint32_t index)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg, h->gates_offset, h->gate_count, h->gate_slot_size, index);
+}
+
+struct lwin_sh *shm_lwin_slot(const struct shm_segment *seg, uint32_t w, uint32_t e)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    if (w >= h->worker_count || e >= h->endpoint_count)
+        return NULL;
+    return shm_slot(seg, h->lwin_offset, h->worker_count * h->endpoint_count, h->lwin_slot_size,
+                    w * h->endpoint_count + e);
 }
 
 /* The creator is gone: kill(pid, 0) says no such process (EPERM = alive). */
