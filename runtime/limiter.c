@@ -239,6 +239,7 @@ static int limiter_change_to(struct limiter *l, uint32_t to, struct limiter_chan
         to = l->max;
     if (to == l->limit)
         return 0;
+    l->grew = to > l->limit;
     if (out) {
         out->from = l->limit;
         out->to = to;
@@ -260,8 +261,16 @@ int limiter_decide(struct limiter *l, const struct limiter_window *w, struct lim
     if (w->finished < p->min_samples)
         return 0;
     double share = (double)w->errors / (double)w->finished;
+    int probing = l->grew; /* this window is the first at a width just grown to */
+    l->grew = 0;
+    if (l->ceiling_left && --l->ceiling_left == 0)
+        l->ceiling = 0;
     if (share > p->error_share_high) {
         l->queueing = 0;
+        if (probing) { /* the width just probed failed: do not come back to it soon */
+            l->ceiling = l->limit;
+            l->ceiling_left = p->history_windows;
+        }
         snprintf(why, sizeof(why), "error share %u %%", limiter_pct(share));
         return limiter_change_to(l, limiter_shrunk(l->limit, p->decrease), out, why);
     }
@@ -295,7 +304,10 @@ int limiter_decide(struct limiter *l, const struct limiter_window *w, struct lim
     if (share < p->error_share_low && (double)median < p->latency_low_s * 1000.0) {
         snprintf(why, sizeof(why), "error share %u %%, median latency %.1f s", limiter_pct(share),
                  median / 1000.0);
-        return limiter_change_to(l, limiter_grown(l->limit, p->increase, l->max), out, why);
+        uint32_t to = limiter_grown(l->limit, p->increase, l->max);
+        if (l->ceiling && to >= l->ceiling)
+            to = l->ceiling - 1;
+        return to > l->limit && limiter_change_to(l, to, out, why);
     }
     return 0;
 }

@@ -160,6 +160,41 @@ static void test_429_storm_shrinks_to_one(void **state)
     assert_int_equal(l.limit, 2);
 }
 
+/*
+ * A server that turns requests away past 6 in flight: the limit that grew to
+ * 7 and met errors at once is a ceiling; growth stops at 6 until
+ * history_windows windows have passed, then 7 is probed again.
+ */
+static void test_failed_probe_is_a_ceiling(void **state)
+{
+    (void)state;
+    struct limiter l;
+    struct limiter_change c;
+    assert_int_equal(limiter_init(&l, NULL, 6, 10), 0);
+    struct limiter_window ok = win(20, 0, 400), bad = win(5, 5, 400);
+    assert_int_equal(limiter_decide(&l, &ok, &c), 1);
+    assert_int_equal(c.to, 7);
+    assert_int_equal(limiter_decide(&l, &bad, &c), 1); /* the probe of 7 failed */
+    assert_int_equal(c.to, 6);
+    for (int i = 0; i < 20; i++) { /* growth stops one below the ceiling */
+        assert_int_equal(limiter_decide(&l, &ok, &c), 0);
+        assert_int_equal(l.limit, 6);
+    }
+    /* a storm while shrinking sets no ceiling: from 7 down, then back up */
+    struct limiter m;
+    assert_int_equal(limiter_init(&m, NULL, 7, 10), 0);
+    assert_int_equal(limiter_decide(&m, &bad, &c), 1);
+    assert_int_equal(limiter_decide(&m, &bad, &c), 1);
+    assert_int_equal(m.limit, 5);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(limiter_decide(&m, &ok, &c), 1);
+    assert_int_equal(m.limit, 10);
+    /* the ceiling is forgotten after history_windows windows */
+    for (int i = 0; i < 12 && l.limit < 7; i++)
+        limiter_decide(&l, &ok, &c);
+    assert_true(l.limit >= 7);
+}
+
 static void test_middle_band_holds(void **state)
 {
     (void)state;
@@ -351,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_histogram_median_within_ten_percent),
         cmocka_unit_test(test_healthy_ramp_to_max),
         cmocka_unit_test(test_429_storm_shrinks_to_one),
+        cmocka_unit_test(test_failed_probe_is_a_ceiling),
         cmocka_unit_test(test_middle_band_holds),
         cmocka_unit_test(test_slow_latency_shrinks),
         cmocka_unit_test(test_saturating_server_stops_near_capacity),
