@@ -125,6 +125,7 @@ static int create_segment(struct coord *c)
         .node_count = (uint32_t)nn,
         .node_names = nodes,
     };
+    climits_params(c, &p);
     char err[256];
     int r = shm_segment_create(&rc->seg, &p, err, sizeof(err));
     if (r < 0) {
@@ -143,7 +144,7 @@ static int create_segment(struct coord *c)
     atomic_store(&rc->seg.hdr->parallelism,
                  rc->narrow_to_keys && slots && slots < par ? slots : par);
     atomic_store(&rc->seg.hdr->run_state, SHM_RUN_RUNNING);
-    return 0;
+    return climits_start(c);
 }
 
 /* ---- progress, signals, the loop -------------------------------------- */
@@ -325,8 +326,10 @@ static enum coord_end loop(struct coord *c)
         if (!c->shutting_down)
             deps_release(&c->rc, &c->con);
         derive_counts(c);
-        if (!c->shutting_down)
+        if (!c->shutting_down) {
             pool_tick(&c->pool);
+            climits_tick(c);
+        }
         ccon_flush(&c->con);
         if (coord_alive_workers(c) == 0 && (c->shutting_down || all_claims_done(c)))
             break;
@@ -467,6 +470,7 @@ static void cleanup(struct coord *c)
         shm_segment_detach(&rc->seg);
     }
     pool_free(&c->pool);
+    climits_free(c);
     if (c->uw)
         uring_writer_close(c->uw);
     ccon_free(&c->con);
@@ -499,6 +503,7 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
     c.rc.o = o;
     c.rc.prompts_dir = prompts_dir;
     c.rc.console_wfd = -1;
+    c.lim.audit_fd = -1;
     c.started_ns = util_now_mono_ns();
     umask(077);
     int nothing = 0;
@@ -515,6 +520,7 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
         return 2;
     }
     pool_init(&c.pool, &c.rc, &c.con);
+    climits_announce(&c);
     ccon_coord(&c.con, "Run %s: %s, %zu %s%s, --parallel %d, %zu key%s", c.rc.run_id,
                c.rc.plan.title, c.rc.nsel, wf->noun, c.rc.nsel == 1 ? "" : "s", c.rc.plan.parallel,
                c.rc.creds.n, c.rc.creds.n == 1 ? "" : "s");

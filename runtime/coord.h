@@ -10,12 +10,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "runtime/adapt.h"
 #include "runtime/console.h"
 #include "runtime/pool.h"
 #include "runtime/run.h"
 #include "runtime/uring.h"
 
 #define COORD_DEAD_MAX 64
+
+/* The run's limits as the coordinator keeps them (coord_limits.c). */
+struct coord_limits {
+    const char *group_names[SHM_MAX_GROUPS];
+    uint32_t group_limits[SHM_MAX_GROUPS];
+    int64_t group_timeouts[SHM_MAX_GROUPS];
+    struct adapt adapt;
+    int audit_fd; /* coordinator-audit.jsonl, -1 = none */
+};
 
 struct coord {
     struct run_ctx rc;
@@ -38,6 +48,7 @@ struct coord {
     int64_t started_ns;
     sigset_t orig_mask;
     int32_t dead_keys[COORD_DEAD_MAX]; /* reaped workers whose keys are not all back yet */
+    struct coord_limits lim;
 };
 
 /* Keep min(parallel, items waiting to be taken) workers alive. */
@@ -66,5 +77,19 @@ void coord_signal_workers(struct coord *c, int sig);
  * signal 9"): put it back once for another worker, or fail it.
  */
 void coord_retry_or_fail(struct coord *c, uint32_t i, int32_t pid, const char *how);
+
+/* The gates' settings for the segment to be created (limits, groups, pacing). */
+void climits_params(struct coord *c, struct shm_create_params *p);
+
+/* After the segment exists: the adaptive limits and coordinator-audit.jsonl. 0 or -errno. */
+int climits_start(struct coord *c);
+
+/* The run's first lines: the width chosen and why, the run file, adaptive limits. */
+void climits_announce(struct coord *c);
+
+/* Every tick: adaptive windows, groups past their timeout. */
+void climits_tick(struct coord *c);
+
+void climits_free(struct coord *c);
 
 #endif

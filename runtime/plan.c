@@ -236,14 +236,17 @@ static void dry_run(const struct run_ctx *rc, const size_t *order, unsigned nwav
 {
     const struct item_list *l = &rc->plan.items;
     const char *noun = rc->wf->noun;
+    char par[16] = "auto"; /* the width of auto needs the keys, which a dry run does not read */
+    if (!rc->plan.parallel_auto)
+        snprintf(par, sizeof(par), "%d", rc->plan.parallel);
     if (nwaves <= 1 && !rc->wf->write_dot) {
-        printf("%zu %s%s would run (%s, --parallel %d):\n", rc->nsel, noun, plural(rc->nsel),
-               rc->plan.title, rc->plan.parallel);
+        printf("%zu %s%s would run (%s, --parallel %s):\n", rc->nsel, noun, plural(rc->nsel),
+               rc->plan.title, par);
         for (size_t k = 0; k < rc->nsel; k++)
             dry_run_line(rc, run_item(rc, k));
     } else {
-        printf("%s: %zu of %zu %s%s would run, %u wave%s, --parallel %d:\n", rc->plan.title,
-               rc->nsel, l->n, noun, plural(l->n), nwaves, plural(nwaves), rc->plan.parallel);
+        printf("%s: %zu of %zu %s%s would run, %u wave%s, --parallel %s:\n", rc->plan.title,
+               rc->nsel, l->n, noun, plural(l->n), nwaves, plural(nwaves), par);
         unsigned wave = (unsigned)-1;
         for (size_t k = 0; k < l->n; k++) {
             const struct item *it = &l->v[order[k]];
@@ -438,6 +441,8 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
     p->wf = rc->wf;
     p->o = rc->o;
     p->parallel = rc->o->parallel;
+    p->parallel_auto = rc->o->parallel_auto;
+    p->adaptive = rc->o->adaptive;
     p->timeout_per_step = rc->o->timeout_per_step;
     rc->simulate_429 = 0;
     int r = resolve_paths(rc);
@@ -454,7 +459,8 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
         return 0;
     }
     selection_needs(rc);
-    if ((r = load_credentials(rc)) < 0 || (r = make_run_dir(rc)) < 0)
+    if ((r = load_credentials(rc)) < 0 || (r = plan_runcfg(rc)) < 0 || (r = plan_width(rc)) < 0 ||
+        (r = make_run_dir(rc)) < 0)
         return r;
     return fresh_start(rc);
 }

@@ -9,7 +9,9 @@
 #include <stddef.h>
 
 #include "llm/credfile.h"
+#include "runtime/runcfg.h"
 #include "runtime/wf.h"
+#include "runtime/width.h"
 #include "shm/segment.h"
 
 /* Exit statuses of agentos-run (SPEC 3), in one place. */
@@ -39,6 +41,15 @@ struct run_ctx {
     int console_wfd;       /* workers' end of the console pipe */
     uint32_t roles_needed; /* CRED_ROLE_* bits the selected items need; 0 = no LLM at all */
     int narrow_to_keys;    /* every selected item needs a key: admit no more than keys serve */
+    /* The run sizes itself (SPEC 12; runtime/plan_size.c) */
+    struct runcfg cfg;                        /* the run file; defaults when there is none */
+    char cfg_path[PATH_MAX];                  /* the run file read, "" when none */
+    int cfg_wf;                               /* this run's workflow in the run file's terms, -1 */
+    char width_why[WIDTH_WHY_MAX];            /* --parallel auto: what was chosen and why; "" */
+    int adaptive;                             /* endpoint gates follow the adaptive limiter */
+    const uint64_t *node_keys[SHM_MAX_NODES]; /* keys that may serve node n (a mask in cfg);
+                                                 NULL = any key */
+    uint32_t node_limits[SHM_MAX_NODES];      /* items in node n at once; 0 = no limit */
 };
 
 /* The item in progress slot k. */

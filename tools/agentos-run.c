@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "runtime/args.h"
+#include "runtime/plan.h"
 #include "runtime/run.h"
 #include "workflows/workflows.h"
 
@@ -38,6 +39,13 @@ static void usage(FILE *f, const char *prog)
             "Options:\n"
             "  --parallel [N]        run N items at once (bare: 3; above 10 is capped to 10;\n"
             "                        without the flag: 1, one after the other)\n"
+            "  --parallel auto       the width from the machine (CPUs, memory, load, open\n"
+            "                        files) and the keys' request slots, at most 10; implies\n"
+            "                        --adaptive; the first line says what was chosen and why\n"
+            "  --adaptive            per provider endpoint, fewer requests at a time when\n"
+            "                        errors or latency climb, more when healthy\n"
+            "  --config FILE         run file: per-node max_concurrent and keys, adaptive\n"
+            "                        settings (default <home>/agentos.json if present)\n"
             "  --dry-run             list what would run (ID, input, new or resume at NODE);\n"
             "                        sends no request, writes no file\n"
             "  --items DIR           input folder (lld: lld/pending, issue: issues/pending)\n"
@@ -61,6 +69,8 @@ static void usage(FILE *f, const char *prog)
             "  lld-workflow --all --dry-run             what would run, and where each resumes\n"
             "  issue-workflow --all --parallel 10 --max-reviews 2\n"
             "  agentos-run lld --all --items specs/ --out designs/ --parallel 5\n"
+            "  lld-workflow --all --parallel auto       as wide as the machine and keys allow\n"
+            "  lld-workflow --all --parallel 8 --config review-limits.json\n"
             "\n"
             "Workstreams (a JSON file of steps with depends_on, run as a graph):\n"
             "  --parallel N          steps at once (default: execution.max_workers, else 3;\n"
@@ -145,6 +155,7 @@ int main(int argc, char **argv)
         args_free(&o);
         return RUN_EXIT_USAGE;
     }
+    plan_known_workflows(wf_builtin);
     int status = coord_run(wf, &o, find_prompts_dir());
     args_free(&o);
     return status;
