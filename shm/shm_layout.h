@@ -46,11 +46,13 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x314d4853534f4741ULL /* "AGOSSHM1" little-endian */
-#define SHM_LAYOUT_VERSION                                                                         \
-    5u /* 2: claim word holds state+pid; admission bitmask;                                        \
-          3: states passed/skipped, claim blocked (dependencies);                                  \
-          4: key slots publish a lock-free copy of their state;                                    \
-          5: concurrency gates (endpoint, node, group), limiter windows, start pacing */
+/*
+ * Layout versions: 2: claim word holds state+pid; admission bitmask;
+ * 3: states passed/skipped, claim blocked (dependencies); 4: key slots publish
+ * a lock-free copy of their state; 5: concurrency gates (endpoint, node,
+ * group), limiter windows, start pacing.
+ */
+#define SHM_LAYOUT_VERSION 5u
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
