@@ -79,6 +79,9 @@ struct wrk_item {
     int retryable;         /* the failure being reported may be retried */
     int retrying;          /* it will be: run the item again from its checkpoint */
     long timeout_s;        /* the item's limit for a node */
+    int64_t deadline_ns;   /* its group's deadline (CLOCK_MONOTONIC), 0 = none */
+    const char *group;     /* that group's name, and its timeout */
+    long group_timeout_s;
 };
 
 static void publish(struct wrk_item *w)
@@ -121,6 +124,14 @@ static void count_node(struct wrk_item *w, const char *name, int64_t took_ns, in
 /* End the item as failed with reason (logged, audited, published later). Returns -EIO. */
 static int fail_item(struct wrk_item *w, const char *node, const char *reason)
 {
+    char why[SHM_REASON_MAX];
+    if (w->deadline_ns && util_now_mono_ns() > w->deadline_ns) {
+        /* whatever stopped it, its group's time is up: say so, and no retry */
+        util_errf(why, sizeof(why), "group %s passed its timeout of %lds (%s)", w->group,
+                  w->group_timeout_s, reason);
+        reason = why;
+        w->retries_left = 0;
+    }
     if (w->retryable && w->retries_left > 0 && !wrk_stop) {
         /* the item's `retries`: say so, and run it again from its checkpoint */
         log_printf(w->log, "Attempt failed: %s; retrying (%u retr%s left)", reason,
@@ -362,9 +373,7 @@ static void process_item(struct wrk_item *w, const struct item *src)
     it.plan = &rc->plan;
     it.timeout_s = w->timeout_s;
     it.stop = &wrk_stop;
-    const char *group = NULL;
-    long group_timeout = 0;
-    it.deadline_ns = wlim_deadline(rc, w->idx, &group, &group_timeout);
+    it.deadline_ns = w->deadline_ns = wlim_deadline(rc, w->idx, &w->group, &w->group_timeout_s);
 
     if (w->p.attempts > 1 && already_done(w, src, path))
         return;
@@ -404,14 +413,16 @@ static void process_item(struct wrk_item *w, const struct item *src)
         w->retrying = 0;
         w->retries_left--;
         w->p.state = PROG_RUNNING;
+        if (wlim_pace(rc, &wrk_stop) < 0) { /* a retry is a start too (rate_limit_delay) */
+            cJSON_Delete(it.state);
+            it.state = NULL;
+            ckpt_close(c);
+            w->p.state = PROG_INTERRUPTED;
+            util_strlcpy(w->p.reason, "interrupted; checkpoint kept", sizeof(w->p.reason));
+            return;
+        }
         cJSON_Delete(it.state); /* the failed attempt's state: start again from the checkpoint */
         it.state = NULL;
-    }
-    if (res == WRK_FAILED && it.deadline_ns && util_now_mono_ns() > it.deadline_ns) {
-        char reason[SHM_REASON_MAX];
-        util_errf(reason, sizeof(reason), "group %s passed its timeout of %lds (%s)", group,
-                  group_timeout, w->p.reason);
-        util_strlcpy(w->p.reason, reason, sizeof(w->p.reason));
     }
     if (res == WRK_FINISHED) {
         ckpt_close(c);

@@ -28,8 +28,7 @@ static struct gate_sh *wlim_group_gate(const struct run_ctx *rc, int idx)
     return g ? gate_group(&rc->seg, g - 1) : NULL;
 }
 
-/* Wait for the run's next start slot; 0, or -ECANCELED. */
-static int wlim_pace(struct run_ctx *rc, volatile sig_atomic_t *stop)
+int wlim_pace(struct run_ctx *rc, volatile sig_atomic_t *stop)
 {
     struct shm_header_sh *h = rc->seg.hdr;
     if (h->start_gap_ns <= 0)

@@ -26,6 +26,12 @@
  */
 int wlim_claim(struct run_ctx *rc, unsigned worker, int32_t pid, volatile sig_atomic_t *stop);
 
+/*
+ * Wait for the run's next start slot (rate_limit_delay: the header's
+ * start_gap_ns); a retry of an item takes one too. 0, or -ECANCELED.
+ */
+int wlim_pace(struct run_ctx *rc, volatile sig_atomic_t *stop);
+
 /* Give back the group place that wlim_claim took for item idx. */
 void wlim_release_item(struct run_ctx *rc, unsigned worker, int idx);
 
