@@ -90,5 +90,17 @@ sed 's/"${env.MAXW:-2}"/"${env.MAXW_UNSET_X}"/' ws.json >bad.json
 timeout 10 agentos-run workstream bad.json >bad.txt 2>&1
 check_eq "an unset variable without a default: exit 2" 2 "$?"
 check "naming it" grep -qF 'MAXW_UNSET_X' bad.txt
-diag run.txt
+
+# the examples run as documented (examples/workstreams/README.md)
+mkdir -p ex && cd ex
+timeout 120 agentos-run workstream "$ROOT/examples/workstreams/three-utilities.json" --no-progress >three.txt 2>&1
+check_eq "examples/workstreams/three-utilities.json: exit 0" 0 "$?"
+check "it chose its width (max_workers auto)" grep -qE '^\[COORDINATOR\] --parallel auto: [0-9]+ ' three.txt
+check "4 steps passed" grep -qF '4 passed, 0 failed' three.txt
+MAXW=2 timeout 120 agentos-run workstream "$ROOT/examples/workstreams/diamond.json" --no-progress >diamond.txt 2>&1
+check_eq "examples/workstreams/diamond.json: exit 0" 0 "$?"
+check "the diamond's report" grep -qF 'evens 50, odds 50' work/report.txt
+out=$(timeout 10 agentos-run workstream "$ROOT/examples/workstreams/diamond.json" --dry-run 2>&1)
+check "its dry run: 3 waves, up to date" grep -qF '0 of 4 steps would run, 3 waves' <<<"$out"
+cd ..
 finish
