@@ -27,6 +27,10 @@
  *      gradient_persist windows in a row the limit drops to the knee, the
  *      smallest recent limit whose goodput came within throughput_gain of the
  *      best (where throughput stopped growing).
+ *      A plateau counts as queueing too: a recent window at a lower limit
+ *      already had this window's goodput within throughput_gain (more width
+ *      bought nothing, whatever the latency says: the server may have been
+ *      queueing since before the first window, so no baseline shows it).
  *   6. error share below error_share_low and median below latency_low_s:
  *      limit + increase (at least +1), but never back to a ceiling: a limit
  *      that was reached by growing and whose very next window had too many
