@@ -144,7 +144,17 @@ static int adapt_close(struct adapt *a, uint32_t e, int64_t took_ns, struct adap
     adapt_window(a, e, &w, 1);
     w.duration_ms = (uint64_t)(took_ns / UTIL_NS_PER_MS);
     memset(c, 0, sizeof(*c));
-    int changed = limiter_decide(&a->lim[e], &w, &c->ch);
+    /*
+     * An endpoint's first window starts with the run: workers and items ramp
+     * up, so its goodput and latency measure the ramp, not the server, and a
+     * later window would look like growth that paid. It counts only when its
+     * errors decide it.
+     */
+    const struct limiter_policy *p = &a->lim[e].policy;
+    int ramp =
+        a->windows[e] == 0 && !((double)w.errors > p->error_share_high * (double)w.finished &&
+                                w.finished >= p->min_samples);
+    int changed = !ramp && limiter_decide(&a->lim[e], &w, &c->ch);
     if (gate_status_read(g, &st) < 0)
         memset(&st, 0, sizeof(st));
     a->windows[e]++;

@@ -15,7 +15,9 @@
  *     place for their next request (adapt_tick). A window whose errors alone
  *     already decide it (min_samples requests, more than error_share_high of
  *     them errors: a server answering 503 or 429) closes at the next tick
- *     instead: trouble is acted on at once, growth takes a whole window;
+ *     instead: trouble is acted on at once, growth takes a whole window. An
+ *     endpoint's first window measures the run's ramp-up, not the server: it
+ *     counts only when its errors decide it;
  *   - every closed window and every change is published in the gate's status
  *     for agentos-shmstat; every change is handed to the caller (console line,
  *     coordinator audit).

@@ -247,20 +247,24 @@ static void test_adapt_windows(void **state)
     for (int i = 0; i < 10; i++)
         adapt_sample(&seg, (uint32_t)(i % 2), 0, 300, 0);
     assert_int_equal(adapt_tick(&a, 5 * SEC, on_change, &ch), 0);
-    assert_int_equal(adapt_tick(&a, 10 * SEC, on_change, &ch), 1);
+    /* the first window is the run's ramp-up: closed, but no decision */
+    assert_int_equal(adapt_tick(&a, 10 * SEC, on_change, &ch), 0);
+    for (int i = 0; i < 10; i++)
+        adapt_sample(&seg, (uint32_t)(i % 2), 0, 300, 0);
+    assert_int_equal(adapt_tick(&a, 20 * SEC, on_change, &ch), 1);
     assert_int_equal(ch.last.ch.from, 4);
     assert_int_equal(ch.last.ch.to, 5);
     assert_int_equal(ch.last.finished, 10);
     assert_int_equal(atomic_load(&g->limit), 5);
     struct gate_status st;
     assert_int_equal(gate_status_read(g, &st), 0);
-    assert_int_equal(st.windows, 1);
+    assert_int_equal(st.windows, 2);
     assert_int_equal(st.win_finished, 10);
     assert_int_equal(st.to, 5);
     /* errors decide a window before it is due: closed at the next tick */
     for (int i = 0; i < 4; i++)
         adapt_sample(&seg, 3, 0, 5, 1);
-    assert_int_equal(adapt_tick(&a, 10 * SEC + SEC / 10, on_change, &ch), 1);
+    assert_int_equal(adapt_tick(&a, 20 * SEC + SEC / 10, on_change, &ch), 1);
     assert_int_equal(ch.last.ch.to, 4);
     assert_int_equal(ch.last.errors, 4);
     assert_non_null(strstr(ch.last.ch.reason, "error share 100 %"));
