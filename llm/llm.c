@@ -199,7 +199,23 @@ void llm_count_request(struct llm_client *c, int is_429)
     }
 }
 
-void llm_end(struct llm_client *c, int idx, const struct cred_end *e)
+/*
+ * What a request's end says about its endpoint's load, for the adaptive
+ * limiter: a reply is a success with its latency; a transport failure, 5xx or
+ * 429 an error; a disabled key or a request not sent says nothing.
+ */
+static void llm_sample(struct llm_client *c, const struct cred_end *e, uint32_t endpoint)
+{
+    if (!c->on_sample)
+        return;
+    if (e->outcome == CRED_OK)
+        c->on_sample(c->on_sample_arg, endpoint, e->latency_ms, 0);
+    else if (e->outcome == CRED_FAILED || e->outcome == CRED_RATE_LIMIT)
+        c->on_sample(c->on_sample_arg, endpoint, e->latency_ms, 1);
+}
+
+/* llm_end; sent 0 for a synthetic answer that never reached the endpoint. */
+static void llm_end_as(struct llm_client *c, int idx, const struct cred_end *e, int sent)
 {
     struct cred_end_report rep;
     struct cred_end at = *e;
@@ -207,7 +223,10 @@ void llm_end(struct llm_client *c, int idx, const struct cred_end *e)
     /* The shared lease first: the local slot must not be taken again while it is still out. */
     if (c->budget && (size_t)idx < c->creds->n)
         budget_gate_end(c->budget, (uint32_t)idx, &c->creds->v[idx], &at, at.now_ns);
+    at.gate_worker = c->worker_id;
     cred_end(c->seg, (uint32_t)idx, c->pid, &at, &rep);
+    if (sent)
+        llm_sample(c, e, rep.endpoint);
     if (e->outcome == CRED_RATE_LIMIT) {
         int64_t ms = (e->retry_at_ns - llm_now(c)) / UTIL_NS_PER_MS;
         llm_say(c, "Rate limit hit on %s. Backing off for %llds. Redistributing work...",
@@ -223,6 +242,11 @@ void llm_end(struct llm_client *c, int idx, const struct cred_end *e)
         llm_say(c, "Endpoint %s failing (%u errors in a row); no requests to it for %llds",
                 shm_endpoint_slot(c->seg, rep.endpoint)->url, rep.in_a_row,
                 (long long)(rep.cooldown_ns / UTIL_NS_PER_SEC));
+}
+
+void llm_end(struct llm_client *c, int idx, const struct cred_end *e)
+{
+    llm_end_as(c, idx, e, 1);
 }
 
 /* End a reservation that sent nothing (raced a reload): its token charge comes back. */
@@ -273,7 +297,7 @@ static enum llm_step llm_try(struct llm_call *call, int idx, char **reply)
                              .retry_at_ns = llm_now(c) + LLM_SIMULATED_DELAY_MS * UTIL_NS_PER_MS,
                              .tokens_charged = call->tokens_est,
                              .tokens_used = 0};
-        llm_end(c, idx, &e);
+        llm_end_as(c, idx, &e, 0);
         llm_count_request(c, 1);
         llm_audit(call, "http_429", cr->id, 429, -1, "simulated 429", NULL);
         return LLM_STEP_AGAIN;
@@ -366,7 +390,12 @@ static int llm_reserve(struct llm_call *call)
         struct cred_wait w;
         memset(&w, 0, sizeof(w));
         int64_t now = llm_now(c);
-        int idx = cred_reserve_tokens(c->seg, call->role, c->pid, now, call->tokens_est, &w);
+        struct cred_ask ask = {.role = call->role,
+                               .pid = c->pid,
+                               .key_mask = c->key_mask,
+                               .gate_worker = c->worker_id,
+                               .tokens = call->tokens_est};
+        int idx = cred_reserve_ask(c->seg, &ask, now, &w);
         /*
          * The coordinator bumps the generation before it reloads the slots, so
          * a key that came back in a reload is seen together with the new

@@ -131,6 +131,18 @@ struct llm_client {
     /* --budget: the shared key budget (llm/budget_gate.h), asked after every
      * local reservation and told at its end; NULL: the run's keys are its own */
     struct budget_gate *budget;
+    /*
+     * Limits of the run (SPEC 12), all optional: the keys that may serve the
+     * current node (SHM_MAX_KEYS / 64 words, bit i = key i; NULL = any), and
+     * 1 + the worker slot that takes a place at a key's endpoint gate with
+     * each reservation (shm/gate.h; 0 = none). on_sample hears every request
+     * that reached an endpoint (a success with its latency, or an error: 429,
+     * 5xx, timeout, connect error), for the adaptive limiter.
+     */
+    const uint64_t *key_mask;
+    uint32_t worker_id;
+    void (*on_sample)(void *arg, uint32_t endpoint, uint32_t latency_ms, int is_error);
+    void *on_sample_arg;
     /* counters for this item, reset by the caller between items */
     uint32_t requests;
     uint32_t http_429;

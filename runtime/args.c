@@ -58,8 +58,17 @@ static int parse_parallel(int argc, char **argv, int *i, const char *inline_val,
         return 0;
     }
     long n;
+    if (!strcmp(val, "auto")) {
+        /* the width comes from the machine and the pool (plan.c); this is its ceiling */
+        o->parallel = ARGS_PARALLEL_MAX;
+        o->parallel_auto = 1;
+        o->adaptive = 1;
+        return 0;
+    }
     if (parse_long(val, LONG_MIN, LONG_MAX, &n) != 0 || n < 1)
-        return set_err(err, errlen, "--parallel: \"%s\" is not a positive number of items", val);
+        return set_err(err, errlen,
+                       "--parallel: \"%s\" is not a positive number of items (or auto)", val);
+    o->parallel_auto = 0;
     if (n > ARGS_PARALLEL_MAX) {
         o->parallel = ARGS_PARALLEL_MAX;
         o->parallel_capped = 1;
@@ -128,6 +137,10 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char 
         rc = take_value(argc, argv, i, iv, &o->home, err, errlen);
     else if (!strcmp(name, "--credentials"))
         rc = take_value(argc, argv, i, iv, &o->credentials, err, errlen);
+    else if (!strcmp(name, "--config"))
+        rc = take_value(argc, argv, i, iv, &o->config, err, errlen);
+    else if (!strcmp(name, "--adaptive"))
+        o->adaptive = 1;
     else if (!strcmp(name, "--max-reviews")) {
         if (!(rc = take_long(argc, argv, i, iv, 1, 100, &v, err, errlen)))
             o->max_reviews = (int)v;
@@ -161,7 +174,7 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o, char 
         return set_err(err, errlen, "unknown option \"%s\" (see --help)", arg);
     if (rc == 0 && iv &&
         (!strcmp(name, "--all") || !strcmp(name, "--dry-run") || !strcmp(name, "--fresh") ||
-         !strcmp(name, "--quiet") || !strcmp(name, "--no-progress")))
+         !strcmp(name, "--quiet") || !strcmp(name, "--no-progress") || !strcmp(name, "--adaptive")))
         return set_err(err, errlen, "%s takes no value", name);
     return rc;
 }

@@ -27,6 +27,9 @@ struct run_opts {
     int parallel;        /* 1 without the flag */
     int parallel_given;  /* --parallel was on the command line */
     int parallel_capped; /* the requested N was above the cap */
+    int parallel_auto;   /* --parallel auto: the plan picks the width (runtime/width.h) */
+    int adaptive;        /* --adaptive (implied by --parallel auto): per-endpoint limits */
+    const char *config;  /* --config FILE; NULL = <home>/agentos.json if present */
     int dry_run;
     const char *items_dir; /* NULL = workflow default */
     const char *out_dir;

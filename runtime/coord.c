@@ -144,6 +144,7 @@ static int create_segment(struct coord *c)
         .node_names = nodes,
         .budget_url = rc->budget_url,
     };
+    climits_params(c, &p);
     char err[256];
     int r = shm_segment_create(&rc->seg, &p, err, sizeof(err));
     if (r < 0) {
@@ -162,7 +163,7 @@ static int create_segment(struct coord *c)
     atomic_store(&rc->seg.hdr->parallelism,
                  rc->narrow_to_keys && slots && slots < par ? slots : par);
     atomic_store(&rc->seg.hdr->run_state, SHM_RUN_RUNNING);
-    return 0;
+    return climits_start(c);
 }
 
 /* ---- progress, signals, the loop -------------------------------------- */
@@ -356,8 +357,10 @@ static enum coord_end loop(struct coord *c)
             deps_release(&c->rc, &c->con);
         derive_counts(c);
         coord_watchdog(c);
-        if (!c->shutting_down)
+        if (!c->shutting_down) {
             pool_tick(&c->pool);
+            climits_tick(c);
+        }
         bcoord_tick(&c->budget);
         ccon_flush(&c->con);
         if (coord_alive_workers(c) == 0 && (c->shutting_down || all_claims_done(c)))
@@ -512,6 +515,7 @@ static void cleanup(struct coord *c)
         shm_segment_detach(&rc->seg);
     }
     pool_free(&c->pool);
+    climits_free(c);
     if (c->uw)
         uring_writer_close(c->uw);
     ccon_free(&c->con);
@@ -546,6 +550,7 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
     c.rc.o = o;
     c.rc.prompts_dir = prompts_dir;
     c.rc.console_wfd = -1;
+    c.lim.audit_fd = -1;
     c.started_ns = util_now_mono_ns();
     umask(077);
     /* This process and its forked workers hold every key: no core dump, no ptrace by peers. */
@@ -564,6 +569,7 @@ int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *pr
         return 2;
     }
     pool_init(&c.pool, &c.rc, &c.con);
+    climits_announce(&c);
     ccon_coord(&c.con, "Run %s: %s, %zu %s%s, --parallel %d, %zu key%s", c.rc.run_id,
                c.rc.plan.title, c.rc.nsel, wf->noun, c.rc.nsel == 1 ? "" : "s", c.rc.plan.parallel,
                c.rc.creds.n, c.rc.creds.n == 1 ? "" : "s");

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "runtime/budget_coord.h"
+#include "runtime/adapt.h"
 #include "runtime/console.h"
 #include "runtime/pool.h"
 #include "runtime/run.h"
@@ -36,6 +37,15 @@ enum coord_end {
  */
 int coord_exit_status(enum coord_end how, const unsigned counts[PROG_STATE_COUNT], int counted);
 
+/* The run's limits as the coordinator keeps them (coord_limits.c). */
+struct coord_limits {
+    const char *group_names[SHM_MAX_GROUPS];
+    uint32_t group_limits[SHM_MAX_GROUPS];
+    int64_t group_timeouts[SHM_MAX_GROUPS];
+    struct adapt adapt;
+    int audit_fd; /* coordinator-audit.jsonl, -1 = none */
+};
+
 struct coord {
     struct run_ctx rc;
     struct coord_console con;
@@ -59,6 +69,7 @@ struct coord {
     sigset_t orig_mask;
     int32_t dead_keys[COORD_DEAD_MAX]; /* reaped workers whose keys are not all back yet */
     char stuck[SHM_MAX_WORKERS][SHM_REASON_MAX]; /* why the watchdog ended a slot's worker */
+    struct coord_limits lim;
 };
 
 /* Keep min(parallel, items waiting to be taken) workers alive. */
@@ -104,5 +115,18 @@ void coord_suspend(struct coord *c);
 
 /* Continued after a stop we did not arrange (SIGSTOP, then SIGCONT): redraw the bar. */
 void coord_resumed(struct coord *c);
+/* The gates' settings for the segment to be created (limits, groups, pacing). */
+void climits_params(struct coord *c, struct shm_create_params *p);
+
+/* After the segment exists: the adaptive limits and coordinator-audit.jsonl. 0 or -errno. */
+int climits_start(struct coord *c);
+
+/* The run's first lines: the width chosen and why, the run file, adaptive limits. */
+void climits_announce(struct coord *c);
+
+/* Every tick: adaptive windows, groups past their timeout. */
+void climits_tick(struct coord *c);
+
+void climits_free(struct coord *c);
 
 #endif

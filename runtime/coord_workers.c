@@ -16,6 +16,7 @@
 #include "shm/util.h"
 #include "shm/admit.h"
 #include "shm/cred.h"
+#include "shm/gate.h"
 #include "shm/prog.h"
 
 #define COORD_MAX_RETRIES 1     /* a dead worker's item is retried once */
@@ -140,6 +141,7 @@ static void worker_died(struct coord *c, unsigned wslot, pid_t pid, int status)
         describe_status(status, how, sizeof(how));
     coord_return_keys(c, pid);
     bcoord_worker_died(&c->budget, wslot);
+    gate_release_dead(&c->rc.seg, wslot); /* its places at endpoints, nodes, groups */
     admit_release(h, wslot);
     for (uint32_t i = 0; i < h->item_count; i++) {
         uint64_t claim = prog_claim_load(shm_prog_slot(&c->rc.seg, i));

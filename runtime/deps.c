@@ -114,6 +114,11 @@ enum deps_gate deps_gate(const struct item *it, const long *slot_of, deps_state_
                          void *arg, size_t *bad, uint32_t *bad_state)
 {
     enum deps_gate gate = DEPS_READY;
+    if (it->after && slot_of[it->after - 1] >= 0) {
+        uint32_t state = 0; /* an order, not a dependency: any end will do */
+        if (!state_of(arg, slot_of[it->after - 1], &state) || state == PROG_INTERRUPTED)
+            gate = DEPS_WAIT;
+    }
     for (size_t d = 0; d < it->ndeps; d++) {
         long slot = slot_of[it->deps[d]];
         uint32_t state = 0;
@@ -148,6 +153,10 @@ void deps_init_claims(struct run_ctx *rc)
 {
     for (uint32_t k = 0; k < rc->nsel; k++) {
         const struct item *it = run_item(rc, k);
+        if (it->after && rc->slot_of[it->after - 1] >= 0) {
+            prog_set_claim(shm_prog_slot(&rc->seg, k), PROG_CLAIM_BLOCKED, 0);
+            continue;
+        }
         for (size_t d = 0; d < it->ndeps; d++)
             if (rc->slot_of[it->deps[d]] >= 0) {
                 prog_set_claim(shm_prog_slot(&rc->seg, k), PROG_CLAIM_BLOCKED, 0);

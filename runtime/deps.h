@@ -17,7 +17,9 @@
  *     passed), or to DONE with state skipped and the reason when one failed
  *     or was skipped; a skip cascades through the graph in the same tick;
  *   - an item stopped from outside (state interrupted, about to be retried)
- *     keeps its dependents blocked.
+ *     keeps its dependents blocked;
+ *   - an item with `after` (a sequential group's order) also stays blocked
+ *     until that item has ended, whatever its outcome.
  * Nothing here blocks or takes a lock.
  */
 #ifndef AGENTOS_RUNTIME_DEPS_H

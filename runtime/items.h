@@ -43,6 +43,24 @@ struct item {
     unsigned wave;      /* 0 without dependencies, else 1 + the largest wave of its deps */
     const void *def;    /* the workflow's own definition of the item; opaque to the runtime */
     const char *detail; /* --dry-run's second column ("run", "prompt"); NULL: input_path */
+    /* Run settings of the item, honoured by the runtime for any workflow (0 = none): */
+    long timeout_s;   /* a node running longer fails it; 0 = the run's --timeout-per-step */
+    unsigned retries; /* runs again from its checkpoint after a failure, this many times */
+    unsigned group;   /* 1 + index into the plan's groups (struct item_group); 0 = none */
+    size_t after;     /* 1 + index of an item that must have ended first, whatever its
+                         outcome (a sequential group's order); 0 = none */
+};
+
+/*
+ * A group of items with limits of its own (a workstream's step_groups): at
+ * most max_concurrent of its items run at once (0 = no limit), and once its
+ * first item has started, timeout_s later (0 = never) its running items are
+ * stopped and failed and the ones not started fail without running.
+ */
+struct item_group {
+    char name[SHM_ID_MAX];
+    uint32_t max_concurrent;
+    long timeout_s;
 };
 
 struct item_list {

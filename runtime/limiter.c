@@ -230,6 +230,22 @@ static void limiter_remember(struct limiter *l, uint32_t median_ms, double goodp
         l->history_len++;
 }
 
+/*
+ * Past the knee: some recent window at a lower limit already had this
+ * window's goodput (within throughput_gain). More width bought nothing, so
+ * growing further would only lengthen a queue, or reach a width the server
+ * turns away, whatever the latency says.
+ */
+static int limiter_plateau(const struct limiter *l, double goodput)
+{
+    for (uint32_t i = 0; i < l->history_len; i++) {
+        const struct limiter_record *r = &l->history[i];
+        if (r->limit < l->limit && goodput < (1.0 + l->policy.throughput_gain) * r->goodput)
+            return 1;
+    }
+    return 0;
+}
+
 static int limiter_change_to(struct limiter *l, uint32_t to, struct limiter_change *out,
                              const char *reason)
 {
@@ -239,6 +255,7 @@ static int limiter_change_to(struct limiter *l, uint32_t to, struct limiter_chan
         to = l->max;
     if (to == l->limit)
         return 0;
+    l->grew = to > l->limit;
     if (out) {
         out->from = l->limit;
         out->to = to;
@@ -260,8 +277,16 @@ int limiter_decide(struct limiter *l, const struct limiter_window *w, struct lim
     if (w->finished < p->min_samples)
         return 0;
     double share = (double)w->errors / (double)w->finished;
+    int probing = l->grew; /* this window is the first at a width just grown to */
+    l->grew = 0;
+    if (l->ceiling_left && --l->ceiling_left == 0)
+        l->ceiling = 0;
     if (share > p->error_share_high) {
         l->queueing = 0;
+        if (probing) { /* the width just probed failed: do not come back to it soon */
+            l->ceiling = l->limit;
+            l->ceiling_left = p->history_windows;
+        }
         snprintf(why, sizeof(why), "error share %u %%", limiter_pct(share));
         return limiter_change_to(l, limiter_shrunk(l->limit, p->decrease), out, why);
     }
@@ -273,9 +298,12 @@ int limiter_decide(struct limiter *l, const struct limiter_window *w, struct lim
     double goodput = has_rate ? (double)ok * 1000.0 / (double)w->duration_ms : 0;
 
     struct limiter_past past = {0};
-    int queueing = has_rate && limiter_recall(l, &past) && past.base_ms > 0 &&
+    int recalled = has_rate && limiter_recall(l, &past);
+    int queueing = recalled && past.base_ms > 0 &&
                    (double)median > p->gradient_tolerance * past.base_ms &&
                    goodput < (1.0 + p->throughput_gain) * past.best;
+    int plateau = recalled && !queueing && limiter_plateau(l, goodput);
+    queueing |= plateau;
     if (has_rate)
         limiter_remember(l, median, goodput);
     l->queueing = queueing ? l->queueing + 1 : 0;
@@ -288,14 +316,20 @@ int limiter_decide(struct limiter *l, const struct limiter_window *w, struct lim
         if (l->queueing < p->gradient_persist || past.knee >= l->limit)
             return 0; /* growth stops */
         l->queueing = 0;
-        snprintf(why, sizeof(why), "latency rising %.1fx without more throughput",
-                 (double)median / past.base_ms);
+        if (plateau)
+            snprintf(why, sizeof(why), "without more throughput than at %u", past.knee);
+        else
+            snprintf(why, sizeof(why), "latency rising %.1fx without more throughput",
+                     (double)median / past.base_ms);
         return limiter_change_to(l, past.knee, out, why);
     }
     if (share < p->error_share_low && (double)median < p->latency_low_s * 1000.0) {
         snprintf(why, sizeof(why), "error share %u %%, median latency %.1f s", limiter_pct(share),
                  median / 1000.0);
-        return limiter_change_to(l, limiter_grown(l->limit, p->increase, l->max), out, why);
+        uint32_t to = limiter_grown(l->limit, p->increase, l->max);
+        if (l->ceiling && to >= l->ceiling)
+            to = l->ceiling - 1;
+        return to > l->limit && limiter_change_to(l, to, out, why);
     }
     return 0;
 }

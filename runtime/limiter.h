@@ -27,8 +27,17 @@
  *      gradient_persist windows in a row the limit drops to the knee, the
  *      smallest recent limit whose goodput came within throughput_gain of the
  *      best (where throughput stopped growing).
+ *      A plateau counts as queueing too: a recent window at a lower limit
+ *      already had this window's goodput within throughput_gain (more width
+ *      bought nothing, whatever the latency says: the server may have been
+ *      queueing since before the first window, so no baseline shows it).
  *   6. error share below error_share_low and median below latency_low_s:
- *      limit + increase (at least +1).
+ *      limit + increase (at least +1), but never back to a ceiling: a limit
+ *      that was reached by growing and whose very next window had too many
+ *      errors (a probe that failed: the server turned requests away at that
+ *      width) is not tried again for history_windows windows; growth stops
+ *      one below it. Errors while shrinking set no ceiling, so a storm of
+ *      429s that passes leaves the way up open.
  * The limit stays within [1, max] throughout.
  */
 #ifndef AGENTOS_RUNTIME_LIMITER_H
@@ -86,7 +95,10 @@ struct limiter {
     struct limiter_policy policy;
     uint32_t limit;
     uint32_t max;
-    uint32_t queueing; /* consecutive windows that looked like queueing */
+    uint32_t queueing;     /* consecutive windows that looked like queueing */
+    int grew;              /* the last change was a growth (a probe of a new width) */
+    uint32_t ceiling;      /* a width that failed as a probe; 0 = none */
+    uint32_t ceiling_left; /* decided windows before the ceiling is forgotten */
     uint32_t history_len;
     uint32_t history_next; /* ring index of the next record */
     struct limiter_record history[LIMITER_HISTORY_MAX];

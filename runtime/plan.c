@@ -131,7 +131,7 @@ static int load_folder_items(struct run_ctx *rc)
     for (size_t i = 0; i < p->items.n; i++)
         p->items.v[i].roles = rc->wf->roles;
     /* Checkpoints belong to this items folder: another clone or project sharing the
-     * home has its own (ADR-10). */
+     * home has its own (ADR-14). */
     const char *where[] = {p->items_dir};
     char key[WORKSPACE_KEY_LEN + 1];
     r = workspace_key(where, 1, key, p->workspace, sizeof(p->workspace), err, sizeof(err));
@@ -360,17 +360,20 @@ static void dry_run(const struct run_ctx *rc, const size_t *order, unsigned nwav
 {
     const struct item_list *l = &rc->plan.items;
     const char *noun = rc->wf->noun;
+    char par[16] = "auto"; /* the width of auto needs the keys, which a dry run does not read */
+    if (!rc->plan.parallel_auto)
+        snprintf(par, sizeof(par), "%d", rc->plan.parallel);
     if (rc->shard.count > 1 || rc->o->shard)
         printf("shard %u/%u: %zu of %zu %s%s (%s)\n", rc->shard.index, rc->shard.count,
                rc->shard_items, l->n, noun, plural(l->n), rc->shard.origin);
     if (nwaves <= 1 && !rc->wf->write_dot) {
-        printf("%zu %s%s would run (%s, --parallel %d):\n", rc->nsel, noun, plural(rc->nsel),
-               rc->plan.title, rc->plan.parallel);
+        printf("%zu %s%s would run (%s, --parallel %s):\n", rc->nsel, noun, plural(rc->nsel),
+               rc->plan.title, par);
         for (size_t k = 0; k < rc->nsel; k++)
             dry_run_line(rc, run_item(rc, k));
     } else {
-        printf("%s: %zu of %zu %s%s would run, %u wave%s, --parallel %d:\n", rc->plan.title,
-               rc->nsel, l->n, noun, plural(l->n), nwaves, plural(nwaves), rc->plan.parallel);
+        printf("%s: %zu of %zu %s%s would run, %u wave%s, --parallel %s:\n", rc->plan.title,
+               rc->nsel, l->n, noun, plural(l->n), nwaves, plural(nwaves), par);
         unsigned wave = (unsigned)-1;
         for (size_t k = 0; k < l->n; k++) {
             const struct item *it = &l->v[order[k]];
@@ -577,6 +580,8 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
     p->wf = rc->wf;
     p->o = rc->o;
     p->parallel = rc->o->parallel;
+    p->parallel_auto = rc->o->parallel_auto;
+    p->adaptive = rc->o->adaptive;
     p->timeout_per_step = rc->o->timeout_per_step;
     rc->simulate_429 = 0;
     int r = resolve_paths(rc);
@@ -607,7 +612,8 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
         return 0;
     }
     selection_needs(rc);
-    if ((r = load_credentials(rc)) < 0 || (r = make_run_dir(rc)) < 0)
+    if ((r = load_credentials(rc)) < 0 || (r = plan_runcfg(rc)) < 0 || (r = plan_width(rc)) < 0 ||
+        (r = make_run_dir(rc)) < 0)
         return r;
     rc->started_real_ns = util_now_real_ns();
     return make_ckpt_dir(rc);

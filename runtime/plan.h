@@ -22,4 +22,25 @@ void plan_free(struct run_ctx *rc);
 /* "new", "resume at NODE" or "checkpoint unreadable ..." for --dry-run. */
 void plan_resume_point(const struct run_ctx *rc, const struct item *it, char *what, size_t len);
 
+/*
+ * The built-in workflows (NULL-terminated), which a run file may name besides
+ * the run's own (tools/agentos-run.c hands the table over before coord_run).
+ */
+void plan_known_workflows(const struct wf_desc *const *table);
+
+/*
+ * Read the run file (--config, else <home>/agentos.json if present) into
+ * rc->cfg, checked against the known workflows and rc->creds' key ids, and
+ * keep its limits and key masks of this run's nodes (rc->node_limits,
+ * rc->node_keys). 0, or -errno reported in one line naming file and field.
+ */
+int plan_runcfg(struct run_ctx *rc);
+
+/*
+ * rc->adaptive from the plan; with plan.parallel_auto, plan.parallel from the
+ * machine and the keys' request slots (runtime/width.h) and the reason in
+ * rc->width_why. 0.
+ */
+int plan_width(struct run_ctx *rc);
+
 #endif

@@ -11,7 +11,9 @@
 
 #include "llm/credfile.h"
 #include "runtime/shard.h"
+#include "runtime/runcfg.h"
 #include "runtime/wf.h"
+#include "runtime/width.h"
 #include "shm/segment.h"
 
 /* Exit statuses of agentos-run (SPEC 3), in one place. */
@@ -51,6 +53,15 @@ struct run_ctx {
     char budget_url[320];
     uint32_t budget_lease_ms; /* a Redis lease's time-to-live (budget_lease_ttl_ms, or
                                  AGENTOS_BUDGET_LEASE_MS) */
+    /* The run sizes itself (SPEC 12; runtime/plan_size.c) */
+    struct runcfg cfg;                        /* the run file; defaults when there is none */
+    char cfg_path[PATH_MAX];                  /* the run file read, "" when none */
+    int cfg_wf;                               /* this run's workflow in the run file's terms, -1 */
+    char width_why[WIDTH_WHY_MAX];            /* --parallel auto: what was chosen and why; "" */
+    int adaptive;                             /* endpoint gates follow the adaptive limiter */
+    const uint64_t *node_keys[SHM_MAX_NODES]; /* keys that may serve node n (a mask in cfg);
+                                                 NULL = any key */
+    uint32_t node_limits[SHM_MAX_NODES];      /* items in node n at once; 0 = no limit */
 };
 
 /* The item in progress slot k. */
@@ -62,7 +73,7 @@ static inline const struct item *run_item(const struct run_ctx *rc, size_t k)
 /*
  * Where item `it` keeps its checkpoint: <plan.ckpt_dir>/<workflow>_workflow_<stem>.db,
  * or AGENTOS_WORKFLOW_DB when one item runs alone. plan.ckpt_dir is per workspace
- * (<home>/checkpoints/<key>, or the workflow's folder below it: ADR-10).
+ * (<home>/checkpoints/<key>, or the workflow's folder below it: ADR-14).
  * 0 or -ENAMETOOLONG.
  */
 int run_ckpt_path(const struct run_ctx *rc, const struct item *it, char *out, size_t outlen);

@@ -100,8 +100,14 @@ struct wf_plan {
     char where[PATH_MAX + 32];    /* "for lld in lld/pending", "in workstream ws-utils" */
     struct item_list items;       /* everything discovered, in wave order */
     int parallel;                 /* effective width */
+    int parallel_auto;            /* the load hook asks for --parallel auto (max_workers "auto") */
+    int adaptive;                 /* the load hook asks for --adaptive (adaptive_scaling) */
     long timeout_per_step;        /* seconds */
-    void *priv;                   /* the workflow's own (load/unload) */
+    const struct item_group *groups; /* groups the items may belong to (item.group); owned by
+                                        the load hook */
+    size_t ngroups;
+    double start_gap_s; /* at least this long between two item starts (rate_limit_delay) */
+    void *priv;         /* the workflow's own (load/unload) */
 };
 
 enum wf_outcome {
@@ -129,11 +135,13 @@ struct wf_item {
     const char *next; /* set by the node */
     struct llm_client *llm;
     struct log_sink *log;
-    char reason[256]; /* failure reason */
-    int outcome;      /* enum wf_outcome, set by the finishing node */
-    int rounds;       /* review rounds, set by the finishing node */
-    const void *def;  /* the item's definition from the workflow's load hook, else NULL */
-    long timeout_s;   /* a node running longer fails the item */
+    char reason[256];    /* failure reason */
+    int outcome;         /* enum wf_outcome, set by the finishing node */
+    int rounds;          /* review rounds, set by the finishing node */
+    const void *def;     /* the item's definition from the workflow's load hook, else NULL */
+    long timeout_s;      /* a node running longer fails the item */
+    int64_t deadline_ns; /* CLOCK_MONOTONIC by which the item must end (its group's timeout);
+                            0 = none. A node that waits bounds its wait by it */
     volatile sig_atomic_t *stop; /* set at shutdown: a node stops and returns -ECANCELED */
 };
 

@@ -31,6 +31,8 @@
 #include "runtime/log.h"
 #include "runtime/own.h"
 #include "runtime/result.h"
+#include "runtime/adapt.h"
+#include "runtime/wrk_limits.h"
 #include "shm/util.h"
 #include "shm/admit.h"
 #include "shm/crashpoint.h"
@@ -79,6 +81,15 @@ struct wrk_item {
     struct llm_client *llm;
     int64_t node_started_ns;
     char source_sha256[65]; /* the input's hash the checkpoint records */
+    unsigned worker;        /* this worker's slot */
+    int idx;                /* the item's progress slot */
+    unsigned retries_left;  /* the item's retries not used yet */
+    int retryable;          /* the failure being reported may be retried */
+    int retrying;           /* it will be: run the item again from its checkpoint */
+    long timeout_s;         /* the item's limit for a node */
+    int64_t deadline_ns;    /* its group's deadline (CLOCK_MONOTONIC), 0 = none */
+    const char *group;      /* that group's name, and its timeout */
+    long group_timeout_s;
 };
 
 static void publish(struct wrk_item *w)
@@ -124,6 +135,25 @@ static void count_node(struct wrk_item *w, const char *name, int64_t took_ns, in
 /* End the item as failed with reason (logged, audited, published later). Returns -EIO. */
 static int fail_item(struct wrk_item *w, const char *node, const char *reason)
 {
+    char why[SHM_REASON_MAX];
+    if (w->deadline_ns && util_now_mono_ns() > w->deadline_ns) {
+        /* whatever stopped it, its group's time is up: say so, and no retry */
+        util_errf(why, sizeof(why), "group %s passed its timeout of %lds (%s)", w->group,
+                  w->group_timeout_s, reason);
+        reason = why;
+        w->retries_left = 0;
+    }
+    if (w->retryable && w->retries_left > 0 && !wrk_stop) {
+        /* the item's `retries`: say so, and run it again from its checkpoint */
+        log_printf(w->log, "Attempt failed: %s; retrying (%u retr%s left)", reason,
+                   w->retries_left - 1, w->retries_left - 1 == 1 ? "y" : "ies");
+        struct audit_fields f = AUDIT_FIELDS_INIT;
+        f.node = node;
+        f.error = reason;
+        log_audit(w->log, "item_retry", &f);
+        w->retrying = 1;
+        return -EIO;
+    }
     log_printf(w->log, "FAILED: %s", reason);
     struct audit_fields f = AUDIT_FIELDS_INIT;
     f.node = node;
@@ -223,25 +253,38 @@ static enum wrk_end run_nodes(struct wrk_item *w, struct wf_item *it, struct ckp
         const struct wf_node *n = &wf->nodes[node];
         if (wrk_stop)
             return WRK_STOPPED;
+        int64_t gate_wait = 0;
+        /* the run file's max_concurrent: a place in the node's gate first (not node time) */
+        if (wlim_node_enter(w->rc, w->worker, node, &wrk_stop, &gate_wait) < 0)
+            return WRK_STOPPED;
         set_node(w, n->name);
+        w->llm->key_mask = node < SHM_MAX_NODES ? w->rc->node_keys[node] : NULL;
         it->next = NULL;
         it->reason[0] = '\0';
         int rc = n->run(it);
         int64_t took = util_now_mono_ns() - w->node_started_ns;
+        wlim_node_leave(w->rc, w->worker, node);
         if (rc == -ECANCELED || (rc < 0 && wrk_stop))
             return WRK_STOPPED;
         count_node(w, n->name, took, rc < 0);
+        w->retryable = 1; /* a node's own failure or timeout: the item's retries apply */
         if (rc < 0)
             return wrk_failed(w, n->name, it->reason[0] ? it->reason : strerror(-rc));
         /* Waiting for a key (rate limits, a paused pool, backoff) is the pool's time,
          * not the node's: a 429 never fails an item. */
         int64_t worked = took - w->llm->waited_ns;
-        if (worked > w->rc->plan.timeout_per_step * UTIL_NS_PER_SEC) {
+        if (worked > w->timeout_s * UTIL_NS_PER_SEC) {
             char reason[160];
-            util_errf(reason, sizeof(reason), "%s ran %llds, over --timeout-per-step %lds", n->name,
-                      (long long)(worked / UTIL_NS_PER_SEC), w->rc->plan.timeout_per_step);
+            util_errf(reason, sizeof(reason), "%s ran %llds, over %s %lds", n->name,
+                      (long long)(worked / UTIL_NS_PER_SEC),
+                      w->timeout_s == w->rc->plan.timeout_per_step ? "--timeout-per-step"
+                                                                   : "its timeout",
+                      w->timeout_s);
             return wrk_failed(w, n->name, reason);
         }
+        if (it->deadline_ns && util_now_mono_ns() > it->deadline_ns)
+            return wrk_failed(w, n->name, "its group passed its timeout");
+        w->retryable = 0;
         crash_point("node_done"); /* crash tests: the node ran, its checkpoint is not saved */
         if (strcmp(it->source_sha256, w->source_sha256) != 0) { /* the node read other input */
             ckpt_set_source(*cp, it->source_sha256);
@@ -359,8 +402,9 @@ static void process_item(struct wrk_item *w, const struct item *src)
     it.log = w->log;
     it.def = src->def;
     it.plan = &rc->plan;
-    it.timeout_s = rc->plan.timeout_per_step;
+    it.timeout_s = w->timeout_s;
     it.stop = &wrk_stop;
+    it.deadline_ns = w->deadline_ns = wlim_deadline(rc, w->idx, &w->group, &w->group_timeout_s);
 
     if (already_done(w, src, path))
         return;
@@ -383,15 +427,36 @@ static void process_item(struct wrk_item *w, const struct item *src)
     }
     if (stale)
         log_printf(w->log, "Input changed since the last checkpoint; starting anew");
-    int node = 0;
-    int rp = resume_point(w, c, path, &node, &it.state);
-    if (rp < 0) {
-        ckpt_close(c);
-        if (rp == -EBADMSG)
-            ckpt_quarantine(path);
-        return;
+    enum wrk_end res;
+    for (;;) {
+        int node = 0;
+        int rp = resume_point(w, c, path, &node, &it.state);
+        if (rp < 0) {
+            ckpt_close(c);
+            if (rp == -EBADMSG)
+                ckpt_quarantine(path);
+            return;
+        }
+        /* A group past its timeout leaves no time for a retry. */
+        if (it.deadline_ns && util_now_mono_ns() > it.deadline_ns)
+            w->retries_left = 0;
+        res = run_nodes(w, &it, &c, node);
+        if (res != WRK_FAILED || !w->retrying)
+            break;
+        w->retrying = 0;
+        w->retries_left--;
+        w->p.state = PROG_RUNNING;
+        if (wlim_pace(rc, &wrk_stop) < 0) { /* a retry is a start too (rate_limit_delay) */
+            cJSON_Delete(it.state);
+            it.state = NULL;
+            ckpt_close(c);
+            w->p.state = PROG_INTERRUPTED;
+            util_strlcpy(w->p.reason, "interrupted; checkpoint kept", sizeof(w->p.reason));
+            return;
+        }
+        cJSON_Delete(it.state); /* the failed attempt's state: start again from the checkpoint */
+        it.state = NULL;
     }
-    enum wrk_end res = run_nodes(w, &it, &c, node);
     if (res == WRK_FINISHED) {
         ckpt_close(c);
         ckpt_remove(path);
@@ -452,12 +517,13 @@ static int refresh_creds(void *arg)
     return 0;
 }
 
-static int claim_next(struct run_ctx *rc, int32_t pid)
+/* The adaptive limiter's samples: into this worker's own counts (runtime/adapt.h). */
+static unsigned wrk_slot;
+
+static void on_sample(void *arg, uint32_t endpoint, uint32_t latency_ms, int is_error)
 {
-    for (uint32_t i = 0; i < rc->seg.hdr->item_count; i++)
-        if (prog_claim(shm_prog_slot(&rc->seg, i), pid))
-            return (int)i;
-    return -1;
+    struct run_ctx *rc = arg;
+    adapt_sample(&rc->seg, wrk_slot, endpoint, latency_ms, is_error);
 }
 
 #define WRK_OWN_TRIES 3 /* a plan may hold an item's lock for an instant (own.h) */
@@ -495,8 +561,8 @@ static int own_item(struct wrk_item *w, const struct item *src, char *lock, size
     return r;
 }
 
-static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sink *log,
-                    struct llm_client *llm, int idx)
+static void run_one(struct run_ctx *rc, unsigned worker, struct shm_worker_sh *me,
+                    struct log_sink *log, struct llm_client *llm, int idx)
 {
     struct wrk_item w;
     memset(&w, 0, sizeof(w));
@@ -505,9 +571,13 @@ static void run_one(struct run_ctx *rc, struct shm_worker_sh *me, struct log_sin
     w.slot = shm_prog_slot(&rc->seg, (uint32_t)idx);
     w.log = log;
     w.llm = llm;
+    w.worker = worker;
+    w.idx = idx;
     prog_read(w.slot, &w.p);
     const struct item *src = run_item(rc, (size_t)idx);
     heartbeat(); /* fresh before the watchdog sees an item */
+    w.retries_left = src->retries;
+    w.timeout_s = src->timeout_s > 0 ? src->timeout_s : rc->plan.timeout_per_step;
     atomic_store(&me->item_index, idx);
     llm->requests = llm->http_429 = 0;
     /* tokens were paid for even by an attempt that died: they add up over attempts */
@@ -590,6 +660,10 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     llm.on_wait = on_wait;
     llm.refresh_creds = refresh_creds;
     llm.refresh_arg = rc;
+    llm.worker_id = worker_index + 1; /* places at the endpoints' gates */
+    wrk_slot = worker_index;
+    llm.on_sample = on_sample;
+    llm.on_sample_arg = rc;
     /* A reload may land between our fork and now: re-read once before the first request. */
     llm.generation = UINT64_MAX;
     /* --budget: this worker's own connection (ADR-16); a lease outlives the longest request. */
@@ -601,12 +675,13 @@ int wrk_main(struct run_ctx *rc, unsigned worker_index)
     struct shm_header_sh *h = rc->seg.hdr;
     while (admit(h, worker_index)) {
         crash_point("admitted"); /* crash tests: holding a ticket, no item yet */
-        int idx = claim_next(rc, pid);
+        int idx = wlim_claim(rc, worker_index, pid, &wrk_stop);
         if (idx < 0) {
             admit_release(h, worker_index);
             break;
         }
-        run_one(rc, me, &log, &llm, idx);
+        run_one(rc, worker_index, me, &log, &llm, idx);
+        wlim_release_item(rc, worker_index, idx);
         crash_point("item_released"); /* crash tests: item marked done, ticket still held */
         admit_release(h, worker_index);
     }

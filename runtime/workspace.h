@@ -4,7 +4,7 @@
  * Checkpoints and workstream step records live under $AGENTOS_HOME, which
  * many folders share (clones, worktrees, other projects). Each is kept in a
  * subfolder named by the workspace's key, so two folders never see each
- * other's state (docs/architecture.md, ADR-10). The key is the first
+ * other's state (docs/architecture.md, ADR-14). The key is the first
  * WORKSPACE_KEY_LEN hex digits of the SHA-256 of the workspace's resolved
  * paths (realpath: a symlink or "./" spelling of the same folder is the
  * same workspace); a file WORKSPACE in the subfolder names them for people.

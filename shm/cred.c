@@ -6,12 +6,15 @@
  * passes so that no process ever holds two slot mutexes at once (no lock
  * order to get wrong, and a worker dying in one slot blocks only that slot):
  *
- *   1. scan: lock each slot briefly, judge it (role, disabled, rate limit,
- *      free request slot, token bucket), note its load, unlock; pick the
+ *   1. scan: lock each slot briefly, judge it (key mask, role, disabled, rate
+ *      limit, free request slot, token bucket, endpoint gate and breaker),
+ *      note its load, unlock; pick the
  *      eligible key with the fewest reservations, then the fewest requests,
  *      then the lowest index, so the load spreads over the pool;
  *   2. take: lock the chosen slot again, judge it again (another worker may
- *      have taken it in between), and only then record the reservation.
+ *      have taken it in between), take a place at the endpoint gate (a CAS,
+ *      given back if the breaker then refuses), and only then record the
+ *      reservation.
  *      If it changed, scan again, a bounded number of times.
  *
  * Invariants, under each slot's mutex: in_use == number of non-zero entries
@@ -53,6 +56,7 @@
 
 #include "shm/breaker.h"
 #include "shm/crashpoint.h"
+#include "shm/gate.h"
 #include "shm/seqlock.h"
 #include "shm/util.h"
 
@@ -288,6 +292,33 @@ static int64_t cred_max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* The key's endpoint gate, when the asker takes places at it. */
+static struct gate_sh *cred_gate(const struct shm_segment *seg, const struct cred_slot_sh *slot,
+                                 const struct cred_ask *a)
+{
+    return a->gate_worker ? gate_endpoint(seg, slot->st.endpoint) : NULL;
+}
+
+/* 1 if the asker would find the key's endpoint gate full (a look, nothing taken). */
+static int cred_gate_full(const struct shm_segment *seg, const struct cred_slot_sh *slot,
+                          const struct cred_ask *a, int64_t now_ns)
+{
+    struct gate_sh *g = cred_gate(seg, slot, a);
+    uint32_t limit, bit;
+    if (!g)
+        return 0;
+    (void)now_ns; /* endpoint gates have no deadline */
+    limit = atomic_load(&g->limit);
+    bit = 1u << (a->gate_worker - 1);
+    return limit && !(atomic_load(&g->mask) & bit) && gate_held(g) >= limit;
+}
+
+/* 1 if key i is in the asker's key mask (no mask: every key). */
+static int cred_in_mask(const struct cred_ask *a, uint32_t i)
+{
+    return !a->key_mask || ((a->key_mask[i / 64] >> (i % 64)) & 1);
+}
+
 /*
  * Judge the slot; ends an expired rate limit and refills the bucket. A key
  * whose endpoint's circuit breaker is open is not eligible (and tells when it
@@ -295,12 +326,14 @@ static int64_t cred_max64(int64_t a, int64_t b)
  * property of the endpoint, not of the key's quota.
  */
 static void cred_judge_locked(const struct shm_segment *seg, struct cred_slot_sh *slot,
-                              uint32_t mask, int32_t pid, int64_t now_ns, int64_t est,
-                              struct cred_judge *v)
+                              const struct cred_ask *a, int64_t now_ns, struct cred_judge *v)
 {
-    int limited, busy, no_token = 0, cut_off;
+    int limited, busy, no_token = 0, cut_off, gated;
     uint32_t rpm = cred_rpm(slot), tpm = cred_tpm(slot);
+    int64_t est = a->tokens;
     int64_t breaker_at = 0;
+    uint32_t mask = a->role ? a->role : CRED_ROLE_ALL;
+    int32_t pid = a->pid;
 
     memset(v, 0, sizeof(*v));
     if (!(slot->st.roles & mask) || slot->st.state == CRED_DISABLED)
@@ -338,8 +371,11 @@ static void cred_judge_locked(const struct shm_segment *seg, struct cred_slot_sh
     cut_off = !breaker_ready(seg, slot->st.endpoint, pid, now_ns, &breaker_at);
     if (cut_off)
         v->ready_at = cred_max64(v->ready_at, breaker_at);
+    gated = cred_gate_full(seg, slot, a, now_ns);
+    if (gated)
+        v->ready_at = cred_max64(v->ready_at, now_ns + CRED_BUSY_POLL_NS);
     v->ready_slots = limited ? 0 : slot->st.concurrency;
-    v->eligible = !limited && !busy && !no_token && !cut_off;
+    v->eligible = !limited && !busy && !no_token && !cut_off && !gated;
     v->in_use = slot->st.in_use;
     v->requests = atomic_load_explicit(&slot->requests, memory_order_relaxed);
 }
@@ -353,8 +389,8 @@ static int cred_better(const struct cred_judge *a, const struct cred_judge *b)
 }
 
 /* Pass 1: the best eligible key (or -1), with the pool's summary in w. */
-static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_t now_ns,
-                     int64_t est, struct cred_wait *w)
+static int cred_scan(struct shm_segment *seg, const struct cred_ask *a, int64_t now_ns,
+                     struct cred_wait *w)
 {
     struct cred_judge best = {0}, v;
     int best_i = -1;
@@ -363,17 +399,20 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_
     for (uint32_t i = 0; i < seg->hdr->key_count; i++) {
         struct cred_slot_sh *slot = shm_cred_slot(seg, i);
 
+        if (!cred_in_mask(a, i))
+            continue;
         if (cred_lock_within(slot, CRED_LOCK_WAIT_NS) < 0) {
             /* held too long (its holder stopped?) or unrecoverable: not this round, but
              * still a key of the role if its published state says so */
             struct cred_pub p;
-            if (cred_view(slot, &p) == 0 && (p.roles & mask) && p.state != CRED_DISABLED)
+            if (cred_view(slot, &p) == 0 && (p.roles & (a->role ? a->role : CRED_ROLE_ALL)) &&
+                p.state != CRED_DISABLED)
                 w->usable_keys++;
             if (w->retry_at_ns == 0 || now_ns + CRED_BUSY_POLL_NS < w->retry_at_ns)
                 w->retry_at_ns = now_ns + CRED_BUSY_POLL_NS;
             continue;
         }
-        cred_judge_locked(seg, slot, mask, pid, now_ns, est, &v);
+        cred_judge_locked(seg, slot, a, now_ns, &v);
         cred_unlock(slot);
         if (!v.of_role)
             continue;
@@ -396,20 +435,28 @@ static int cred_scan(struct shm_segment *seg, uint32_t mask, int32_t pid, int64_
  * is claimed last, under the slot mutex, once nothing else can refuse: a
  * half-open endpoint's one probe is then always a request that really goes.
  */
-static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_t mask, int32_t pid,
-                     int64_t now_ns, int64_t est)
+static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, const struct cred_ask *a,
+                     int64_t now_ns)
 {
     struct cred_judge v;
+    struct gate_sh *g;
     int free_i = -1;
+    int32_t pid = a->pid;
 
     if (cred_lock_within(slot, CRED_LOCK_WAIT_NS) < 0)
         return -EAGAIN;
     crash_point("cred_locked"); /* crash tests: stop or die holding the slot's mutex */
-    cred_judge_locked(seg, slot, mask, pid, now_ns, est, &v);
+    cred_judge_locked(seg, slot, a, now_ns, &v);
     for (int i = 0; i < SHM_KEY_HOLDERS_MAX && free_i < 0; i++)
         if (slot->st.holders[i] == 0)
             free_i = i;
-    if (!v.eligible || free_i < 0 || !breaker_allow(seg, slot->st.endpoint, pid, now_ns, NULL)) {
+    g = cred_gate(seg, slot, a);
+    if (!v.eligible || free_i < 0 || gate_try(g, a->gate_worker - 1, now_ns) != GATE_TAKEN) {
+        cred_unlock(slot);
+        return -EAGAIN;
+    }
+    if (!breaker_allow(seg, slot->st.endpoint, pid, now_ns, NULL)) {
+        gate_release(g, a->gate_worker - 1);
         cred_unlock(slot);
         return -EAGAIN;
     }
@@ -418,8 +465,8 @@ static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_
     slot->st.reserved_since_ns = now_ns;
     if (cred_rpm(slot) > 0)
         slot->st.tokens -= 1.0;
-    if (cred_tpm(slot) > 0 && est > 0)
-        slot->st.tpm_tokens -= (double)est;
+    if (cred_tpm(slot) > 0 && a->tokens > 0)
+        slot->st.tpm_tokens -= (double)a->tokens;
     atomic_fetch_add_explicit(&slot->requests, 1, memory_order_relaxed);
     cred_settle_locked(slot);
     cred_unlock(slot);
@@ -429,27 +476,28 @@ static int cred_take(struct shm_segment *seg, struct cred_slot_sh *slot, uint32_
 int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
                  struct cred_wait *w)
 {
-    return cred_reserve_tokens(seg, role, pid, now_ns, 0, w);
+    struct cred_ask a = {.role = role, .pid = pid};
+
+    return cred_reserve_ask(seg, &a, now_ns, w);
 }
 
-int cred_reserve_tokens(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
-                        int64_t tokens, struct cred_wait *w)
+int cred_reserve_ask(struct shm_segment *seg, const struct cred_ask *a, int64_t now_ns,
+                     struct cred_wait *w)
 {
-    uint32_t mask = role ? role : CRED_ROLE_ALL;
     struct cred_wait local;
 
     if (!w)
         w = &local;
-    if (pid <= 0)
+    if (a->pid <= 0 || a->gate_worker > SHM_MAX_WORKERS)
         return -EINVAL;
     for (int round = 0; round < CRED_PICK_ROUNDS; round++) {
-        int i = cred_scan(seg, mask, pid, now_ns, tokens, w);
+        int i = cred_scan(seg, a, now_ns, w);
 
         if (w->usable_keys == 0)
             return -ENOKEY;
         if (i < 0)
             return -EAGAIN;
-        if (cred_take(seg, shm_cred_slot(seg, (uint32_t)i), mask, pid, now_ns, tokens) == 0)
+        if (cred_take(seg, shm_cred_slot(seg, (uint32_t)i), a, now_ns) == 0)
             return i;
     }
     /* Lost every race: the pool is contended, come back very soon. */
@@ -681,6 +729,12 @@ int cred_end(struct shm_segment *seg, uint32_t index, int32_t pid, const struct 
     /* The endpoint is fixed for the slot's life in a run (a reload keeps the URL set). */
     int have_ep = cred_view(shm_cred_slot(seg, index), &v) == 0;
     int rc = cred_release_end(seg, index, pid, e, now);
+    if (e->gate_worker && e->gate_worker <= SHM_MAX_WORKERS) {
+        /* A worker holds at most one endpoint place: unknown endpoint, clear them all. */
+        for (uint32_t i = 0; i < seg->hdr->endpoint_count; i++)
+            if (!have_ep || i == v.endpoint)
+                gate_release(gate_endpoint(seg, i), e->gate_worker - 1);
+    }
     if (have_ep) {
         out->endpoint = v.endpoint;
         out->breaker_opened = breaker_report(seg, v.endpoint, pid, e->endpoint, now,

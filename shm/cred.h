@@ -25,8 +25,17 @@
  *     (cred_lock_within), since a worker stopped (SIGSTOP, a debugger) while
  *     holding it is alive and its mutex will not come back by itself.
  *   - A reservation ends in exactly one call, cred_end, on every way out of a
- *     request: the key's request slot comes back with the outcome and the
- *     endpoint's breaker hears how it went.
+ *     request: the key's request slot comes back with the outcome, the
+ *     endpoint's breaker hears how it went, and the place the reservation took
+ *     at the endpoint's gate (below) is given back.
+ *   - A reservation may be asked for on behalf of a worker slot (cred_ask):
+ *     then only the keys of the caller's key mask are considered (the run
+ *     file's `keys` of a node), and the key's endpoint gate (shm/gate.h: the
+ *     adaptive limit of requests in flight to it) must have a place, which is
+ *     taken under the slot mutex together with the reservation, after every
+ *     other check and before the breaker's probe is claimed. A key whose
+ *     endpoint gate is full is not eligible now; it still counts among the
+ *     ready slots (the gate is the endpoint's, not the key's quota).
  *   - Never fork while holding a slot mutex.
  */
 #ifndef AGENTOS_SHM_CRED_H
@@ -91,14 +100,27 @@ struct cred_wait {
 int cred_reserve(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
                  struct cred_wait *w);
 
+/* Who asks for a reservation, and under which limits (cred_reserve_ask). */
+struct cred_ask {
+    uint32_t role;            /* CRED_ROLE_* bits; 0 = any */
+    int32_t pid;              /* the holder */
+    const uint64_t *key_mask; /* SHM_MAX_KEYS / 64 words, bit i: key i may serve; NULL = any */
+    uint32_t gate_worker;     /* 1 + the worker slot that takes a place at the key's endpoint
+                                 gate with the reservation; 0 = no gate */
+    int64_t tokens;           /* the request's estimated LLM tokens: a key with a token budget
+                                 is eligible only when its bucket holds them (or is full, for a
+                                 request larger than a minute's budget), and is charged them;
+                                 cred_end corrects the charge by the reply's usage */
+};
+
 /*
- * cred_reserve for a request estimated at `tokens` LLM tokens: a key with a
- * token budget is eligible only when its budget bucket holds them (or is
- * full, for a request larger than a minute's budget), and is charged them.
- * The reply's usage corrects the charge in cred_end.
+ * cred_reserve with a key mask and the endpoint gate (see the protocol
+ * above). usable_keys and ready_slots in w count only the keys of the mask.
+ * Same returns: the key index, -EAGAIN (an endpoint gate full counts as a
+ * key busy: retry_at_ns is a short poll), -ENOKEY.
  */
-int cred_reserve_tokens(struct shm_segment *seg, uint32_t role, int32_t pid, int64_t now_ns,
-                        int64_t tokens, struct cred_wait *w);
+int cred_reserve_ask(struct shm_segment *seg, const struct cred_ask *ask, int64_t now_ns,
+                     struct cred_wait *w);
 
 /* How a request ended, for cred_release. */
 enum cred_outcome {
@@ -138,10 +160,11 @@ struct cred_end {
     uint32_t learned_rpm;  /* announced requests-per-minute limit (kept when rpm is 0) */
     uint32_t learned_tpm;  /* announced tokens-per-minute limit (kept when tpm is 0) */
     /* token accounting */
-    int64_t tokens_charged; /* the estimate cred_reserve_tokens charged */
+    int64_t tokens_charged; /* the estimate the reservation charged (cred_ask.tokens) */
     int64_t tokens_used;    /* what the request really cost; < 0 = keep the charge */
     int64_t input_tokens;   /* usage the reply reported (added to the key's counters) */
     int64_t output_tokens;
+    uint32_t gate_worker; /* as in cred_ask: 1 + the worker slot whose endpoint place ends too */
 };
 
 /* What cred_end did to the endpoint (for the console line when its breaker opened). */
@@ -154,9 +177,10 @@ struct cred_end_report {
 
 /*
  * The one way a reservation ends: release pid's reservation of key `index`
- * with the request's outcome (cred_release) and tell the key's endpoint
- * breaker how the request went (breaker_report), whatever happened, on every
- * way out of a request. 0, or -ENOENT if pid held no reservation on the key
+ * with the request's outcome (cred_release), tell the key's endpoint
+ * breaker how the request went (breaker_report) and give back the endpoint
+ * gate's place (e->gate_worker), whatever happened, on every way out of a
+ * request. 0, or -ENOENT if pid held no reservation on the key
  * (the breaker still hears of it).
  */
 int cred_end(struct shm_segment *seg, uint32_t index, int32_t pid, const struct cred_end *e,

@@ -40,7 +40,7 @@ static size_t shm_align(size_t n)
 
 /* Region offsets, in layout order. */
 struct shm_offsets {
-    size_t items, keys, workers, endpoints, nodes, budget;
+    size_t items, keys, workers, endpoints, nodes, budget, gates, lwin;
 };
 
 /* Bytes of the budget region for these counts (run part, keys, worker leases). */
@@ -48,6 +48,11 @@ static size_t shm_budget_bytes(uint32_t key_count, uint32_t worker_count)
 {
     return sizeof(struct budget_run_sh) + (size_t)key_count * sizeof(struct budget_key_sh) +
            (size_t)worker_count * sizeof(struct budget_lease_sh);
+}
+
+static uint32_t shm_gate_total(const struct shm_create_params *p)
+{
+    return p->endpoint_count + p->node_count + p->group_count;
 }
 
 /* Offsets of the regions for these counts, and the total size. */
@@ -66,7 +71,11 @@ static size_t shm_layout(const struct shm_create_params *p, struct shm_offsets *
     o->nodes = off;
     off = shm_align(off + (size_t)p->node_count * sizeof(struct node_stat_sh));
     o->budget = off;
-    return shm_align(off + shm_budget_bytes(p->key_count, p->worker_count));
+    off = shm_align(off + shm_budget_bytes(p->key_count, p->worker_count));
+    o->gates = off;
+    off = shm_align(off + (size_t)shm_gate_total(p) * sizeof(struct gate_sh));
+    o->lwin = off;
+    return shm_align(off + (size_t)p->worker_count * p->endpoint_count * sizeof(struct lwin_sh));
 }
 
 size_t shm_segment_size(const struct shm_create_params *p)
@@ -125,6 +134,11 @@ static int shm_create_params_ok(const struct shm_create_params *p, char *err, si
                  p->endpoint_count, p->node_count, SHM_MAX_KEYS, SHM_MAX_NODES);
         return -EINVAL;
     }
+    if (p->group_count > SHM_MAX_GROUPS || (p->group_count && !p->group_names)) {
+        snprintf(err, errlen, "segment counts %u item groups, more than %d or without names",
+                 p->group_count, SHM_MAX_GROUPS);
+        return -EINVAL;
+    }
     if (p->item_count > SHM_MAX_ITEMS || p->key_count > SHM_MAX_KEYS ||
         p->worker_count > SHM_MAX_WORKERS) {
         snprintf(err, errlen, "segment counts %u items, %u keys, %u workers exceed %d/%d/%d",
@@ -133,6 +147,32 @@ static int shm_create_params_ok(const struct shm_create_params *p, char *err, si
         return -EINVAL;
     }
     return 0;
+}
+
+static void shm_gate_init(struct gate_sh *g, uint32_t kind, uint32_t ref, const char *name,
+                          uint32_t limit, int64_t timeout_ns)
+{
+    g->kind = kind;
+    g->ref = ref;
+    g->timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
+    atomic_store_explicit(&g->limit, limit, memory_order_relaxed);
+    util_strlcpy(g->name, name ? name : "", sizeof(g->name));
+}
+
+/* Endpoint gates, then node gates, then group gates (shm/gate.h finds them in that order). */
+static void shm_init_gates(struct shm_segment *seg, const struct shm_create_params *p)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < p->endpoint_count; i++)
+        shm_gate_init(shm_gate_slot(seg, k++), GATE_ENDPOINT, i, p->endpoint_urls[i],
+                      p->endpoint_limit, 0);
+    for (uint32_t i = 0; i < p->node_count; i++)
+        shm_gate_init(shm_gate_slot(seg, k++), GATE_NODE, i, p->node_names[i],
+                      p->node_limits ? p->node_limits[i] : 0, 0);
+    for (uint32_t i = 0; i < p->group_count; i++)
+        shm_gate_init(shm_gate_slot(seg, k++), GATE_GROUP, i, p->group_names[i],
+                      p->group_limits ? p->group_limits[i] : 0,
+                      p->group_timeouts_ns ? p->group_timeouts_ns[i] : 0);
 }
 
 /* Lay out a zero-filled mapping; the magic is published by the caller. */
@@ -157,6 +197,13 @@ static int shm_init_regions(struct shm_segment *seg, const struct shm_create_par
     h->endpoint_slot_size = sizeof(struct endpoint_sh);
     h->node_count = p->node_count;
     h->node_slot_size = sizeof(struct node_stat_sh);
+    h->gates_offset = o.gates;
+    h->lwin_offset = o.lwin;
+    h->gate_count = shm_gate_total(p);
+    h->gate_slot_size = sizeof(struct gate_sh);
+    h->lwin_slot_size = sizeof(struct lwin_sh);
+    h->adaptive = p->adaptive ? 1 : 0;
+    h->start_gap_ns = p->start_gap_ns > 0 ? p->start_gap_ns : 0;
     h->item_count = p->item_count;
     h->item_slot_size = sizeof(struct prog_slot_sh);
     h->key_count = p->key_count;
@@ -195,6 +242,7 @@ static int shm_init_regions(struct shm_segment *seg, const struct shm_create_par
         atomic_store_explicit(&b->mode, SHM_BUDGET_SHARED, memory_order_relaxed);
     }
     atomic_store_explicit(&b->n_live, 1, memory_order_relaxed);
+    shm_init_gates(seg, p);
     return 0;
 }
 
@@ -283,7 +331,9 @@ static int shm_check_header(const struct shm_segment *seg, size_t st_size, char 
         h->key_slot_size != sizeof(struct cred_slot_sh) ||
         h->worker_slot_size != sizeof(struct shm_worker_sh) ||
         h->endpoint_slot_size != sizeof(struct endpoint_sh) ||
-        h->node_slot_size != sizeof(struct node_stat_sh)) {
+        h->node_slot_size != sizeof(struct node_stat_sh) ||
+        h->gate_slot_size != sizeof(struct gate_sh) ||
+        h->lwin_slot_size != sizeof(struct lwin_sh)) {
         snprintf(err, errlen,
                  "segment %s has header/slot sizes %u/%u/%u/%u, this build uses "
                  "%d/%zu/%zu/%zu",
@@ -307,7 +357,13 @@ static int shm_check_header(const struct shm_segment *seg, size_t st_size, char 
         !shm_region_ok(h->nodes_offset, h->node_count, h->node_slot_size, h->header_size,
                        h->total_size) ||
         h->budget_size != shm_budget_bytes(h->key_count, h->worker_count) ||
-        !shm_region_ok(h->budget_offset, 1, h->budget_size, h->header_size, h->total_size)) {
+        !shm_region_ok(h->budget_offset, 1, h->budget_size, h->header_size, h->total_size) ||
+        h->gate_count > SHM_MAX_KEYS + SHM_MAX_NODES + SHM_MAX_GROUPS ||
+        h->gate_count < (uint64_t)h->endpoint_count + h->node_count ||
+        !shm_region_ok(h->gates_offset, h->gate_count, h->gate_slot_size, h->header_size,
+                       h->total_size) ||
+        !shm_region_ok(h->lwin_offset, h->worker_count * h->endpoint_count, h->lwin_slot_size,
+                       h->header_size, h->total_size)) {
         snprintf(err, errlen, "segment %s has regions outside its %zu bytes", seg->name, st_size);
         return -EPROTO;
     }
@@ -477,6 +533,23 @@ struct budget_lease_sh *shm_budget_lease(const struct shm_segment *seg, uint32_t
                     h->budget_offset + sizeof(struct budget_run_sh) +
                         (size_t)h->key_count * sizeof(struct budget_key_sh),
                     h->worker_count, sizeof(struct budget_lease_sh), worker);
+}
+
+struct gate_sh *shm_gate_slot(const struct shm_segment *seg, uint32_t index)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    return shm_slot(seg, h->gates_offset, h->gate_count, h->gate_slot_size, index);
+}
+
+struct lwin_sh *shm_lwin_slot(const struct shm_segment *seg, uint32_t w, uint32_t e)
+{
+    const struct shm_header_sh *h = seg->hdr;
+
+    if (w >= h->worker_count || e >= h->endpoint_count)
+        return NULL;
+    return shm_slot(seg, h->lwin_offset, h->worker_count * h->endpoint_count, h->lwin_slot_size,
+                    w * h->endpoint_count + e);
 }
 
 /* The creator is gone: kill(pid, 0) says no such process (EPERM = alive). */

@@ -36,6 +36,15 @@ struct shm_create_params {
     uint32_t node_count;              /* nodes of the workflow */
     const char *const *node_names;    /* node_count names */
     const char *budget_url;           /* --budget (no secret), NULL or "": none */
+    /* layout 5: gates (shm/gate.h) and pacing; all optional (zero = none) */
+    const uint32_t *node_limits;      /* node_count items-in-node limits, 0 = none; or NULL */
+    uint32_t endpoint_limit;          /* first limit of every endpoint gate; 0 = none */
+    int adaptive;                     /* endpoint limits follow the adaptive limiter */
+    uint32_t group_count;             /* item groups, <= SHM_MAX_GROUPS */
+    const char *const *group_names;   /* group_count names */
+    const uint32_t *group_limits;     /* group_count limits, 0 = none; or NULL */
+    const int64_t *group_timeouts_ns; /* group_count timeouts, 0 = none; or NULL */
+    int64_t start_gap_ns;             /* least time between two item starts; 0 = none */
 };
 
 /* Size in bytes of a segment with these counts. */
@@ -75,6 +84,9 @@ struct node_stat_sh *shm_node_slot(const struct shm_segment *seg, uint32_t index
 struct budget_run_sh *shm_budget_run(const struct shm_segment *seg);
 struct budget_key_sh *shm_budget_key(const struct shm_segment *seg, uint32_t index);
 struct budget_lease_sh *shm_budget_lease(const struct shm_segment *seg, uint32_t worker);
+struct gate_sh *shm_gate_slot(const struct shm_segment *seg, uint32_t index);
+/* Worker slot w's samples of endpoint e (NULL when out of range). */
+struct lwin_sh *shm_lwin_slot(const struct shm_segment *seg, uint32_t w, uint32_t e);
 
 /*
  * Callback for shm_segment_list: name is "/agentos-...", creator_pid from the

@@ -17,6 +17,9 @@
  *   header.nodes_offset      struct node_stat_sh[node_count]      (per-node counters)
  *   header.budget_offset     struct budget_run_sh, then struct budget_key_sh[key_count],
  *                            then struct budget_lease_sh[worker_count] (--budget, SPEC 13)
+ *   header.gates_offset      struct gate_sh[gate_count]           (concurrency limits)
+ *   header.lwin_offset       struct lwin_sh[worker_count * endpoint_count]
+ *                                                       (adaptive limiter's samples)
  *
  * Ownership ("_sh" = the shared half of a structure, as in nginx):
  *   - header: written by the coordinator; run_state/parallelism are atomics
@@ -34,6 +37,11 @@
  *     view of each key, written by the coordinator (seqlock per key); the
  *     counters and the fallback pace by any worker (atomics); a lease record
  *     per worker slot, written by that worker.
+ *   - gates (shm/gate.h): one per endpoint, then one per node, then one per
+ *     item group; a bitmask of the worker slots holding a place, taken and
+ *     given back with CAS by workers, limits written by the coordinator.
+ *   - limiter windows: one per (worker slot, endpoint), cumulative counts
+ *     written by that worker only (relaxed stores), read by the coordinator.
  */
 #ifndef AGENTOS_SHM_LAYOUT_H
 #define AGENTOS_SHM_LAYOUT_H
@@ -51,10 +59,11 @@
  * slots publish a lock-free copy of their state; 5, token accounting (items,
  * keys), tpm bucket, learned pace, rests, 256-byte reasons; 6, item state
  * other-run (an item another live run owns: runtime/own.h); 7, the shared
- * budget's region (SPEC 13). One line, so
+ * budget's region (SPEC 13); 8, concurrency gates (endpoint, node, group),
+ * limiter windows, start pacing (SPEC 12). One line, so
  * scripts (and tests/integration/test_shmstat.sh) can read the number.
  */
-#define SHM_LAYOUT_VERSION 7u
+#define SHM_LAYOUT_VERSION 8u
 #define SHM_CACHELINE 64
 #define SHM_HEADER_SIZE 512
 #define SHM_NAME_PREFIX "/agentos-"
@@ -73,6 +82,9 @@
 #define SHM_MAX_WORKERS 10
 #define SHM_MAX_NODES 32
 #define SHM_ENDPOINT_MAX 96 /* base_url, cut; never holds a secret */
+#define SHM_MAX_GROUPS 64   /* item groups (a workstream's step_groups) */
+#define SHM_GATE_NAME_MAX SHM_ENDPOINT_MAX
+#define SHM_LIM_BUCKETS 152 /* runtime/limiter.h LIMITER_BUCKETS (asserted there) */
 
 /*
  * Latency histograms: bucket i counts observations <= SHM_HIST_BOUNDS_MS[i]
@@ -141,6 +153,15 @@ struct shm_header_sh {
     _Atomic uint32_t in_flight_mask; /* admission tickets: protocol in shm/admit.h */
     uint32_t budget_size;            /* bytes of the budget region */
     uint64_t budget_offset;          /* the budget region (see the layout above) */
+    /* concurrency gates and the adaptive limiter's samples (SPEC 12) */
+    uint64_t gates_offset;
+    uint64_t lwin_offset;
+    uint32_t gate_count; /* endpoint_count + node_count + groups */
+    uint32_t gate_slot_size;
+    uint32_t lwin_slot_size;       /* worker_count * endpoint_count of them */
+    uint32_t adaptive;             /* 1: endpoint gate limits follow runtime/limiter.h */
+    int64_t start_gap_ns;          /* least time between two item starts; 0 = none */
+    _Atomic int64_t last_start_ns; /* CLOCK_MONOTONIC of the latest start slot taken */
 };
 
 /* Per-item state, in prog_slot_sh data. */
@@ -383,7 +404,69 @@ struct budget_lease_sh {
     uint64_t pub[(sizeof(struct budget_lease_pub) + 7) / 8]; /* struct budget_lease_pub */
 };
 
+/* What a gate limits, in gate_sh.kind. */
+enum gate_kind {
+    GATE_ENDPOINT = 0, /* requests in flight to one provider endpoint */
+    GATE_NODE = 1,     /* items in one workflow node (the run file's max_concurrent) */
+    GATE_GROUP = 2,    /* items of one group running (a workstream's step_groups) */
+};
+
+/*
+ * The adaptive limiter's last window and decision for an endpoint gate,
+ * written by the coordinator only, through the gate's seqlock (status_seq).
+ */
+struct gate_status {
+    uint32_t from, to;           /* the last change of the limit (equal: none yet) */
+    uint32_t win_finished;       /* requests that ended in the last closed window */
+    uint32_t win_errors;         /* of which errors (429, 5xx, timeouts, connect errors) */
+    uint32_t win_median_ms;      /* median latency of its successes */
+    uint32_t windows;            /* windows closed so far */
+    double win_goodput;          /* successes per second in it */
+    int64_t changed_realtime_ns; /* CLOCK_REALTIME of the last change; 0 = none */
+    char reason[64];             /* "error share 31 %" */
+};
+
+/*
+ * One concurrency limit shared by every worker (shm/gate.h): `mask` has bit i
+ * set while worker slot i holds one of its places; a place is taken with one
+ * CAS only while fewer than `limit` bits are set, and given back with one
+ * atomic AND, by the worker or, for a dead worker, by the coordinator.
+ */
+struct gate_sh {
+    alignas(SHM_CACHELINE) _Atomic uint32_t mask; /* worker slots holding a place */
+    _Atomic uint32_t limit;                       /* places; 0 = no limit */
+    uint32_t kind;                                /* enum gate_kind (constant) */
+    uint32_t ref;                                 /* endpoint, node or group index (constant) */
+    int64_t timeout_ns;           /* groups: how long after its first start it may run; 0 = none */
+    _Atomic int64_t deadline_ns;  /* set by the first taker: first start + timeout_ns */
+    _Atomic uint64_t taken;       /* places given */
+    _Atomic uint64_t refused;     /* takes refused: full, or past the deadline */
+    _Atomic uint32_t max_held;    /* most places held at once */
+    _Atomic uint32_t changes;     /* adaptive limit changes */
+    char name[SHM_GATE_NAME_MAX]; /* constant: endpoint URL, node or group name */
+    _Atomic uint32_t status_seq;  /* seqlock over status */
+    uint32_t pad0;
+    uint64_t status[(sizeof(struct gate_status) + 7) / 8]; /* struct gate_status */
+};
+
+/*
+ * One worker slot's cumulative samples of one endpoint, for the adaptive
+ * limiter (runtime/limiter.h: finished, errors and a latency histogram of the
+ * successes). Written only by the worker in that slot (a load and a store,
+ * relaxed), never reset: the coordinator keeps what it saw at the last
+ * window and takes the difference, so nobody ever needs a read-modify-write
+ * across processes and a worker dying mid-update costs at most its own count.
+ */
+struct lwin_sh {
+    alignas(SHM_CACHELINE) _Atomic uint32_t finished;
+    _Atomic uint32_t errors;
+    _Atomic uint32_t hist[SHM_LIM_BUCKETS];
+};
+
 _Static_assert(SHM_MAX_WORKERS <= 32, "one admission bit per worker in in_flight_mask");
+_Static_assert(SHM_MAX_WORKERS <= 32, "one gate bit per worker in gate_sh.mask");
+_Static_assert(sizeof(struct gate_sh) % SHM_CACHELINE == 0, "gate slot is whole lines");
+_Static_assert(sizeof(struct lwin_sh) % SHM_CACHELINE == 0, "window slot is whole lines");
 _Static_assert(sizeof(struct shm_header_sh) <= SHM_HEADER_SIZE, "header fits its region");
 _Static_assert(sizeof(struct prog_slot_sh) % SHM_CACHELINE == 0, "prog slot is whole lines");
 _Static_assert(sizeof(struct cred_slot_sh) % SHM_CACHELINE == 0, "cred slot is whole lines");

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "shm/cred.h"
+#include "shm/gate.h"
 #include "shm/prog.h"
 #include "shm/seqlock.h"
 
@@ -74,6 +75,9 @@ static void snap_header(const struct shm_segment *seg, struct snap *s)
     s->key_count = h->key_count;
     s->worker_count = h->worker_count;
     s->endpoint_count = h->endpoint_count;
+    s->gate_count = h->gate_count;
+    s->adaptive = h->adaptive;
+    s->start_gap_ns = h->start_gap_ns;
     s->node_count = h->node_count;
 }
 
@@ -238,6 +242,24 @@ static void snap_budget(const struct shm_segment *seg, struct snap *s)
     }
 }
 
+static void snap_gate(const struct gate_sh *g, struct snap_gate *o)
+{
+    snap_copy_str(o->name, g->name, sizeof(o->name));
+    o->kind = g->kind;
+    o->ref = g->ref;
+    o->limit = ALOAD(&g->limit);
+    o->held = (uint32_t)__builtin_popcount(ALOAD(&g->mask));
+    o->max_held = ALOAD(&g->max_held);
+    o->changes = ALOAD(&g->changes);
+    o->taken = ALOAD(&g->taken);
+    o->refused = ALOAD(&g->refused);
+    o->deadline_ns = ALOAD(&g->deadline_ns);
+    o->timeout_ns = g->timeout_ns;
+    o->has_status = gate_status_read(g, &o->status) == 0;
+    if (o->has_status)
+        o->status.reason[sizeof(o->status.reason) - 1] = '\0';
+}
+
 static int snap_alloc(struct snap *s)
 {
     /* calloc(0) may return NULL: ask for at least one element. */
@@ -246,7 +268,8 @@ static int snap_alloc(struct snap *s)
     s->workers = calloc(s->worker_count ? s->worker_count : 1, sizeof(*s->workers));
     s->endpoints = calloc(s->endpoint_count ? s->endpoint_count : 1, sizeof(*s->endpoints));
     s->nodes = calloc(s->node_count ? s->node_count : 1, sizeof(*s->nodes));
-    if (!s->items || !s->keys || !s->workers || !s->endpoints || !s->nodes) {
+    s->gates = calloc(s->gate_count ? s->gate_count : 1, sizeof(*s->gates));
+    if (!s->items || !s->keys || !s->workers || !s->endpoints || !s->nodes || !s->gates) {
         snap_free(s);
         return -ENOMEM;
     }
@@ -271,6 +294,8 @@ int snap_take(const struct shm_segment *seg, struct snap *s)
     for (uint32_t i = 0; i < s->node_count; i++)
         snap_node(shm_node_slot(seg, i), &s->nodes[i]);
     snap_budget(seg, s);
+    for (uint32_t i = 0; i < s->gate_count; i++)
+        snap_gate(shm_gate_slot(seg, i), &s->gates[i]);
     return 0;
 }
 
@@ -281,12 +306,15 @@ void snap_free(struct snap *s)
     free(s->workers);
     free(s->endpoints);
     free(s->nodes);
+    free(s->gates);
+    s->gates = NULL;
     s->items = NULL;
     s->keys = NULL;
     s->workers = NULL;
     s->endpoints = NULL;
     s->nodes = NULL;
     s->item_count = s->key_count = s->worker_count = s->endpoint_count = s->node_count = 0;
+    s->gate_count = 0;
 }
 
 const char *snap_run_state_name(uint32_t run_state)

@@ -84,6 +84,17 @@ struct snap_node {
     uint64_t duration_hist[SHM_HIST_BUCKETS];
 };
 
+/* A concurrency gate (shm/gate.h): endpoint, node or group limit. */
+struct snap_gate {
+    char name[SHM_GATE_NAME_MAX];
+    uint32_t kind, ref;
+    uint32_t limit, held, max_held, changes;
+    uint64_t taken, refused;
+    int64_t deadline_ns, timeout_ns;
+    int has_status; /* status read (seqlock) */
+    struct gate_status status;
+};
+
 struct snap {
     char segment[64]; /* "/agentos-<run id>" */
     char run_id[SHM_RUN_ID_MAX];
@@ -96,7 +107,9 @@ struct snap {
     uint32_t run_state, parallelism, in_flight, waiting_for_key;
     uint64_t pool_generation, requests_total, http_429_total;
     uint32_t items_done, items_failed; /* as the coordinator counted them */
-    uint32_t item_count, key_count, worker_count, endpoint_count, node_count;
+    uint32_t item_count, key_count, worker_count, endpoint_count, node_count, gate_count;
+    uint32_t adaptive;                   /* endpoint limits follow the adaptive limiter */
+    int64_t start_gap_ns;                /* least time between two item starts; 0 = none */
     uint32_t by_state[SNAP_STATE_COUNT]; /* sums to item_count */
     struct snap_budget budget;
     struct snap_item *items;
@@ -104,6 +117,7 @@ struct snap {
     struct snap_worker *workers;
     struct snap_endpoint *endpoints;
     struct snap_node *nodes;
+    struct snap_gate *gates; /* endpoints first, then nodes, then groups */
 };
 
 /*

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "runtime/args.h"
+#include "runtime/plan.h"
 #include "runtime/run.h"
 #include "runtime/summarize.h"
 #include "workflows/workflows.h"
@@ -40,6 +41,13 @@ static void usage(FILE *f, const char *prog)
             "Options:\n"
             "  --parallel [N]        run N items at once (bare: 3; above 10 is capped to 10;\n"
             "                        without the flag: 1, one after the other)\n"
+            "  --parallel auto       the width from the machine (CPUs, memory, load, open\n"
+            "                        files) and the keys' request slots, at most 10; implies\n"
+            "                        --adaptive; the first line says what was chosen and why\n"
+            "  --adaptive            per provider endpoint, fewer requests at a time when\n"
+            "                        errors or latency climb, more when healthy\n"
+            "  --config FILE         run file: per-node max_concurrent and keys, adaptive\n"
+            "                        settings (default <home>/agentos.json if present)\n"
             "  --dry-run             list what would run (ID, input, new or resume at NODE);\n"
             "                        sends no request, writes no file\n"
             "  --items DIR           input folder (lld: lld/pending, issue: issues/pending)\n"
@@ -74,6 +82,8 @@ static void usage(FILE *f, const char *prog)
             "  lld-workflow --all --dry-run             what would run, and where each resumes\n"
             "  issue-workflow --all --parallel 10 --max-reviews 2\n"
             "  agentos-run lld --all --items specs/ --out designs/ --parallel 5\n"
+            "  lld-workflow --all --parallel auto       as wide as the machine and keys allow\n"
+            "  lld-workflow --all --parallel 8 --config review-limits.json\n"
             "  lld-workflow --all --shard 2/4 --dry-run   shard 2 of 4: what it would run\n"
             "  lld-workflow --all --shard slurm --budget redis://10.0.0.5:6379 --parallel 3\n"
             "\n"
@@ -84,7 +94,10 @@ static void usage(FILE *f, const char *prog)
             "\n"
             "Workstreams (a JSON file of steps with depends_on, run as a graph):\n"
             "  --parallel N          steps at once (default: execution.max_workers, else 3;\n"
-            "                        execution.parallel false runs one at a time)\n"
+            "                        execution.parallel false runs one at a time;\n"
+            "                        max_workers \"auto\" is --parallel auto)\n"
+            "  (the file may also set rate_limit_delay, adaptive_scaling, ${env.NAME:-default}\n"
+            "   values, per-step timeout and retries, and step_groups: docs/workstreams.md)\n"
             "  --fail-fast           stop every step at the first failure (items too)\n"
             "  --dry-run             print the steps wave by wave, and what each would do\n"
             "  --dot                 print the graph as Graphviz DOT\n"
@@ -169,6 +182,7 @@ int main(int argc, char **argv)
         args_free(&o);
         return RUN_EXIT_USAGE;
     }
+    plan_known_workflows(wf_builtin);
     int status = coord_run(wf, &o, find_prompts_dir());
     args_free(&o);
     return status;

@@ -67,7 +67,9 @@ static void shmstat_usage(FILE *f)
         "                      ends or Ctrl+C; S is taken if the next argument is a number\n"
         "  --json              one JSON document (schema in docs/shmstat.md)\n"
         "  --prometheus        the Prometheus text exposition format\n"
-        "  --listen HOST:PORT  serve GET /metrics over HTTP while the run lasts\n"
+        "  --listen HOST:PORT  serve GET /metrics and GET /healthz (200 while the run\n"
+        "                      runs and a key can serve, else 503 and why) over HTTP\n"
+        "                      while the run lasts\n"
         "                      (HOST default 127.0.0.1; port 0 picks a free one)\n"
         "  -h, --help          this text\n"
         "Exit status: 0 ok, 1 no such run / other layout version / error, 2 usage.\n",
@@ -485,6 +487,34 @@ static int shmstat_watch(const struct shm_segment *seg, double interval_s)
 
 /* ---- --listen -------------------------------------------------------- */
 
+/* GET /healthz: 200 or 503 with a JSON body saying why (metrics_health). */
+static enum MHD_Result shmstat_health(struct MHD_Connection *c, const struct shm_segment *seg)
+{
+    struct snap s;
+    unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    const char *ended =
+        shmstat_gone(seg->name) ? "gone: the run has ended (its segment is gone)" : NULL;
+    int have = snap_take(seg, &s) == 0;
+    char *body =
+        metrics_health(have ? &s : NULL, have ? ended : "unreadable: out of memory", &status);
+    if (have)
+        snap_free(&s);
+    if (!body)
+        return MHD_NO;
+    size_t len = strlen(body);
+    body[len] = '\0';
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result shmstat_serve(void *cls, struct MHD_Connection *c, const char *url,
                                      const char *method, const char *version, const char *data,
                                      size_t *data_size, void **con_cls)
@@ -503,10 +533,14 @@ static enum MHD_Result shmstat_serve(void *cls, struct MHD_Connection *c, const 
         return MHD_NO;
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        fputs("only GET /metrics\n", f);
+        fputs("only GET /metrics and GET /healthz\n", f);
+    } else if (!strcmp(url, "/healthz")) {
+        fclose(f);
+        free(buf);
+        return shmstat_health(c, seg);
     } else if (strcmp(url, "/metrics")) {
         status = MHD_HTTP_NOT_FOUND;
-        fputs("not found; try /metrics\n", f);
+        fputs("not found; try /metrics or /healthz\n", f);
     } else {
         struct snap s;
         if (guard_snap_take(seg, &s) == 0) {
@@ -577,8 +611,8 @@ static int shmstat_listen(const struct shm_segment *seg, const char *spec)
         return 1;
     }
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf(PROG ": serving /metrics of run %s on port %u\n", seg->name + strlen(SHM_NAME_PREFIX),
-           info ? (unsigned)info->port : 0u);
+    printf(PROG ": serving /metrics and /healthz of run %s on port %u\n",
+           seg->name + strlen(SHM_NAME_PREFIX), info ? (unsigned)info->port : 0u);
     fflush(stdout);
     while (!shmstat_stop && !(why = shmstat_ended(seg, NULL)) &&
            atomic_load(&seg->hdr->run_state) != SHM_RUN_DONE)

@@ -74,6 +74,45 @@ static void test_parallel_values(void **state)
     args_free(&o);
 }
 
+static void test_parallel_auto_adaptive_config(void **state)
+{
+    (void)state;
+    struct run_opts o;
+    char err[256], warn[256];
+    assert_int_equal(parse(&o, err, warn, "lld", 4, "--all", "--parallel", "auto"), 0);
+    assert_int_equal(o.parallel_auto, 1);
+    assert_int_equal(o.adaptive, 1); /* implied */
+    assert_int_equal(o.parallel, 10);
+    assert_int_equal(o.parallel_given, 1);
+    assert_string_equal(warn, "");
+    args_free(&o);
+    assert_int_equal(parse(&o, err, warn, "lld", 3, "--all", "--parallel=auto"), 0);
+    assert_int_equal(o.parallel_auto, 1);
+    args_free(&o);
+    /* a later number wins over auto; --adaptive stays */
+    assert_int_equal(parse(&o, err, warn, "lld", 5, "--all", "--parallel=auto", "--parallel", "4"),
+                     0);
+    assert_int_equal(o.parallel_auto, 0);
+    assert_int_equal(o.parallel, 4);
+    args_free(&o);
+    assert_int_equal(
+        parse(&o, err, warn, "lld", 6, "--all", "--parallel", "8", "--adaptive", "--config=r.json"),
+        0);
+    assert_int_equal(o.adaptive, 1);
+    assert_int_equal(o.parallel_auto, 0);
+    assert_string_equal(o.config, "r.json");
+    args_free(&o);
+    assert_int_equal(parse(&o, err, warn, "lld", 3, "--all", "--adaptive=yes"), -EINVAL);
+    assert_non_null(strstr(err, "--adaptive takes no value"));
+    args_free(&o);
+    assert_int_equal(parse(&o, err, warn, "lld", 3, "--all", "--config"), -EINVAL);
+    assert_non_null(strstr(err, "--config needs a value"));
+    args_free(&o);
+    assert_int_equal(parse(&o, err, warn, "lld", 4, "--all", "--parallel", "automatic"), -EINVAL);
+    assert_non_null(strstr(err, "(or auto)"));
+    args_free(&o);
+}
+
 static void test_parallel_bad(void **state)
 {
     (void)state;
@@ -179,10 +218,15 @@ static void test_argv0(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_parallel_bare_is_3),
-        cmocka_unit_test(test_parallel_values), cmocka_unit_test(test_parallel_bad),
-        cmocka_unit_test(test_selection),       cmocka_unit_test(test_values),
-        cmocka_unit_test(test_argv0),           cmocka_unit_test(test_workstream),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_parallel_bare_is_3),
+        cmocka_unit_test(test_parallel_values),
+        cmocka_unit_test(test_parallel_bad),
+        cmocka_unit_test(test_parallel_auto_adaptive_config),
+        cmocka_unit_test(test_selection),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_argv0),
+        cmocka_unit_test(test_workstream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

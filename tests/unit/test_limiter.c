@@ -160,6 +160,43 @@ static void test_429_storm_shrinks_to_one(void **state)
     assert_int_equal(l.limit, 2);
 }
 
+/*
+ * A server that turns requests away past 6 in flight: the limit that grew to
+ * 7 and met errors at once is a ceiling; growth stops at 6 until
+ * history_windows windows have passed, then 7 is probed again.
+ */
+static void test_failed_probe_is_a_ceiling(void **state)
+{
+    (void)state;
+    struct limiter l;
+    struct limiter_change c;
+    assert_int_equal(limiter_init(&l, NULL, 6, 10), 0);
+    struct limiter_window ok = win(20, 0, 400), bad = win(5, 5, 400);
+    assert_int_equal(limiter_decide(&l, &ok, &c), 1);
+    assert_int_equal(c.to, 7);
+    assert_int_equal(limiter_decide(&l, &bad, &c), 1); /* the probe of 7 failed */
+    assert_int_equal(c.to, 6);
+    for (int i = 0; i < 20; i++) { /* growth stops one below the ceiling */
+        assert_int_equal(limiter_decide(&l, &ok, &c), 0);
+        assert_int_equal(l.limit, 6);
+    }
+    /* a storm while shrinking sets no ceiling: from 7 down, then back up */
+    struct limiter m;
+    assert_int_equal(limiter_init(&m, NULL, 7, 10), 0);
+    assert_int_equal(limiter_decide(&m, &bad, &c), 1);
+    assert_int_equal(limiter_decide(&m, &bad, &c), 1);
+    assert_int_equal(m.limit, 5);
+    for (int i = 0; i < 4; i++) { /* a server with room: goodput follows the limit */
+        struct limiter_window room = win(m.limit * 10, 0, 400);
+        assert_int_equal(limiter_decide(&m, &room, &c), 1);
+    }
+    assert_int_equal(m.limit, 10);
+    /* the ceiling is forgotten after history_windows windows */
+    for (int i = 0; i < 12 && l.limit < 7; i++)
+        limiter_decide(&l, &ok, &c);
+    assert_true(l.limit >= 7);
+}
+
 static void test_middle_band_holds(void **state)
 {
     (void)state;
@@ -222,6 +259,33 @@ static void test_saturating_server_stops_near_capacity(void **state)
     assert_int_equal(below, 0);
     /* and nothing is lost: the server was kept busy every window */
     assert_true(served >= 0.99 * 100 * cap * WINDOW_MS / base);
+}
+
+/*
+ * A server already queueing at the first window (the limit starts above its
+ * capacity): no window ever shows its unqueued latency, but the goodput does
+ * not grow with the limit, so the limit stays within one of where it started.
+ */
+static void test_plateau_from_the_start(void **state)
+{
+    (void)state;
+    struct limiter l;
+    struct limiter_change c;
+    uint32_t highest = 0, lowest = 100, drops = 0;
+    assert_int_equal(limiter_init(&l, NULL, 5, 10), 0);
+    for (int i = 0; i < 60; i++) {
+        struct limiter_window w = saturating(l.limit, 3, 200);
+        uint32_t from = l.limit;
+        if (limiter_decide(&l, &w, &c) && c.to < from) {
+            drops++;
+            assert_non_null(strstr(c.reason, "without more throughput"));
+        }
+        highest = l.limit > highest ? l.limit : highest;
+        lowest = l.limit < lowest ? l.limit : lowest;
+    }
+    assert_true(highest <= 6);
+    assert_true(lowest >= 5);
+    assert_true(drops > 0);
 }
 
 static void test_latency_with_more_throughput_keeps_growing(void **state)
@@ -351,9 +415,11 @@ int main(void)
         cmocka_unit_test(test_histogram_median_within_ten_percent),
         cmocka_unit_test(test_healthy_ramp_to_max),
         cmocka_unit_test(test_429_storm_shrinks_to_one),
+        cmocka_unit_test(test_failed_probe_is_a_ceiling),
         cmocka_unit_test(test_middle_band_holds),
         cmocka_unit_test(test_slow_latency_shrinks),
         cmocka_unit_test(test_saturating_server_stops_near_capacity),
+        cmocka_unit_test(test_plateau_from_the_start),
         cmocka_unit_test(test_latency_with_more_throughput_keeps_growing),
         cmocka_unit_test(test_slower_endpoint_relearned),
         cmocka_unit_test(test_noisy_series_one_change_per_window),

@@ -1,6 +1,6 @@
 /*
  * test_workspace.c - the workspace key that checkpoints and step records are
- * kept under (runtime/workspace.h, ADR-10): one folder however it is spelled,
+ * kept under (runtime/workspace.h, ADR-14): one folder however it is spelled,
  * two folders never one key, and the note that names it.
  */
 #include <errno.h>

@@ -139,6 +139,8 @@ static cJSON *json_run(const struct snap *s)
     cJSON_AddNumberToObject(r, "http_429", (double)s->http_429_total);
     cJSON_AddNumberToObject(r, "items_done", s->items_done);
     cJSON_AddNumberToObject(r, "items_failed", s->items_failed);
+    cJSON_AddBoolToObject(r, "adaptive", s->adaptive);
+    cJSON_AddNumberToObject(r, "start_gap_s", (double)s->start_gap_ns / 1e9);
     return r;
 }
 
@@ -321,6 +323,7 @@ char *metrics_json(const struct snap *s, int pretty)
     a = cJSON_AddArrayToObject(root, "nodes");
     for (uint32_t i = 0; a && i < s->node_count; i++)
         cJSON_AddItemToArray(a, json_node(&s->nodes[i]));
+    cJSON_AddItemToObject(root, "limits", metrics_limits_json(s));
     a = cJSON_AddArrayToObject(root, "workers");
     for (uint32_t i = 0; a && i < s->worker_count; i++)
         cJSON_AddItemToArray(a, json_worker(s, i));
@@ -623,6 +626,7 @@ int metrics_prometheus(const struct snap *s, FILE *out)
     metrics_budget_prometheus(s, out);
     prom_endpoints(s, out);
     prom_nodes(s, out);
+    metrics_limits_prom(s, out);
     prom_workers(s, out);
     return ferror(out) ? -EIO : 0;
 }

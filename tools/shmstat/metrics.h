@@ -31,6 +31,24 @@ struct metrics_table_opts {
  */
 int metrics_table(const struct snap *s, const struct metrics_table_opts *opts, FILE *out);
 
+/*
+ * The run's limits (metrics_limits.c): endpoints (with the adaptive limit's
+ * last window and change), nodes and groups with a limit or a timeout. As a
+ * JSON array ("limits" of the document), Prometheus families agentos_limit*,
+ * and the table's LIMIT section (lines cut at width).
+ */
+struct cJSON *metrics_limits_json(const struct snap *s);
+void metrics_limits_prom(const struct snap *s, FILE *out);
+void metrics_limits_table(const struct snap *s, int width, FILE *out);
+
+/*
+ * GET /healthz: *status 200 while the run is running and some key can serve
+ * (or it needs none), else 503 with the reason (paused, shutting down, gone,
+ * no key can serve). ended: why the run is over when its segment is gone
+ * (s may then be NULL), or NULL. Returns the malloc'd JSON body, or NULL.
+ */
+char *metrics_health(const struct snap *s, const char *ended, unsigned *status);
+
 /* Header line of the run list (agentos-shmstat without RUN). */
 void metrics_list_header(int width, FILE *out);
 

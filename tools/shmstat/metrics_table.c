@@ -400,6 +400,7 @@ int metrics_table(const struct snap *s, const struct metrics_table_opts *opts, F
         fputc('\n', out);
         table_nodes(s, out);
     }
+    metrics_limits_table(s, width, out); /* with its blank line, when it has any */
     if (s->worker_count) {
         fputc('\n', out);
         table_workers(s, extra, out);

@@ -37,10 +37,13 @@
 
 #define STEP_KILL_GRACE_MS 2000
 
-/* Milliseconds left of the node's time budget, at least 1. */
+/* Milliseconds left of the node's time budget (and of its group's), at least 1. */
 static long ms_left(const struct wf_item *it, int64_t started_ns)
 {
-    int64_t left = it->timeout_s * 1000 - (util_now_mono_ns() - started_ns) / UTIL_NS_PER_MS;
+    int64_t now = util_now_mono_ns();
+    int64_t left = it->timeout_s * 1000 - (now - started_ns) / UTIL_NS_PER_MS;
+    if (it->deadline_ns && (it->deadline_ns - now) / UTIL_NS_PER_MS < left)
+        left = (it->deadline_ns - now) / UTIL_NS_PER_MS;
     return left > 0 ? (long)left : 1;
 }
 

@@ -34,9 +34,6 @@ _Static_assert(WS_ID_MAX == ITEM_STEM_MAX, "workstream and item IDs share a rule
 #define WS_ID_RULE "a string of 1-64 characters of A-Z a-z 0-9 _ -"
 #define WS_RESERVED_ID "coordinator" /* in any case: the coordinator's prefix and log */
 
-#define WS_WORKERS_LIMIT 1000000L /* only to keep the number a long; callers cap lower */
-#define WS_TIMEOUT_LIMIT 86400L   /* one day, in seconds */
-
 /* Set err to "<name>: <message>". Returns -EINVAL, for "return ws_fail(...)". */
 int ws_fail(struct ws_ctx *x, const char *fmt, ...)
 {
@@ -124,39 +121,13 @@ static int ws_parse_text(struct ws_ctx *x, const char *text, size_t len)
 
 /* --- the top level and each step ------------------------------------------ */
 
-/* execution.<key>, when present: a whole number from 1 to max. */
-static int ws_whole(struct ws_ctx *x, const cJSON *exec, const char *key, long max, long *out)
-{
-    const cJSON *v = ws_get(exec, key);
-    if (!v)
-        return 0;
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1))
-        return ws_fail(x, "execution.%s must be a whole number of at least 1", key);
-    if (v->valuedouble > (double)max)
-        return ws_fail(x, "execution.%s must be at most %ld", key, max);
-    if (v->valuedouble != (double)(long)v->valuedouble)
-        return ws_fail(x, "execution.%s must be a whole number of at least 1", key);
-    *out = (long)v->valuedouble;
-    return 0;
-}
-
 static int ws_parse_execution(struct ws_ctx *x, const cJSON *exec)
 {
-    struct workstream *ws = x->ws;
-    ws->parallel = 1;
+    x->ws->parallel = 1;
     if (!exec)
         return 0;
-    if (!cJSON_IsObject(exec))
-        return ws_fail(x, "execution must be an object");
-    const cJSON *par = ws_get(exec, "parallel");
-    if (par && !cJSON_IsBool(par))
-        return ws_fail(x, "execution.parallel must be true or false");
-    if (par)
-        ws->parallel = cJSON_IsTrue(par);
-    int rc = ws_whole(x, exec, "max_workers", WS_WORKERS_LIMIT, &ws->max_workers);
-    if (rc == 0)
-        rc = ws_whole(x, exec, "timeout_per_step", WS_TIMEOUT_LIMIT, &ws->timeout_per_step);
-    return rc;
+    /* the doc is ours: ${env...} is expanded in place (ws_exec.c) */
+    return ws_exec_parse(x, (cJSON *)exec);
 }
 
 /* Relative, and no ".." component: a prompt's reply stays inside the tree. */
@@ -261,6 +232,8 @@ static int ws_parse_step(struct ws_ctx *x, size_t i, const cJSON *def)
     st->accept = (const char **)accept;
     if (rc == 0) /* resolved once every ID is known (ws_resolve) */
         rc = ws_strings(x, st, "depends_on", NULL, NULL);
+    if (rc == 0)
+        rc = ws_exec_step(x, st);
     return rc;
 }
 
@@ -508,6 +481,11 @@ static int ws_derive(struct workstream *ws, const size_t *topo)
     return 0;
 }
 
+static size_t ws_lookup_any(const void *keys, size_t n, const char *id)
+{
+    return ws_lookup(keys, n, id);
+}
+
 static int ws_link(struct ws_ctx *x)
 {
     size_t n = x->ws->nsteps;
@@ -522,6 +500,8 @@ static int ws_link(struct ws_ctx *x)
         rc = ws_order(x, topo);
     if (rc == 0)
         rc = ws_derive(x->ws, topo);
+    if (rc == 0)
+        rc = ws_exec_groups(x, ws_get(x->ws->doc, "step_groups"), ws_lookup_any, keys);
     free(keys);
     free(seen);
     free(topo);
@@ -582,6 +562,7 @@ void ws_free(struct workstream *ws)
         free(ws->steps[i].accept);
         free(ws->steps[i].deps);
     }
+    ws_exec_free(ws);
     free(ws->steps);
     free(ws->reach);
     cJSON_Delete(ws->doc);

@@ -7,7 +7,9 @@
  * every step in its "depends_on" has passed. ws_load refuses, with one line
  * naming the file and the field, anything the runner could not execute
  * safely: a bad ID (IDs end up in file names), an unknown dependency, a cycle
- * ("Step deadlock detected: a -> b -> a"). Unknown keys are ignored so older
+ * ("Step deadlock detected: a -> b -> a"), a bad step group (ws_exec.c). The
+ * `execution` block may take values from the environment (${env.NAME},
+ * ws_env.h), expanded before it is read. Unknown keys are ignored so older
  * runners accept newer files. Overlapping "files" between steps that may run
  * at once is a separate check (ws_check_files) so --dot and --dry-run can
  * still show such a graph.
@@ -47,13 +49,31 @@ struct ws_step {
     char sha256[65];  /* lower-hex SHA-256 of cJSON_PrintUnformatted(step object)
                          followed by the sha256 strings of its deps in deps order */
     const cJSON *def; /* the step's JSON object, owned by ws->doc */
+    long timeout_s;   /* "timeout": seconds a node may run (overrides timeout_per_step); 0 */
+    unsigned retries; /* "retries": runs again after a failure of its command; default 0 */
+    unsigned group;   /* 1 + index into ws->groups of the one group it is in; 0 = none */
+};
+
+/* One of step_groups (ws_exec.c). */
+struct ws_group {
+    char id[WS_ID_MAX + 1];
+    int sequential;   /* "execute": "sequential": one at a time, in the listed order */
+    long max_workers; /* steps of the group at once; 0 = no limit of its own */
+    long timeout_s;   /* from its first step's start; past it the group's steps fail; 0 */
+    size_t *steps;    /* indexes into ws->steps, in the listed order */
+    size_t nsteps;
 };
 
 struct workstream {
     char id[WS_ID_MAX + 1];
-    int parallel;          /* execution.parallel; default 1 */
-    long max_workers;      /* execution.max_workers; 0 = not given */
-    long timeout_per_step; /* execution.timeout_per_step in seconds; 0 = not given */
+    int parallel;            /* execution.parallel; default 1 */
+    long max_workers;        /* execution.max_workers; 0 = not given */
+    long timeout_per_step;   /* execution.timeout_per_step in seconds; 0 = not given */
+    int max_workers_auto;    /* execution.max_workers "auto" (SPEC 12) */
+    int adaptive;            /* execution.adaptive_scaling */
+    double rate_limit_delay; /* execution.rate_limit_delay: seconds between two step starts */
+    struct ws_group *groups; /* step_groups, in file order */
+    size_t ngroups;
     struct ws_step *steps; /* file order */
     size_t nsteps;
     unsigned nwaves; /* 1 + the largest wave */

@@ -8,9 +8,16 @@
  *   - every step becomes an item with its dependencies, its definition
  *     (struct ws_step) and the roles it needs (a draft key for a prompt step);
  *   - parallelism: execution.parallel false runs one step at a time whatever
- *     --parallel says; otherwise --parallel N, else execution.max_workers,
- *     else 3 (the value of a bare --parallel), capped at 10;
- *   - state is kept per workspace (runtime/workspace.h, ADR-10): the key is
+ *     --parallel says; otherwise --parallel N (or auto), else
+ *     execution.max_workers ("auto": the runtime's --parallel auto), else 3
+ *     (the value of a bare --parallel), capped at 10; adaptive_scaling is
+ *     --adaptive;
+ *   - a step's timeout and retries, its group (step_groups: a limit of
+ *     max_workers, 1 when sequential, and a timeout) and, in a sequential
+ *     group, the step listed before it as the one it starts after, become
+ *     the runtime's per-item settings; rate_limit_delay the least time
+ *     between two step starts;
+ *   - state is kept per workspace (runtime/workspace.h, ADR-14): the key is
  *     made of the resolved workstream file and the resolved current folder
  *     (where the commands run), so a clone or a second folder running the same
  *     file runs its own steps;
@@ -45,8 +52,12 @@ static void set_parallel(struct wf_plan *p, const struct workstream *ws)
 {
     const struct run_opts *o = p->o;
     long par;
+    if (ws->adaptive)
+        p->adaptive = 1;
+    p->start_gap_s = ws->rate_limit_delay;
     if (!ws->parallel) {
         par = 1;
+        p->parallel_auto = 0;
         if (o->parallel_given && o->parallel > 1)
             fprintf(stderr,
                     "agentos-run: note: %s sets execution.parallel to false; running one step "
@@ -54,6 +65,9 @@ static void set_parallel(struct wf_plan *p, const struct workstream *ws)
                     ws_file(p));
     } else if (o->parallel_given) {
         par = o->parallel;
+    } else if (ws->max_workers_auto) {
+        par = ARGS_PARALLEL_MAX; /* the plan picks the width (runtime/plan_size.c) */
+        p->parallel_auto = 1;
     } else if (ws->max_workers > 0) {
         par = ws->max_workers;
         if (par > ARGS_PARALLEL_MAX) {
@@ -102,6 +116,9 @@ static int build_items(struct wf_plan *p, const struct workstream *ws, const cha
         it->detail = st->run ? "run" : "prompt";
         it->roles = st->prompt ? CRED_ROLE_DRAFT : 0;
         it->pending = !recorded_passed(it);
+        it->timeout_s = st->timeout_s;
+        it->retries = st->retries;
+        it->group = st->group;
     }
     return 0;
 }
@@ -146,6 +163,27 @@ static void set_aside_unkeyed_records(const struct wf_plan *p, const struct work
     }
 }
 
+/* step_groups as the runtime's item groups; a sequential group's order as `after`. */
+static int build_groups(struct wf_plan *p, struct workstream *ws)
+{
+    if (!ws->ngroups)
+        return 0;
+    struct item_group *v = calloc(ws->ngroups, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t g = 0; g < ws->ngroups; g++) {
+        const struct ws_group *wg = &ws->groups[g];
+        util_strlcpy(v[g].name, wg->id, sizeof(v[g].name));
+        v[g].max_concurrent = wg->sequential ? 1 : (uint32_t)wg->max_workers;
+        v[g].timeout_s = wg->timeout_s;
+        for (size_t k = 1; wg->sequential && k < wg->nsteps; k++)
+            p->items.v[wg->steps[k]].after = wg->steps[k - 1] + 1;
+    }
+    p->groups = v;
+    p->ngroups = ws->ngroups;
+    return 0;
+}
+
 int ws_plan_load(struct wf_plan *p, char *err, size_t errlen)
 {
     const struct run_opts *o = p->o;
@@ -188,6 +226,8 @@ int ws_plan_load(struct wf_plan *p, char *err, size_t errlen)
     }
     set_aside_unkeyed_records(p, ws);
     r = build_items(p, ws, key);
+    if (r == 0)
+        r = build_groups(p, ws);
     if (r == -ENOMEM)
         util_errf(err, errlen, "out of memory planning %s", ws_file(p));
     return r;
@@ -207,6 +247,9 @@ void ws_plan_dot(const struct wf_plan *p, FILE *out)
 
 void ws_plan_unload(struct wf_plan *p)
 {
+    free((void *)p->groups);
+    p->groups = NULL;
+    p->ngroups = 0;
     if (p->priv) {
         ws_free(p->priv);
         free(p->priv);

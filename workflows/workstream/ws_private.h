@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "workflows/workstream/ws.h"
 
 #define WS_SHOWN_MAX 80 /* longest piece of file text quoted in a message */
@@ -31,5 +33,16 @@ __attribute__((format(printf, 2, 3))) int ws_fail(struct ws_ctx *x, const char *
  * '?', cut after WS_SHOWN_MAX characters with "...". Returns out.
  */
 const char *ws_shown(char out[WS_SHOWN_MAX + 4], const char *s);
+
+/*
+ * ws_exec.c: the `execution` block (after ${env...} expansion), a step's
+ * timeout and retries, and step_groups (once the steps are linked: lookup
+ * finds a step by id, SIZE_MAX when there is none). 0 or -errno (reported).
+ */
+int ws_exec_parse(struct ws_ctx *x, cJSON *exec);
+int ws_exec_step(struct ws_ctx *x, struct ws_step *st);
+int ws_exec_groups(struct ws_ctx *x, const cJSON *groups,
+                   size_t (*lookup)(const void *keys, size_t n, const char *id), const void *keys);
+void ws_exec_free(struct workstream *ws);
 
 #endif
