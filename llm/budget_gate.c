@@ -71,7 +71,7 @@ void budget_gate_conf(const struct credential *cr, uint32_t lease_ttl_ms,
     conf->rpm = cr->rpm;
     conf->concurrency = cr->concurrency ? cr->concurrency : 1;
     conf->lease_ttl_ms = lease_ttl_ms;
-    /* tpm: once credentials carry a token budget, it goes here too (same arguments). */
+    conf->tpm = cr->tpm; /* the estimate is charged at the take and corrected at the give */
 }
 
 static void gate_max(_Atomic uint64_t *a, uint64_t v)
@@ -183,7 +183,7 @@ static int64_t gate_retry_at(struct budget_gate *g, const struct credential *cr,
 
 static enum budget_gate_verdict gate_shared(struct budget_gate *g, uint32_t idx,
                                             const struct credential *cr, int64_t now_ns,
-                                            struct budget_gate_wait *w, int *lost)
+                                            int64_t est, struct budget_gate_wait *w, int *lost)
 {
     struct budget_run_sh *r = shm_budget_run(g->seg);
     struct budget_key_sh *k = shm_budget_key(g->seg, idx);
@@ -196,11 +196,11 @@ static enum budget_gate_verdict gate_shared(struct budget_gate *g, uint32_t idx,
         return BUDGET_GATE_GO;
     }
     budget_gate_conf(cr, g->ttl_ms, &conf);
-    int rc = budget_redis_take(g->b, cr->id, &conf, 0, &g->lease, &v);
+    int rc = budget_redis_take(g->b, cr->id, &conf, est > 0 ? est : 0, &g->lease, &v);
     /* A connection from before a Redis restart fails its first call: connect
      * once more before calling Redis lost. */
     if (budget_redis_lost(rc) && budget_redis_reconnect(g->b) == 0)
-        rc = budget_redis_take(g->b, cr->id, &conf, 0, &g->lease, &v);
+        rc = budget_redis_take(g->b, cr->id, &conf, est > 0 ? est : 0, &g->lease, &v);
     budget_gate_account(g->seg, g->b, &g->last);
     if (budget_redis_lost(rc)) {
         *lost = 1;
@@ -278,7 +278,7 @@ static enum budget_gate_verdict gate_local(struct budget_gate *g, uint32_t idx,
 }
 
 enum budget_gate_verdict budget_gate_take(struct budget_gate *g, uint32_t idx,
-                                          const struct credential *cr, int64_t now_ns,
+                                          const struct credential *cr, int64_t now_ns, int64_t est,
                                           struct budget_gate_wait *w)
 {
     struct budget_run_sh *r = shm_budget_run(g->seg);
@@ -290,7 +290,7 @@ enum budget_gate_verdict budget_gate_take(struct budget_gate *g, uint32_t idx,
         return BUDGET_GATE_GO;
     if (mode == SHM_BUDGET_SHARED) {
         int lost = 0;
-        enum budget_gate_verdict v = gate_shared(g, idx, cr, now_ns, w, &lost);
+        enum budget_gate_verdict v = gate_shared(g, idx, cr, now_ns, est, w, &lost);
         if (!lost)
             return v;
         gate_fall_back(g);
@@ -321,7 +321,9 @@ void budget_gate_end(struct budget_gate *g, uint32_t idx, const struct credentia
         return;
     struct budget_run_sh *r = shm_budget_run(g->seg);
     struct budget_key_conf conf;
-    struct budget_give give = {.outcome = gate_outcome(e->outcome), .tokens_used = -1};
+    /* tokens: what the reply said it cost (the give corrects the estimate), or -1: keep it */
+    struct budget_give give = {.outcome = gate_outcome(e->outcome),
+                               .tokens_used = e->tokens_used >= 0 ? e->tokens_used : -1};
     if (give.outcome == BUDGET_GIVE_RATE_LIMIT) {
         int64_t ms = (e->retry_at_ns - now_ns + UTIL_NS_PER_MS - 1) / UTIL_NS_PER_MS;
         give.delay_ms = ms < 1 ? 1 : ms > 86400000 ? 86400000 : (uint32_t)ms;

@@ -90,7 +90,7 @@ void budget_gate_free(struct budget_gate *g);
  * decides instead.
  */
 enum budget_gate_verdict budget_gate_take(struct budget_gate *g, uint32_t idx,
-                                          const struct credential *cr, int64_t now_ns,
+                                          const struct credential *cr, int64_t now_ns, int64_t est,
                                           struct budget_gate_wait *w);
 
 /*

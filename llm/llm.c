@@ -358,11 +358,12 @@ static int64_t llm_wait_ms(int idx, const struct cred_wait *w, int64_t now)
  * request may go; 0: the reservation was ended unsent (the key rests until
  * the shared budget's time, or is disabled), ask again.
  */
-static int llm_shared_budget(struct llm_client *c, int idx, int64_t now)
+static int llm_shared_budget(struct llm_call *call, int idx, int64_t now)
 {
+    struct llm_client *c = call->c;
     struct budget_gate_wait w;
     enum budget_gate_verdict v =
-        budget_gate_take(c->budget, (uint32_t)idx, &c->creds->v[idx], now, &w);
+        budget_gate_take(c->budget, (uint32_t)idx, &c->creds->v[idx], now, call->tokens_est, &w);
     if (v == BUDGET_GATE_GO)
         return 1;
     struct cred_end e = {.outcome = v == BUDGET_GATE_DISABLED       ? CRED_DISABLE
@@ -370,7 +371,9 @@ static int llm_shared_budget(struct llm_client *c, int idx, int64_t now)
                                                                     : CRED_DEFERRED,
                          .endpoint = BREAKER_NEUTRAL,
                          .retry_at_ns = w.retry_at_ns,
-                         .reason = w.reason};
+                         .reason = w.reason,
+                         .tokens_charged = call->tokens_est,
+                         .tokens_used = 0}; /* unsent: the local token charge comes back */
     llm_end(c, idx, &e);
     return 0;
 }
@@ -405,7 +408,8 @@ static int llm_reserve(struct llm_call *call)
             llm_give_back(call, idx);
             continue;
         }
-        if (idx >= 0 && (size_t)idx < c->creds->n && c->budget && !llm_shared_budget(c, idx, now))
+        if (idx >= 0 && (size_t)idx < c->creds->n && c->budget &&
+            !llm_shared_budget(call, idx, now))
             continue; /* the key rests now: another key, or the wait below */
         if (idx >= 0) {
             llm_set_waiting(call, 0);

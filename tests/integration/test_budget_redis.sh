@@ -168,6 +168,19 @@ done
 check_eq "Redis restart: no request before a Retry-After" 0 "$(mock_stat early_requests)"
 stop_mock
 
+# --- tpm: a key's token budget is shared too ----------------------------------
+# Each request is charged its estimate at the take and corrected by its usage at
+# the give, in Redis (GCRA): the key's token clock (ttat) exists only when the
+# runs share a tpm budget there.
+stop_mock
+start_mock --rpm $RPM
+keys 1 $RPM ', "tpm": 60000'
+make_specs "$WS/t/pending" 3
+run_shards "$WS/t" 1
+check_eq "tpm: the run exits 0" 0 "$(cat "$WS/rc.0")"
+ttat=$(redis_cli HGET "agentos:default:{key-1}:state" ttat)
+check "tpm: Redis keeps the key's token clock (ttat '$ttat')" [ -n "$ttat" ]
+
 # --- Redis unreachable at start ---------------------------------------------
 start_mock
 keys 1 0
