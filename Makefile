@@ -33,7 +33,10 @@ MHD_LIBS = -lmicrohttpd
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
            liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc \
            prometheus clang-format libhiredis-dev redis-server haproxy slurm-wlm munge \
-           python3-numpy nodejs npm cmake
+           python3-numpy cmake
+# npm fetches llama.cpp's sources (tests/real/llama.sh); a machine that has its own Node.js
+# keeps it (Debian's npm would conflict with it): installed only when npm is missing.
+NPM_PKGS = nodejs npm
 
 # The library: layers from the bottom up (shm <- llm <- runtime <- workflows).
 LIB_SRCS  = $(sort $(wildcard shm/*.c llm/*.c runtime/*.c workflows/*.c workflows/*/*.c))
@@ -58,6 +61,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing $(NPM_PKGS)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -380,7 +380,7 @@ static void conn_default_owner(char *dst, size_t n)
     if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
         rnd = (uint32_t)conn_now_ns() ^ (uint32_t)getpid();
     host[32] = '\0';
-    snprintf(dst, n, "%s:%d:%08x", host, (int)getpid(), rnd);
+    util_errf(dst, n, "%s:%d:%08x", host, (int)getpid(), rnd); /* fits: host is cut at 32 */
 }
 
 static int conn_init(struct budget_redis *b, const struct budget_redis_opts *o, char *err,

@@ -29,7 +29,7 @@ static void bcoord_make_id(struct bcoord *bc)
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     host[24] = '\0';
-    snprintf(bc->id, sizeof(bc->id), "%s:%.38s", host, bc->rc->run_id);
+    util_errf(bc->id, sizeof(bc->id), "%s:%.38s", host, bc->rc->run_id); /* cut by design */
     for (char *p = bc->id; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '.' || *p == '_' || *p == ':' || *p == '-'))

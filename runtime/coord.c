@@ -85,13 +85,20 @@ static void on_signal(int sig)
         sig_cont = 1;
 }
 
-static void init_slots(struct coord *c)
+/* The key and progress slots of a new segment. 0 or -errno (reported). */
+static int init_slots(struct coord *c)
 {
     struct run_ctx *rc = &c->rc;
     for (size_t i = 0; i < rc->creds.n; i++) {
         struct cred_init ci;
-        pool_cred_init(&rc->seg, &rc->creds.v[i], &ci);
-        cred_slot_init(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
+        int r = pool_cred_init(&rc->seg, &rc->creds.v[i], &ci);
+        if (r == 0)
+            r = cred_slot_init(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
+        if (r < 0) {
+            fprintf(stderr, "agentos-run: could not set up the slot of key %s: %s\n",
+                    rc->creds.v[i].id, strerror(-r));
+            return r;
+        }
     }
     for (size_t k = 0; k < rc->nsel; k++) {
         const struct item *it = run_item(rc, k);
@@ -110,6 +117,7 @@ static void init_slots(struct coord *c)
         }
     }
     deps_init_claims(rc);
+    return 0;
 }
 
 /* A /dev/shm entry named like a segment that is not one of ours: left alone, named. */
@@ -151,7 +159,8 @@ static int create_segment(struct coord *c)
         fprintf(stderr, "agentos-run: %s\n", err);
         return r;
     }
-    init_slots(c);
+    if ((r = init_slots(c)) < 0)
+        return r;
     /* Items in flight never exceed the keys' request slots, from the first item on
      * (unless some item needs no key: it must not wait for one). */
     uint32_t slots = 0;

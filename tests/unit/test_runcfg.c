@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "runtime/runcfg.h"
+#include "shm/util.h"
 #include "tests/unit/testutil.h"
 
 static const char *const lld_nodes[] = {"N0_load", "N1_design", "N2_review", "N3_revise",
@@ -236,7 +237,7 @@ static void test_long_key_list_is_cut(void **state)
     const char *ids[60];
     struct runcfg cfg;
     for (int i = 0; i < 60; i++) {
-        snprintf(names[i], sizeof(names[i]), "key-%02d", i);
+        assert_int_equal(util_pathf(names[i], sizeof(names[i]), "key-%02d", i), 0);
         ids[i] = names[i];
     }
     struct runcfg_known many = {wfs, 2, ids, 60};
