@@ -173,6 +173,17 @@ void provider_explain_field(const char *body, size_t len, const char *field, cha
     cJSON_Delete(root);
 }
 
+cJSON *provider_reply_root(const char *body, size_t len, char **text, struct llm_usage *usage,
+                           char *err, size_t errlen)
+{
+    *text = NULL;
+    usage->input_tokens = usage->output_tokens = -1;
+    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    if (!root)
+        util_errf(err, errlen, "reply is not valid JSON");
+    return root;
+}
+
 void provider_usage_json(const void *usage_obj, const char *in_field, const char *out_field,
                          struct llm_usage *out)
 {

@@ -138,6 +138,14 @@ int provider_json_merge(cJSON *dst, const cJSON *src);
 /* The OpenAI chat body {"model","messages":[system?, user],"max_tokens"?,"temperature"?}. */
 char *provider_openai_body(const struct credential *c, const struct llm_prompt *p);
 
+/*
+ * The start of every protocol's parse: *text = NULL, usage unknown, and the
+ * body's JSON root (cJSON *, the caller deletes it), or NULL with err "reply
+ * is not valid JSON".
+ */
+cJSON *provider_reply_root(const char *body, size_t len, char **text, struct llm_usage *usage,
+                           char *err, size_t errlen);
+
 /* usage[a] and usage[b] as int64 of a JSON object, -1 when absent. */
 void provider_usage_json(const void *usage_obj, const char *in_field, const char *out_field,
                          struct llm_usage *out);

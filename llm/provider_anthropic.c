@@ -69,13 +69,9 @@ static int anthropic_build(const struct credential *c, const struct llm_prompt *
 static int anthropic_parse(const char *body, size_t len, char **text, struct llm_usage *usage,
                            char *err, size_t errlen)
 {
-    *text = NULL;
-    usage->input_tokens = usage->output_tokens = -1;
-    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    if (!root) {
-        util_errf(err, errlen, "reply is not valid JSON");
+    cJSON *root = provider_reply_root(body, len, text, usage, err, errlen);
+    if (!root)
         return -EBADMSG;
-    }
     const cJSON *block;
     cJSON_ArrayForEach(block, cJSON_GetObjectItemCaseSensitive(root, "content"))
     {

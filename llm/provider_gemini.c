@@ -119,13 +119,9 @@ static char *gemini_parts_text(const cJSON *parts)
 static int gemini_parse(const char *body, size_t len, char **text, struct llm_usage *usage,
                         char *err, size_t errlen)
 {
-    *text = NULL;
-    usage->input_tokens = usage->output_tokens = -1;
-    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    if (!root) {
-        util_errf(err, errlen, "reply is not valid JSON");
+    cJSON *root = provider_reply_root(body, len, text, usage, err, errlen);
+    if (!root)
         return -EBADMSG;
-    }
     cJSON *cand = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "candidates"), 0);
     cJSON *content = cJSON_GetObjectItemCaseSensitive(cand, "content");
     cJSON *parts = cJSON_GetObjectItemCaseSensitive(content, "parts");

@@ -62,13 +62,9 @@ static int openai_build(const struct credential *c, const struct llm_prompt *p,
 static int openai_parse(const char *body, size_t len, char **text, struct llm_usage *usage,
                         char *err, size_t errlen)
 {
-    *text = NULL;
-    usage->input_tokens = usage->output_tokens = -1;
-    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    if (!root) {
-        util_errf(err, errlen, "reply is not valid JSON");
+    cJSON *root = provider_reply_root(body, len, text, usage, err, errlen);
+    if (!root)
         return -EBADMSG;
-    }
     cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
     cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
     cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
