@@ -31,9 +31,9 @@ static void gate_start_clock(struct gate_sh *g, int64_t now_ns)
 
 enum gate_take gate_try(struct gate_sh *g, unsigned slot, int64_t now_ns)
 {
+    if (!g || slot >= 32)
+        return GATE_TAKEN; /* no gate (or no slot to take it with): nothing limits */
     uint32_t bit = 1u << slot;
-    if (!g)
-        return GATE_TAKEN;
     for (;;) {
         uint32_t cur = atomic_load(&g->mask);
         uint32_t limit = atomic_load(&g->limit);
@@ -58,7 +58,7 @@ enum gate_take gate_try(struct gate_sh *g, unsigned slot, int64_t now_ns)
 
 void gate_release(struct gate_sh *g, unsigned slot)
 {
-    if (g)
+    if (g && slot < 32)
         atomic_fetch_and(&g->mask, ~(1u << slot));
 }
 

@@ -40,7 +40,9 @@ rm -rf lld "$AGENTOS_HOME/checkpoints"
 make_specs lld/pending 2
 (
     ulimit -c unlimited
-    lld-workflow --all --parallel 2 --no-progress >"$WS/segv.txt" 2>&1 &
+    # (under ASan the signal must kill, not be caught and reported as a crash of ours)
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0" \
+        lld-workflow --all --parallel 2 --no-progress >"$WS/segv.txt" 2>&1 &
     pid=$!
     w=$(busy_worker "$pid")
     wait_for "$WS/segv.txt" ">>> Executing: N1_design" 1

@@ -55,12 +55,12 @@ int guard_snap_take(const struct shm_segment *seg, struct snap *s)
 {
     sigjmp_buf jb;
 
-    if (guard_shrunk(seg)) {
-        memset(s, 0, sizeof(*s));
+    memset(s, 0, sizeof(*s));
+    if (guard_shrunk(seg))
         return -EFAULT;
-    }
     if (sigsetjmp(jb, 1)) {
         guard_jump = NULL;
+        snap_free(s); /* what the copy had allocated when the fault cut it short */
         memset(s, 0, sizeof(*s));
         return -EFAULT;
     }
