@@ -23,8 +23,11 @@ passed=0
 failed=0
 failed_names=()
 
+suite_started=$SECONDS
+
 tally() { # name, tap-output-file, exit-code
-    local name=$1 out=$2 rc=$3 p f
+    local name=$1 out=$2 rc=$3 p f took=$((SECONDS - suite_started))
+    suite_started=$SECONDS
     p=$(grep -cE '^ok ' "$out")
     f=$(grep -cE '^not ok ' "$out")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -39,10 +42,10 @@ tally() { # name, tap-output-file, exit-code
     failed=$((failed + f))
     if [ "$f" -gt 0 ]; then
         failed_names+=("$name")
-        echo "--- $name: $p passed, $f failed"
+        echo "--- $name: $p passed, $f failed (${took}s)"
         grep -E '^not ok|^# ' "$out" | head -40
     else
-        echo "--- $name: $p passed"
+        echo "--- $name: $p passed (${took}s)"
     fi
 }
 
