@@ -5,5 +5,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wformat=2 -Wshadow -Werror -pthread -I. \
-    -o /tmp/bench_uring perf/bench_uring.c runtime/uring.c shm/util.c -luring -lcrypto
+    -o /tmp/bench_uring perf/bench_uring.c runtime/uring.c shm/util.c shm/heartbeat.c -luring -lcrypto
 exec /tmp/bench_uring

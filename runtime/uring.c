@@ -366,6 +366,9 @@ static int uw_cancel_inflight(struct uring_writer *w)
 /* Wait for a completion, until `deadline` (< 0: for ever). 0, -ETIME or -errno. */
 static int uw_wait_until(struct uring_writer *w, int64_t deadline, struct io_uring_cqe **cqe)
 {
+    /* A completion already there costs no system call (a wait with a timeout would). */
+    if (io_uring_peek_cqe(&w->ring, cqe) == 0 && *cqe)
+        return 0;
     if (deadline < 0)
         return io_uring_wait_cqe(&w->ring, cqe);
     int64_t left = deadline - uw_now();

@@ -3,18 +3,20 @@
  * keys shared by every worker of a run.
  *
  * Each key slot has its own process-shared robust mutex. Reservation is two
- * passes so that no process ever holds two slot mutexes at once (no lock
- * order to get wrong, and a worker dying in one slot blocks only that slot):
+ * passes, and only the second takes a mutex, one at a time (no lock order to
+ * get wrong, and a worker dying or stopped in one slot blocks only that slot):
  *
- *   1. scan: lock each slot briefly, judge it (key mask, role, disabled, rate
- *      limit, free request slot, token bucket, endpoint gate and breaker),
- *      note its load, unlock; pick the
- *      eligible key with the fewest reservations, then the fewest requests,
- *      then the lowest index, so the load spreads over the pool;
- *   2. take: lock the chosen slot again, judge it again (another worker may
- *      have taken it in between), take a place at the endpoint gate (a CAS,
- *      given back if the breaker then refuses), and only then record the
- *      reservation.
+ *   1. scan, lock-free: judge each key from its published copy (cred_view;
+ *      every locked change is published at unlock) on a private copy (key
+ *      mask, role, disabled, rate limit, rest, free request slot, token
+ *      buckets refilled to now, endpoint gate and breaker); pick the eligible
+ *      key with the fewest reservations, then the fewest requests, then the
+ *      lowest index, so the load spreads over the pool. A scan waits for no
+ *      mutex, so workers do not queue on each other's slots;
+ *   2. take: lock the chosen slot (a bounded wait), judge it again for real
+ *      (another worker may have taken it since it was published), take a
+ *      place at the endpoint gate (a CAS, given back if the breaker then
+ *      refuses), and only then record the reservation.
  *      If it changed, scan again, a bounded number of times.
  *
  * Invariants, under each slot's mutex: in_use == number of non-zero entries
@@ -397,10 +399,31 @@ static int cred_better(const struct cred_judge *a, const struct cred_judge *b)
 }
 
 /* Pass 1: the best eligible key (or -1), with the pool's summary in w. */
+/*
+ * A key whose every request slot looks taken, one of them by a process that is
+ * gone, may have lost its holder inside the mutex: lock it once (briefly),
+ * which repairs the slot on EOWNERDEAD (cred_lock_result), as the scan's
+ * locking used to. A holder that died outside the mutex is the coordinator's
+ * to release (cred_release_dead, after it reaped it). 1 if the slot was locked.
+ */
+static int cred_repair_if_dead(struct cred_slot_sh *slot, const struct cred_pub *view)
+{
+    int dead = 0;
+    if (view->in_use < view->concurrency)
+        return 0;
+    for (int i = 0; i < SHM_KEY_HOLDERS_MAX && !dead; i++)
+        dead = view->holders[i] != 0 && cred_pid_gone(view->holders[i]);
+    if (!dead || cred_lock_within(slot, CRED_LOCK_WAIT_NS) < 0)
+        return 0;
+    cred_unlock(slot);
+    return 1;
+}
+
 static int cred_scan(struct shm_segment *seg, const struct cred_ask *a, int64_t now_ns,
                      struct cred_wait *w)
 {
     struct cred_judge best = {0}, v;
+    struct cred_slot_sh look; /* a private copy to judge: never shared, never locked */
     int best_i = -1;
 
     memset(w, 0, sizeof(*w));
@@ -409,19 +432,22 @@ static int cred_scan(struct shm_segment *seg, const struct cred_ask *a, int64_t 
 
         if (!cred_in_mask(a, i))
             continue;
-        if (cred_lock_within(slot, CRED_LOCK_WAIT_NS) < 0) {
-            /* held too long (its holder stopped?) or unrecoverable: not this round, but
-             * still a key of the role if its published state says so */
-            struct cred_pub p;
-            if (cred_view(slot, &p) == 0 && (p.roles & (a->role ? a->role : CRED_ROLE_ALL)) &&
-                p.state != CRED_DISABLED)
-                w->usable_keys++;
+        /* The key as last published (every locked change is, at unlock): judging the
+         * copy changes nothing shared and waits for nobody, however many workers look
+         * at once or whoever holds the mutex (even a stopped worker). */
+        int seen = cred_view(slot, &look.st) == 0;
+        if (seen && cred_repair_if_dead(slot, &look.st))
+            seen = cred_view(slot, &look.st) == 0;
+        if (!seen) {
             if (w->retry_at_ns == 0 || now_ns + CRED_BUSY_POLL_NS < w->retry_at_ns)
-                w->retry_at_ns = now_ns + CRED_BUSY_POLL_NS;
+                w->retry_at_ns = now_ns + CRED_BUSY_POLL_NS; /* raced every retry: soon */
+            w->usable_keys++;
             continue;
         }
-        cred_judge_locked(seg, slot, a, now_ns, &v);
-        cred_unlock(slot);
+        atomic_store_explicit(&look.requests,
+                              atomic_load_explicit(&slot->requests, memory_order_relaxed),
+                              memory_order_relaxed);
+        cred_judge_locked(seg, &look, a, now_ns, &v);
         if (!v.of_role)
             continue;
         w->usable_keys++;

@@ -123,6 +123,28 @@ run_clean_tree() {
     rm -f "$out"
 }
 
+# Processes of ours alive now (pid and name), to find what a test left running.
+our_procs() {
+    pgrep -x 'agentos-mockllm|agentos-run|agentos-worker|agentos-shmstat|lld-workflow|issue-workflow' \
+        -a 2>/dev/null | sort
+}
+
+run_clean_procs() {
+    local out left
+    out=$(mktemp)
+    sleep 1 # a test's last stop is a signal: let it land
+    left=$(comm -13 <(echo "$procs_before") <(our_procs))
+    if [ -z "$left" ]; then
+        echo "ok - the run left no agentos process running" >"$out"
+    else
+        echo "not ok - the run left processes running (a test did not stop what it started)" >"$out"
+        echo "$left" | head -20 | sed 's/^/# /' >>"$out"
+    fi
+    tally "procs/clean" "$out" 0
+    rm -f "$out"
+}
+procs_before=$(our_procs)
+
 in_git=0
 git rev-parse --is-inside-work-tree >/dev/null 2>&1 && in_git=1
 [ "$in_git" -eq 1 ] && tree_before=$(tree_state)
@@ -137,6 +159,7 @@ real) run_scripts real 900 ;; # real servers (tests/real/, SPEC 14), each starte
 *) echo "usage: tests/run.sh unit|integration|adversarial|all|real" >&2; exit 2 ;;
 esac
 [ "$in_git" -eq 1 ] && run_clean_tree
+run_clean_procs
 
 if [ ${#failed_names[@]} -gt 0 ]; then
     echo "failed suites: ${failed_names[*]}"

@@ -45,9 +45,11 @@ check_le() {
 }
 diag() { sed 's/^/# /' "$@"; }
 
-# start_mock [flags...]: start agentos-mockllm on a free port; sets MOCK_PORT.
+# start_mock [flags...]: start agentos-mockllm on a free port; sets MOCK_PORT. A
+# stand-in the test started before is stopped first (one at a time, none left behind).
 start_mock() {
     local pf="$WS/mock.port"
+    stop_mock
     rm -f "$pf"
     agentos-mockllm --port 0 --port-file "$pf" "$@" >"$WS/mock.out" 2>&1 &
     MOCK_PID=$!
