@@ -7,6 +7,7 @@
 # 2. --full only: 100 items at --parallel 10 vs sequential (target >= 0.95 of 10x).
 # 3. Per-item overhead at zero latency: agentos-run --parallel 10 on N items vs
 #    GNU parallel -j10 running N trivial jobs (target: below GNU parallel's).
+# TMPDIR picks the scratch folder (TMPDIR=/dev/shm takes disk flush latency out of both sides).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -14,7 +15,7 @@ export PATH="$ROOT/$BUILD/bin:$PATH"
 export AGENTOS_PROMPTS_DIR="$ROOT/workflows/prompts"
 FULL=0
 [ "${1:-}" = --full ] && FULL=1
-WS=$(mktemp -d /tmp/agentos-bench.XXXXXX)
+WS=$(mktemp -d "${TMPDIR:-/tmp}/agentos-bench.XXXXXX")
 MOCK=""
 trap '[ -n "$MOCK" ] && kill $MOCK 2>/dev/null; rm -rf "$WS"' EXIT
 
