@@ -68,10 +68,13 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     write_credentials 1 openai ', "concurrency": 3'
     cp "$AGENTOS_HOME/credentials.json" "$U/home/"
     make_specs lld/pending 4
+    # The checkout may sit in a folder only root can enter (a fresh clone in a mktemp -d
+    # is mode 700): the other user runs copies of the binaries and prompts from $U.
+    cp -r "$BIN" "$U/bin" && cp -r "$AGENTOS_PROMPTS_DIR" "$U/prompts"
     chown -R "$NPROC_UID:$NPROC_UID" "$U"
     t0=$(date +%s%N)
     timeout 60 setpriv --reuid "$NPROC_UID" --regid "$NPROC_UID" --clear-groups \
-        env AGENTOS_HOME="$U/home" bash -c "ulimit -u 5; exec lld-workflow --all --parallel 3 --no-progress" \
+        env AGENTOS_HOME="$U/home" PATH="$U/bin:$PATH" AGENTOS_PROMPTS_DIR="$U/prompts" bash -c "ulimit -u 5; exec lld-workflow --all --parallel 3 --no-progress" \
         >"$WS/nproc.txt" 2>&1
     rc=$?
     ms=$((($(date +%s%N) - t0) / 1000000))
