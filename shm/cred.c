@@ -419,8 +419,18 @@ static int cred_repair_if_dead(struct cred_slot_sh *slot, const struct cred_pub 
     return 1;
 }
 
+/* Keys one cred_reserve_ask call already tried to take (bit i: key i), not picked again. */
+struct cred_tried {
+    uint64_t bits[SHM_MAX_KEYS / 64];
+};
+
+static int cred_was_tried(const struct cred_tried *t, uint32_t i)
+{
+    return (t->bits[i / 64] >> (i % 64)) & 1u;
+}
+
 static int cred_scan(struct shm_segment *seg, const struct cred_ask *a, int64_t now_ns,
-                     struct cred_wait *w)
+                     const struct cred_tried *tried, struct cred_wait *w)
 {
     struct cred_judge best = {0}, v;
     struct cred_slot_sh look; /* a private copy to judge: never shared, never locked */
@@ -432,6 +442,17 @@ static int cred_scan(struct shm_segment *seg, const struct cred_ask *a, int64_t 
 
         if (!cred_in_mask(a, i))
             continue;
+        /*
+         * Taking it just failed (a mutex held past the bounded wait, e.g. by a
+         * stopped worker, whose published copy keeps looking best; or it stopped
+         * being eligible): look at the others; it is usable, so come back soon.
+         */
+        if (cred_was_tried(tried, i)) {
+            if (w->retry_at_ns == 0 || now_ns + CRED_BUSY_POLL_NS < w->retry_at_ns)
+                w->retry_at_ns = now_ns + CRED_BUSY_POLL_NS;
+            w->usable_keys++;
+            continue;
+        }
         /* The key as last published (every locked change is, at unlock): judging the
          * copy changes nothing shared and waits for nobody, however many workers look
          * at once or whoever holds the mutex (even a stopped worker). */
@@ -519,13 +540,14 @@ int cred_reserve_ask(struct shm_segment *seg, const struct cred_ask *a, int64_t 
                      struct cred_wait *w)
 {
     struct cred_wait local;
+    struct cred_tried tried = {{0}};
 
     if (!w)
         w = &local;
     if (a->pid <= 0 || a->gate_worker > SHM_MAX_WORKERS)
         return -EINVAL;
     for (int round = 0; round < CRED_PICK_ROUNDS; round++) {
-        int i = cred_scan(seg, a, now_ns, w);
+        int i = cred_scan(seg, a, now_ns, &tried, w);
 
         if (w->usable_keys == 0)
             return -ENOKEY;
@@ -533,6 +555,7 @@ int cred_reserve_ask(struct shm_segment *seg, const struct cred_ask *a, int64_t 
             return -EAGAIN;
         if (cred_take(seg, shm_cred_slot(seg, (uint32_t)i), a, now_ns) == 0)
             return i;
+        tried.bits[i / 64] |= 1ull << (i % 64);
     }
     /* Lost every race: the pool is contended, come back very soon. */
     w->retry_at_ns = now_ns + UTIL_NS_PER_MS;

@@ -296,6 +296,51 @@ static void test_fewest_in_use_first(void **state)
     assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 102, T0, NULL), 0);
 }
 
+/* A thread that holds key 0's slot mutex until told (a worker stopped while holding it). */
+struct holder {
+    struct cred_slot_sh *slot;
+    int locked[2], go[2];
+};
+
+static void *hold_mutex(void *arg)
+{
+    struct holder *h = arg;
+    char c = 1;
+
+    if (cred_lock(h->slot) != 0)
+        return NULL;
+    if (write(h->locked[1], &c, 1) != 1 || read(h->go[0], &c, 1) != 1)
+        c = 0;
+    cred_unlock(h->slot);
+    return NULL;
+}
+
+static void test_held_mutex_skipped(void **state)
+{
+    struct shm_segment *seg = *state;
+    struct holder h = {.slot = key(seg, 0)};
+    pthread_t t;
+    char c = 1;
+
+    add_key(seg, 0, 0, 4, 0);
+    add_key(seg, 1, 0, 4, 0);
+    assert_int_equal(pipe(h.locked), 0);
+    assert_int_equal(pipe(h.go), 0);
+    assert_int_equal(pthread_create(&t, NULL, hold_mutex, &h), 0);
+    assert_int_equal(read(h.locked[0], &c, 1), 1);
+    /* key 0 looks best in its published copy for ever; after one bounded wait on its
+     * mutex the reservation takes key 1 instead of picking key 0 again every round */
+    assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 100, T0, NULL), 1);
+    assert_int_equal(write(h.go[1], &c, 1), 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    /* held no longer: key 0 (fewer in use) serves again */
+    assert_int_equal(cred_reserve(seg, CRED_ROLE_DRAFT, 101, T0, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        close(h.locked[i]);
+        close(h.go[i]);
+    }
+}
+
 static void test_token_bucket(void **state)
 {
     struct shm_segment *seg = *state;
@@ -518,6 +563,7 @@ int main(void)
         T(test_disabled_pool_exhausted),
         T(test_fair_spread),
         T(test_fewest_in_use_first),
+        T(test_held_mutex_skipped),
         T(test_token_bucket),
         T(test_robust_owner_died),
         T(test_release_dead),
