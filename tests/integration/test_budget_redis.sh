@@ -149,7 +149,7 @@ stop_mock
 # --- Redis stopped mid-run and restarted ------------------------------------
 start_mock --rpm $RPM --latency-ms 300
 keys 3 $RPM
-make_specs "$WS/r/pending" 36
+make_specs "$WS/r/pending" 60 # long enough that each coordinator is still running when Redis is back
 run_shards "$WS/r" 2 &
 shards=$!
 wait_for "$WS/out.0" "Keys shared through"
@@ -159,7 +159,7 @@ sleep 2
 redis_start "$REDIS_PORT" || not_ok "redis-server restarts"
 wait "$shards"
 check_eq "Redis restart: both coordinators exit 0" "0 0" "$(cat "$WS/rc.0") $(cat "$WS/rc.1")"
-check_eq "Redis restart: every item done" 36 "$(ls "$WS/r/done" | wc -l)"
+check_eq "Redis restart: every item done" 60 "$(ls "$WS/r/done" | wc -l)"
 for i in 0 1; do
     check "Redis restart: coordinator $i says it lost Redis" grep -q "Budget $REDIS_URL lost" "$WS/out.$i"
     check "Redis restart: and that it is back" grep -q "Budget $REDIS_URL is back" "$WS/out.$i" ||
