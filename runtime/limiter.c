@@ -26,6 +26,17 @@
  *     within throughput_gain. Going down to the knee costs no throughput by
  *     definition and empties the queue in one step, where -25 % steps would
  *     sit above the knee window after window and keep the latency up.
+ *   - the width that queued becomes a ceiling for history_windows windows, as
+ *     a probe that failed does: without it the limit would climb back to it
+ *     the next window and spend two of every three windows queueing.
+ *   - a knee is only as good as the widths tried below it. A limit that starts
+ *     above the server's capacity (half the run's width, say 5, against a
+ *     server with 2 slots) finds every width it tries equally good, so it
+ *     descends: down a step a window while the goodput holds, until the first
+ *     width that loses throughput. Against llama-server this is the difference
+ *     between holding 5-6 requests in flight (0.67 of the best fixed width's
+ *     throughput: a one-thread server batching more slots serves each slower)
+ *     and holding 3.
  *
  * Goodput counts successes only: a server answering 429 fast would otherwise
  * look like throughput. The record of a window is kept after the decision, so
@@ -246,6 +257,23 @@ static int limiter_plateau(const struct limiter *l, double goodput)
     return 0;
 }
 
+/* Whether a recent window ran at a limit below `limit`. */
+static int limiter_tried_below(const struct limiter *l, uint32_t limit)
+{
+    for (uint32_t i = 0; i < l->history_len; i++)
+        if (l->history[i].limit < limit)
+            return 1;
+    return 0;
+}
+
+/* Keep growth below `width` for history_windows windows (the lower of two ceilings). */
+static void limiter_cap(struct limiter *l, uint32_t width)
+{
+    if (l->ceiling == 0 || width < l->ceiling)
+        l->ceiling = width;
+    l->ceiling_left = l->policy.history_windows;
+}
+
 static int limiter_change_to(struct limiter *l, uint32_t to, struct limiter_change *out,
                              const char *reason)
 {
@@ -283,10 +311,9 @@ int limiter_decide(struct limiter *l, const struct limiter_window *w, struct lim
         l->ceiling = 0;
     if (share > p->error_share_high) {
         l->queueing = 0;
-        if (probing) { /* the width just probed failed: do not come back to it soon */
-            l->ceiling = l->limit;
-            l->ceiling_left = p->history_windows;
-        }
+        l->descending = 0;
+        if (probing) /* the width just probed failed: do not come back to it soon */
+            limiter_cap(l, l->limit);
         snprintf(why, sizeof(why), "error share %u %%", limiter_pct(share));
         return limiter_change_to(l, limiter_shrunk(l->limit, p->decrease), out, why);
     }
@@ -312,6 +339,15 @@ int limiter_decide(struct limiter *l, const struct limiter_window *w, struct lim
         snprintf(why, sizeof(why), "median latency %.1f s", median / 1000.0);
         return limiter_change_to(l, limiter_shrunk(l->limit, p->decrease), out, why);
     }
+    if (l->descending) {
+        if (recalled && l->limit > 1 && goodput * (1.0 + p->throughput_gain) >= past.best) {
+            snprintf(why, sizeof(why), "probing below: %u serves as much as the best", l->limit);
+            return limiter_change_to(l, limiter_shrunk(l->limit, p->decrease), out, why);
+        }
+        l->descending = 0; /* this width loses throughput: growth goes back up a step */
+        l->queueing = 0;
+        queueing = 0;
+    }
     if (queueing) {
         if (l->queueing < p->gradient_persist || past.knee >= l->limit)
             return 0; /* growth stops */
@@ -321,6 +357,8 @@ int limiter_decide(struct limiter *l, const struct limiter_window *w, struct lim
         else
             snprintf(why, sizeof(why), "latency rising %.1fx without more throughput",
                      (double)median / past.base_ms);
+        limiter_cap(l, l->limit);
+        l->descending = !limiter_tried_below(l, past.knee);
         return limiter_change_to(l, past.knee, out, why);
     }
     if (share < p->error_share_low && (double)median < p->latency_low_s * 1000.0) {

@@ -31,12 +31,18 @@
  *      already had this window's goodput within throughput_gain (more width
  *      bought nothing, whatever the latency says: the server may have been
  *      queueing since before the first window, so no baseline shows it).
+ *      The width that bought nothing becomes a ceiling (see 6). When no recent
+ *      window ran below the knee, the knee may be above the server's capacity
+ *      too (the limit started there): the limiter then descends, limit -
+ *      decrease (at least -1) each window while the goodput stays within
+ *      throughput_gain of the best, and stops at the first width that loses
+ *      throughput, from which growth climbs back one step to the real knee.
  *   6. error share below error_share_low and median below latency_low_s:
  *      limit + increase (at least +1), but never back to a ceiling: a limit
  *      that was reached by growing and whose very next window had too many
  *      errors (a probe that failed: the server turned requests away at that
- *      width) is not tried again for history_windows windows; growth stops
- *      one below it. Errors while shrinking set no ceiling, so a storm of
+ *      width), or that queued without more throughput, is not tried again for
+ *      history_windows windows; growth stops one below it. Errors while shrinking set no ceiling, so a storm of
  *      429s that passes leaves the way up open.
  * The limit stays within [1, max] throughout.
  */
@@ -97,7 +103,8 @@ struct limiter {
     uint32_t max;
     uint32_t queueing;     /* consecutive windows that looked like queueing */
     int grew;              /* the last change was a growth (a probe of a new width) */
-    uint32_t ceiling;      /* a width that failed as a probe; 0 = none */
+    int descending;        /* probing below the knee: shrink while the goodput holds */
+    uint32_t ceiling;      /* a width that failed as a probe or bought nothing; 0 = none */
     uint32_t ceiling_left; /* decided windows before the ceiling is forgotten */
     uint32_t history_len;
     uint32_t history_next; /* ring index of the next record */
