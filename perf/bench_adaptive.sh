@@ -14,6 +14,7 @@
 # For each: wall time, throughput (successful requests a second), errors (503, 5xx,
 # timeouts, connect errors: requests that got no answer), p50/p95 request latency
 # (from the audit lines), the most requests the server saw at once (stand-in only).
+# BENCH_CONFIGS and BENCH_DEBUG: see below.
 # Then the targets: adaptive >= 0.95 of the best fixed width's throughput with at
 # most half its errors; against fixed 10: at most half its 503s, at most 1.05 of its
 # time.
@@ -41,6 +42,9 @@ trap bench_cleanup EXIT
 
 now() { date +%s.%N; }
 CONFIGS=("1" "2" "3" "4" "5" "6" "7" "8" "9" "10" "10 --adaptive" "auto")
+# BENCH_CONFIGS="3,10 --adaptive": only these rows (comma-separated); BENCH_DEBUG=1 also
+# prints each run's first lines and its width changes to stderr.
+[ -n "${BENCH_CONFIGS:-}" ] && IFS=, read -r -a CONFIGS <<<"$BENCH_CONFIGS"
 echo '{"adaptive": {"window_s": 1}}' >"$WS/runfile.json"
 
 # creds URL: two keys of concurrency 5 (10 request slots) with the same secret
@@ -75,7 +79,7 @@ one_run() {
     local t0 t1 wall rd f srv=""
     t0=$(now)
     (cd "$WS/w" && "$@" --config "$WS/runfile.json" --no-progress >"$WS/out.txt" 2>&1)
-    [ -n "${BENCH_DEBUG:-}" ] && head -5 "$WS/out.txt" >&2
+    [ -n "${BENCH_DEBUG:-}" ] && head -5 "$WS/out.txt" >&2 && grep 'requests at a time (' "$WS/out.txt" >&2
     t1=$(now)
     wall=$(echo "$t1 - $t0" | bc -l)
     rd=$(ls -1td "$AGENTOS_HOME"/logs/parallel/*/ | head -1)
