@@ -42,8 +42,9 @@
  *      that was reached by growing and whose very next window had too many
  *      errors (a probe that failed: the server turned requests away at that
  *      width), or that queued without more throughput, is not tried again for
- *      history_windows windows; growth stops one below it. Errors while shrinking set no ceiling, so a storm of
- *      429s that passes leaves the way up open.
+ *      history_windows windows; growth stops one below it. Errors while
+ *      shrinking set no ceiling, so a storm of 429s that passes leaves the
+ *      way up open.
  * The limit stays within [1, max] throughout.
  */
 #ifndef AGENTOS_RUNTIME_LIMITER_H
