@@ -136,7 +136,7 @@ static void count_node(struct wrk_item *w, const char *name, int64_t took_ns, in
 static int fail_item(struct wrk_item *w, const char *node, const char *reason)
 {
     char why[SHM_REASON_MAX];
-    if (w->deadline_ns && util_now_mono_ns() > w->deadline_ns) {
+    if (w->deadline_ns && util_now_mono_ns() >= w->deadline_ns) {
         /* whatever stopped it, its group's time is up: say so, and no retry */
         util_errf(why, sizeof(why), "group %s passed its timeout of %lds (%s)", w->group,
                   w->group_timeout_s, reason);

@@ -68,6 +68,8 @@ check "the retry is in its audit" jq -e -s 'map(select(.event == "item_retry")) 
 # the group timeout: slow stopped at ~2 s and failed; slow-b never started.
 check "slow failed naming its group's timeout" grep -qE '^\[COORDINATOR\]   slow +failed .*FAILED: group tg passed its timeout of 2s' run.txt
 check "the worker's own line names the group" grep -qE '^\[slow\] FAILED: group tg passed its timeout of 2s' run.txt
+check "and says the command was stopped at the group's deadline, not after the step's 60 s" \
+    grep -qF "\` was stopped at its group's deadline)" run.txt
 check "slow did not finish its sleep" bash -c "! grep -q '^slow end' events.txt"
 check "slow-b failed without starting" grep -qE '^\[COORDINATOR\]   slow-b +failed .*not started: group tg passed its timeout of 2s' run.txt
 check "slow-b never ran" bash -c "! grep -q '^slow-b start' events.txt"

@@ -37,13 +37,21 @@
 
 #define STEP_KILL_GRACE_MS 2000
 
-/* Milliseconds left of the node's time budget (and of its group's), at least 1. */
+/*
+ * Milliseconds left of the node's time budget (and of its group's), at least 1.
+ * The group's share is rounded up: a command stopped for its group is stopped at
+ * or after the group's deadline, never a fraction of a millisecond before it, so
+ * the runtime, looking at the clock afterwards, names the group as the cause.
+ */
 static long ms_left(const struct wf_item *it, int64_t started_ns)
 {
     int64_t now = util_now_mono_ns();
     int64_t left = it->timeout_s * 1000 - (now - started_ns) / UTIL_NS_PER_MS;
-    if (it->deadline_ns && (it->deadline_ns - now) / UTIL_NS_PER_MS < left)
-        left = (it->deadline_ns - now) / UTIL_NS_PER_MS;
+    if (it->deadline_ns) {
+        int64_t group = (it->deadline_ns - now + UTIL_NS_PER_MS - 1) / UTIL_NS_PER_MS;
+        if (group < left)
+            left = group;
+    }
     return left > 0 ? (long)left : 1;
 }
 
@@ -129,7 +137,10 @@ static int run_cmd(struct wf_item *it, const char *what, const char *cmd, int64_
     if (proc_ok(&res))
         return 0;
     char how[96];
-    proc_describe(&res, res.timed_out ? it->timeout_s * 1000 : limit, how, sizeof(how));
+    if (res.timed_out && it->deadline_ns && util_now_mono_ns() >= it->deadline_ns)
+        snprintf(how, sizeof(how), "was stopped at its group's deadline");
+    else
+        proc_describe(&res, res.timed_out ? it->timeout_s * 1000 : limit, how, sizeof(how));
     snprintf(it->reason, sizeof(it->reason), "%s `%s` %s", what, shown, how);
     return -EIO;
 }
