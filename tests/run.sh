@@ -8,7 +8,8 @@
 # tests/integration/test_*.sh scripts printing TAP lines through lib.sh;
 # adversarial tests (tests/adversarial/test_*.sh: hostile servers, hostile
 # limits) are scripts of the same kind. "all" runs the three.
-# Every suite runs under `timeout` so nothing can hang the run.
+# Every suite runs under `timeout` so nothing can hang the run. Suites run side
+# by side (TEST_JOBS at a time, see below); the real-server suites one by one.
 #
 # FORMAT_CHECK=1 (make test sets it) adds `make format-check` as a suite of one
 # check. Inside a git work tree, a last suite checks that the run left nothing
@@ -23,11 +24,17 @@ passed=0
 failed=0
 failed_names=()
 
-suite_started=$SECONDS
+# Suites run side by side, at most TEST_JOBS at a time (default: cores + 2;
+# most suites spend their time waiting on servers, timers and child processes,
+# not on the CPU). Each suite writes to its own file and is tallied as it ends.
+# TEST_JOBS=1 runs them one after the other. A suite that needs the machine to
+# itself (its timing is what it checks) says so on a line "# test: alone":
+# it starts when nothing else runs, and nothing starts beside it.
+JOBS=${TEST_JOBS:-$(($(nproc 2>/dev/null || echo 1) + 2))}
+case "$JOBS" in '' | *[!0-9]* | 0) echo "tests/run.sh: TEST_JOBS must be a positive number, not '$JOBS'" >&2; exit 2 ;; esac
 
-tally() { # name, tap-output-file, exit-code
-    local name=$1 out=$2 rc=$3 p f took=$((SECONDS - suite_started))
-    suite_started=$SECONDS
+tally() { # name, tap-output-file, exit-code, seconds
+    local name=$1 out=$2 rc=$3 took=${4:-0} p f
     p=$(grep -cE '^ok ' "$out")
     f=$(grep -cE '^not ok ' "$out")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -47,47 +54,98 @@ tally() { # name, tap-output-file, exit-code
     else
         echo "--- $name: $p passed (${took}s)"
     fi
+    if [ -n "${VERBOSE:-}" ]; then cat "$out"; fi
 }
 
-run_unit() {
-    local t out rc n=0
+# The queue: one entry per suite, "name<TAB>alone(0/1)<TAB>command...".
+queue=()
+enqueue() { # name alone command...
+    local name=$1 alone=$2
+    shift 2
+    queue+=("$name"$'\t'"$alone"$'\t'"$(printf '%q ' "$@")")
+}
+
+declare -A job_name job_out job_start
+running=0
+alone_running=0
+
+start_job() { # queue entry
+    local name alone cmd out
+    IFS=$'\t' read -r name alone cmd <<<"$1"
+    out=$(mktemp)
+    eval "$cmd" >"$out" 2>&1 </dev/null &
+    job_name[$!]=$name
+    job_out[$!]=$out
+    job_start[$!]=$SECONDS
+    running=$((running + 1))
+    [ "$alone" = 1 ] && alone_running=1
+}
+
+reap_job() { # wait for any suite to end and tally it
+    local pid rc
+    wait -n -p pid
+    rc=$?
+    if [ -z "${pid:-}" ]; then # no child left although some were counted: never loop on it
+        for pid in "${!job_name[@]}"; do
+            tally "${job_name[$pid]}" "${job_out[$pid]}" 1 $((SECONDS - job_start[$pid]))
+        done
+        job_name=() job_out=() job_start=() running=0 alone_running=0
+        return 0
+    fi
+    [ -n "${job_name[$pid]:-}" ] || return 0
+    tally "${job_name[$pid]}" "${job_out[$pid]}" "$rc" $((SECONDS - job_start[$pid]))
+    rm -f "${job_out[$pid]}"
+    unset "job_name[$pid]" "job_out[$pid]" "job_start[$pid]"
+    running=$((running - 1))
+    [ "$running" -eq 0 ] && alone_running=0
+}
+
+run_queue() {
+    local i=0 alone
+    while [ "$i" -lt ${#queue[@]} ] || [ "$running" -gt 0 ]; do
+        if [ "$i" -lt ${#queue[@]} ] && [ "$alone_running" -eq 0 ]; then
+            alone=$(cut -f2 <<<"${queue[$i]}")
+            if [ "$running" -lt "$JOBS" ] && { [ "$alone" = 0 ] || [ "$running" -eq 0 ]; }; then
+                start_job "${queue[$i]}"
+                i=$((i + 1))
+                continue
+            fi
+        fi
+        reap_job
+    done
+    queue=()
+}
+
+fail_now() { # name message: a suite of one failed check
+    local out
+    out=$(mktemp)
+    echo "not ok - $2" >"$out"
+    tally "$1" "$out" 1
+    rm -f "$out"
+}
+
+queue_unit() {
+    local t n=0
     for t in "$BUILD"/tests/test_*; do
         [ -x "$t" ] || continue
         n=$((n + 1))
-        out=$(mktemp)
-        CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t" >"$out" 2>&1
-        rc=$?
-        tally "unit/$(basename "$t")" "$out" "$rc"
-        rm -f "$out"
+        enqueue "unit/$(basename "$t")" 0 env CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t"
     done
-    if [ "$n" -eq 0 ]; then
-        out=$(mktemp)
-        echo "not ok - no unit test binary in $BUILD/tests (make tests)" >"$out"
-        tally "unit" "$out" 1
-        rm -f "$out"
-    fi
+    [ "$n" -eq 0 ] && fail_now unit "no unit test binary in $BUILD/tests (make tests)"
 }
 
-run_scripts() { # folder [seconds]: every test_*.sh in it, each within seconds (300)
-    local t out rc dir=$1 n=0
+queue_scripts() { # folder [seconds]: every test_*.sh in it, each within seconds (300)
+    local t dir=$1 n=0 alone
     for t in tests/"$dir"/test_*.sh; do
         [ -f "$t" ] || continue
         n=$((n + 1))
-        out=$(mktemp)
-        timeout "${2:-300}" bash "$t" >"$out" 2>&1
-        rc=$?
-        tally "$dir/$(basename "$t" .sh)" "$out" "$rc"
-        [ -n "${VERBOSE:-}" ] && cat "$out"
-        rm -f "$out"
+        alone=0
+        grep -q '^# test: alone' "$t" && alone=1
+        enqueue "$dir/$(basename "$t" .sh)" "$alone" timeout "${2:-300}" bash "$t"
     done
-    if [ "$n" -eq 0 ]; then # a suite that finds nothing to run is a failure, not a pass
-        out=$(mktemp)
-        echo "not ok - tests/$dir has no test_*.sh" >"$out"
-        tally "$dir" "$out" 1
-        rm -f "$out"
-    fi
+    # a suite that finds nothing to run is a failure, not a pass
+    [ "$n" -eq 0 ] && fail_now "$dir" "tests/$dir has no test_*.sh"
 }
-
 
 run_format() {
     local out rc
@@ -98,7 +156,7 @@ run_format() {
         echo "not ok - make format-check: run make format (first differences below)" >"$out"
         head -20 "$out.log" | sed 's/^/# /' >>"$out"
     fi
-    tally "format/clang-format" "$out" 0
+    tally "format/clang-format" "$out" 0 0
     rm -f "$out" "$out.log"
 }
 
@@ -119,7 +177,7 @@ run_clean_tree() {
         echo "not ok - the run left files in the repository (a test wrote outside its temporary folder)" >"$out"
         echo "$new" | head -20 | sed 's/^/# /' >>"$out"
     fi
-    tally "repo/clean" "$out" 0
+    tally "repo/clean" "$out" 0 0
     rm -f "$out"
 }
 
@@ -140,7 +198,7 @@ run_clean_procs() {
         echo "not ok - the run left processes running (a test did not stop what it started)" >"$out"
         echo "$left" | head -20 | sed 's/^/# /' >>"$out"
     fi
-    tally "procs/clean" "$out" 0
+    tally "procs/clean" "$out" 0 1
     rm -f "$out"
 }
 procs_before=$(our_procs)
@@ -151,13 +209,14 @@ git rev-parse --is-inside-work-tree >/dev/null 2>&1 && in_git=1
 
 [ "${FORMAT_CHECK:-}" = 1 ] && run_format
 case "$what" in
-unit) run_unit ;;
-integration) run_scripts integration ;;
-adversarial) run_scripts adversarial ;;
-all) run_unit; run_scripts integration; run_scripts adversarial ;;
-real) run_scripts real 900 ;; # real servers (tests/real/, SPEC 14), each started by its test
+unit) queue_unit ;;
+integration) queue_scripts integration ;;
+adversarial) queue_scripts adversarial ;;
+all) queue_unit; queue_scripts integration; queue_scripts adversarial ;;
+real) JOBS=1; queue_scripts real 900 ;; # real servers (tests/real/, SPEC 14), one at a time: llama-server takes both cores
 *) echo "usage: tests/run.sh unit|integration|adversarial|all|real" >&2; exit 2 ;;
 esac
+run_queue
 [ "$in_git" -eq 1 ] && run_clean_tree
 run_clean_procs
 

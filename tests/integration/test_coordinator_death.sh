@@ -2,6 +2,8 @@
 # kill -9 of the coordinator: its workers notice (PR_SET_PDEATHSIG), stop at a
 # safe point and exit; the segment it leaves is stale, and the next run removes
 # it and resumes every item from its checkpoint.
+# test: alone (any other suite's run would remove the stale segment this test
+# looks for: every run clears its user's segments whose coordinator is dead)
 source "$(dirname "$0")/lib.sh"
 start_mock --latency-ms 400
 write_credentials 3

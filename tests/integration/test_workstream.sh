@@ -23,9 +23,10 @@ cat >ws.json <<'EOF'
 EOF
 
 # --dry-run: waves, nothing written, no request, no segment.
-shm_before=$(ls /dev/shm | grep -c '^agentos-')
-timeout 30 agentos-run workstream ws.json --dry-run >dry.txt 2>&1
+# (the shell writes its pid, then becomes the run: a segment would end in it)
+timeout 30 bash -c 'echo $$ >"$0"; exec agentos-run workstream ws.json --dry-run' "$WS/dry.pid" >dry.txt 2>&1
 check_eq "dry run exits 0" 0 "$?"
+dry=$(cat "$WS/dry.pid")
 check "dry run names the waves" grep -q '^Workstream ws-utils: 4 of 4 steps would run, 3 waves, --parallel 3:' dry.txt
 check_eq "wave 1 holds step-01 and step-03" "step-01 step-03" \
     "$(awk '/^Wave 1:/{w=1;next} /^Wave/{w=0} w{print $1}' dry.txt | xargs)"
@@ -34,7 +35,7 @@ check "a prompt step is shown as one" grep -qE '^  step-02 +prompt +new' dry.txt
 check "dry run made no run folder" test ! -e "$AGENTOS_HOME/logs"
 check "dry run made no checkpoint" test ! -e "$AGENTOS_HOME/checkpoints"
 check_eq "dry run sent no request" 0 "$(mock_stat requests)"
-check_eq "dry run made no segment" "$shm_before" "$(ls /dev/shm | grep -c '^agentos-')"
+check_eq "dry run left no segment" 0 "$(ls /dev/shm | grep -c -- "^agentos-.*-$dry\$")"
 
 # --dot: the graph, edges from prerequisite to dependent.
 timeout 30 agentos-run workstream ws.json --dot >ws.dot 2>&1
@@ -101,7 +102,7 @@ check "summary counts" grep -q 'Summary: 1 passed, 2 failed, 2 skipped (5 steps'
 cat >ff.json <<'EOF'
 {"id": "ws-ff", "execution": {"parallel": true, "max_workers": 2},
  "steps": [
-   {"id": "slow", "run": "sleep 30"},
+   {"id": "slow", "run": "sleep 30.017"},
    {"id": "quick-fail", "run": "sleep 0.3; exit 1"},
    {"id": "later", "run": "touch later.ran", "depends_on": ["slow"]}
  ]}
@@ -116,7 +117,7 @@ check "--fail-fast says why" grep -qF '[COORDINATOR] quick-fail failed; --fail-f
 check "the not-started step never ran" test ! -e later.ran
 check_eq "the slow step was interrupted, its checkpoint kept" interrupted \
     "$(jq -r '.items[] | select(.id == "slow") | .outcome' "$(latest_run_dir)/summary.json")"
-check "no sleep left behind" test -z "$(pgrep -f '^sleep 30$')"
+check "no sleep left behind" test -z "$(pgrep -f '^sleep 30.017$')"
 
 # Checked before anything runs: cycles, unknown dependencies, overlapping files.
 runs_before=$(ls "$AGENTOS_HOME/logs/parallel" | wc -l)
