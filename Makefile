@@ -30,6 +30,11 @@ ALL_LDFLAGS = $(SANITIZE) -pthread $(LDFLAGS)
 LDLIBS   = -lsqlite3 -lcurl -lcjson -luring -lhiredis -lcrypto -lrt -pthread
 MHD_LIBS = -lmicrohttpd
 
+# The builds that test, test-real, asan, tsan, demo and stress start use every core,
+# unless make was given its own -j (then its jobserver is left alone).
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+SUBMAKE = $(MAKE) --no-print-directory $(if $(findstring j,$(filter-out --%,$(MAKEFLAGS))),,-j$(BUILD_JOBS))
+
 DEB_PKGS = build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev \
            liburing-dev libcmocka-dev libmicrohttpd-dev libssl-dev parallel sqlite3 tmux jq curl bc \
            prometheus clang-format libhiredis-dev redis-server haproxy slurm-wlm munge \
@@ -124,19 +129,19 @@ integration: all
 	@BUILD=$(BUILD) tests/run.sh integration
 
 test: deps
-	@$(MAKE) --no-print-directory all tests
+	@$(SUBMAKE) all tests
 	@BUILD=$(BUILD) FORMAT_CHECK=1 tests/run.sh all
 
 test-real: deps
-	@$(MAKE) --no-print-directory all
+	@$(SUBMAKE) all
 	@BUILD=$(BUILD) tests/run.sh real
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(SUBMAKE) all
 	@BUILD=$(BUILD) tools/demo.sh
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	@$(SUBMAKE) BUILD=build-asan OPT=-O1 \
 	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all tests
 	@rm -rf build-asan/reports && mkdir -p build-asan/reports
 	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/build-asan/reports/asan \
@@ -147,13 +152,13 @@ asan: deps
 	  head -40 build-asan/reports/*; exit 1; fi; exit $$rc
 
 tsan: deps
-	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SANITIZE="-fsanitize=thread" all tests
+	@$(SUBMAKE) BUILD=build-tsan OPT=-O1 SANITIZE="-fsanitize=thread" all tests
 	@BUILD=build-tsan TSAN_OPTIONS=halt_on_error=1 tests/run.sh unit
 
 # Hundreds of runs killed (-9) at random moments, each resumed; prints what was
 # lost (must be 0). STRESS_RUNS=N to change the count, STRESS_SEED=S to replay.
 stress: deps
-	@$(MAKE) --no-print-directory all
+	@$(SUBMAKE) all
 	@BUILD=$(BUILD) tests/stress.sh
 
 # libFuzzer targets (clang), each for FUZZ_SECONDS (default 20).
