@@ -2,7 +2,8 @@
 # The build itself (issue 8): `make all` builds the product only (no test, no
 # -lcmocka), so `make install` needs no test library; install and uninstall
 # into a scratch PREFIX; header dependencies are exact: a changed header
-# rebuilds the objects that include it and nothing else.
+# rebuilds the objects that include it and nothing else; and make install on a
+# machine without libcmocka-dev (hidden in a private mount namespace).
 #
 # Nothing here writes into the source tree: the dry runs use a scratch BUILD
 # folder, the header change is make's what-if (-W: "pretend this file is
@@ -47,6 +48,33 @@ if "${MAKE[@]}" -q all BUILD="$BUILD" 2>/dev/null; then
     check_eq "and uninstalled with it" 0 "$(find "$WS/dest" \( -type f -o -type l \) | wc -l)"
 else
     ok "make install/uninstall # SKIP $BUILD is not up to date (make all first)"
+fi
+
+# 2b. On a machine without libcmocka-dev: its header and library are hidden in a
+# private mount namespace (root only: mount), the product is built from scratch
+# there and installed; the tests, built in the same place, must fail (the hiding
+# works, so the install check can fail).
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+    printf '#error "libcmocka-dev is not installed (hidden by test_build.sh)"\n' >"$WS/cmocka.h"
+    : >"$WS/libcmocka.so" # empty: not a library
+    without_cmocka() {    # command...: run it where cmocka's header and library are hidden
+        unshare -m bash -c '
+            mount --make-rprivate / || exit 90
+            mount --bind "$0/cmocka.h" /usr/include/cmocka.h || exit 91
+            for l in /usr/lib/*/libcmocka.so*; do
+                [ -e "$l" ] && { mount --bind "$0/libcmocka.so" "$l" || exit 92; }
+            done
+            exec "$@"' "$WS" "$@"
+    }
+    without_cmocka "${MAKE[@]}" BUILD="$WS/nocmocka" install PREFIX="$WS/nocmocka-prefix" \
+        >"$WS/nocmocka-install.txt" 2>&1
+    check_eq "without libcmocka-dev: make install (from scratch) exits 0" 0 "$?"
+    check "and installs a working agentos-run" "$WS/nocmocka-prefix/bin/agentos-run" --version
+    without_cmocka "${MAKE[@]}" BUILD="$WS/nocmocka" tests >"$WS/nocmocka-tests.txt" 2>&1
+    check_eq "there, make tests fails (the test library really is hidden)" 2 "$?"
+    check "on the hidden header" grep -q 'libcmocka-dev is not installed' "$WS/nocmocka-tests.txt"
+else
+    ok "make install without libcmocka-dev # SKIP needs root and unshare (a private mount namespace)"
 fi
 
 # 3. A changed header rebuilds exactly its includers (from the compiler's .d files).
