@@ -1,46 +1,34 @@
 /*
- * uring.c - the batching io_uring writer (see uring.h).
+ * uring.c - the batching io_uring writer (see uring.h): per-fd buffers, the
+ * requests built from them, flushes, and the write(2) fallback.
  *
  * Appends are copied into a small table of per-fd pending buffers. A flush
  * turns every non-empty buffer into write requests: one request holding the
  * whole buffer for an ordinary fd, or a chain of linked requests of at most
  * PIPE_BUF bytes, each ending on '\n', for a UW_FD_ATOMIC_LINES fd (so every
  * write(2)-equivalent the kernel performs on a shared pipe is atomic and holds
- * whole lines). The requests are then driven in rounds, in the manner of
- * liburing's examples/io_uring-cp.c:
- *
- *   - a round prepares one SQE per unfinished request, in order, linking the
- *     SQEs of the same fd (IOSQE_IO_LINK), until the ring is full; it submits
- *     them with one io_uring_submit() and reaps every completion before the
- *     next round starts, so a fd never has two unordered writes in flight;
- *   - a completion updates its self-describing request (fd, buf, len, done):
- *     a short write leaves the remainder for the next round; -EAGAIN, -EINTR
- *     and -ECANCELED (the rest of a chain broken by a short or failed write)
- *     are retried in order; any other error is recorded on the fd and drops
- *     that fd's remaining bytes.
+ * whole lines). The requests are then driven in rounds, through io_uring
+ * (uring_ring.c) or with write(2) (here), until none is left waiting. A
+ * completion updates its self-describing request (fd, buf, len, done): a
+ * short write leaves the remainder for the next round; -EAGAIN, -EINTR and
+ * -ECANCELED (the rest of a chain broken by a short or failed write) are
+ * retried in order; any other error is recorded on the fd and drops that
+ * fd's remaining bytes.
  *
  * A writer can be given a time budget (uring_writer_set_budget: the coordinator
- * does, for the terminal it must never hang on). A bounded flush waits for
- * completions only until its deadline, then cancels what is still in flight
- * (IORING_OP_ASYNC_CANCEL interrupts a write blocked on a stopped terminal or a
- * full pipe), reaps the cancelled requests, and keeps the unwritten bytes of
- * every fd pending, in order, for the next flush. The write(2) fallback polls
- * for POLLOUT before each write of at most PIPE_BUF bytes instead; that bounds
- * pipes and sockets but not a terminal stopped with Ctrl+S.
+ * does, for the terminal it must never hang on). A bounded flush waits only
+ * until its deadline (the ring then cancels what it has in flight), and keeps
+ * the unwritten bytes of every fd pending, in order, for the next flush. The
+ * write(2) fallback polls for POLLOUT before each write of at most PIPE_BUF
+ * bytes instead; that bounds pipes and sockets but not a terminal stopped
+ * with Ctrl+S.
  *
- * Offsets are (uint64_t)-1, "the current position", which needs
- * IORING_FEAT_RW_CUR_POS. When io_uring cannot be set up (old kernel, seccomp
- * sandbox, io_uring_disabled, or AGENTOS_URING=off in the environment) the same
- * requests are written with plain write(2): slower per line, same guarantees.
- * The writer also drops to write(2), for good, when a ring that was set up
- * cannot do the writes: when io_uring cannot start the worker threads a write
- * needs (a low RLIMIT_NPROC, a pids cgroup) the writes come back -ECANCELED
- * unasked, or never complete on fds that are writable; UW_RING_STALLS such
- * rounds, or a slice with writable fds and nothing done, end the ring. No wait
- * on the ring is unbounded: it is waited on in slices, each a heartbeat
- * (shm/heartbeat.h), so a worker behind a slow reader is seen to be alive.
+ * When io_uring cannot be set up (old kernel, seccomp sandbox,
+ * io_uring_disabled, or AGENTOS_URING=off in the environment), or a ring that
+ * was set up cannot do the writes (uring_ring.c), the same requests are
+ * written with plain write(2): slower per line, same guarantees.
  */
-#include "runtime/uring.h"
+#include "runtime/uring_int.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -58,55 +46,9 @@
 #define UW_BATCH_LIMIT (64u * 1024u) /* pending bytes that trigger a flush */
 #define UW_KEEP_CAP (256u * 1024u)   /* larger idle buffers are freed after a flush */
 #define UW_MAX_REQ_LEN (1u << 30)    /* io_uring lengths are 32-bit; short writes do the rest */
-#define UW_DEPTH_DEFAULT 64u
-#define UW_DEPTH_MAX 4096u
-#define UW_POLL_MS 1000    /* wait for a full pipe/socket to drain before retrying */
-#define UW_MAX_STALLS 64   /* rounds in a row without progress or -EAGAIN => -EIO */
-#define UW_RING_STALLS 3   /* ring rounds in a row that wrote nothing for no reason => write(2) */
-#define UW_CANCEL_ROUNDS 5 /* cancels in a row the ring leaves unanswered => write(2) */
-#define UW_CQE_BATCH 64
+#define UW_MAX_STALLS 64             /* rounds in a row without progress or -EAGAIN => -EIO */
 
-/* Pending bytes and sticky state of one fd. */
-struct uw_fdbuf {
-    int fd;
-    unsigned flags;
-    int err; /* first hard error on this fd; later appends are refused */
-    char *buf;
-    size_t len;
-    size_t cap;
-};
-
-enum uw_req_state { UW_REQ_WAIT, UW_REQ_INFLIGHT, UW_REQ_DONE, UW_REQ_DROPPED };
-
-/* One in-flight write; its address is the SQE's user_data. */
-struct uw_req {
-    int fd;
-    const char *buf;
-    size_t len;
-    size_t done;
-    size_t slot; /* index into uring_writer.fds */
-    int state;
-    int last_res;
-};
-
-struct uring_writer {
-    struct io_uring ring;
-    int have_ring; /* 0 = plain write(2) fallback */
-    struct uw_fdbuf *fds;
-    size_t nfds, capfds;
-    size_t pending; /* bytes over all fds */
-    struct uw_req *reqs;
-    size_t nreq, capreq;
-    int flush_err;     /* first error of the flush in progress */
-    int64_t budget_ns; /* bound of uring_writer_flush; < 0: none */
-    int64_t deadline;  /* CLOCK_MONOTONIC ns the flush in progress ends at; < 0: none */
-    int stalled;       /* the last bounded flush ran out of time */
-    int ring_stalls;   /* ring rounds in a row that wrote nothing, unasked */
-    int cancelled;     /* this ring round cancelled what it had in flight */
-    int ring_stuck;    /* this ring round found writable fds the ring does not write */
-};
-
-static int64_t uw_now(void)
+int64_t uw_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -228,7 +170,7 @@ static void uw_record_error(struct uring_writer *w, size_t slot, int err)
 }
 
 /* Apply one write result to its request. Returns the bytes it made progress by. */
-static size_t uw_complete(struct uring_writer *w, struct uw_req *r, int res)
+size_t uw_complete(struct uring_writer *w, struct uw_req *r, int res)
 {
     r->last_res = res;
     if (res > 0) {
@@ -278,7 +220,7 @@ static void uw_wait_writable(struct uring_writer *w)
     heartbeat();
 }
 
-static int uw_any_eagain(const struct uring_writer *w)
+int uw_any_eagain(const struct uring_writer *w)
 {
     for (size_t i = 0; i < w->nreq; i++)
         if (w->reqs[i].state == UW_REQ_WAIT && w->reqs[i].last_res == -EAGAIN)
@@ -286,206 +228,10 @@ static int uw_any_eagain(const struct uring_writer *w)
     return 0;
 }
 
-/* ---- io_uring rounds ----------------------------------------------------- */
-
-static int uw_poll_out(int fd, int64_t left_ns);
-
-/*
- * 1 when every fd with a write in flight could take data now: a write that
- * has not completed then waits for the ring, not for its reader.
- */
-static int uw_inflight_writable(const struct uring_writer *w)
-{
-    int any = 0;
-    for (size_t i = 0; i < w->nreq; i++) {
-        const struct uw_req *r = &w->reqs[i];
-        if (r->state != UW_REQ_INFLIGHT)
-            continue;
-        any = 1;
-        if (!uw_poll_out(r->fd, 0))
-            return 0;
-    }
-    return any;
-}
-
-/* Prepare one SQE per waiting request, in order, linking runs of the same fd. */
-static unsigned uw_prepare(struct uring_writer *w)
-{
-    struct io_uring_sqe *prev = NULL;
-    size_t prev_slot = SIZE_MAX;
-    unsigned prepared = 0;
-    for (size_t i = 0; i < w->nreq; i++) {
-        struct uw_req *r = &w->reqs[i];
-        if (r->state != UW_REQ_WAIT)
-            continue;
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-        if (!sqe)
-            break; /* ring full: the rest waits until this round is reaped */
-        io_uring_prep_write(sqe, r->fd, r->buf + r->done, (unsigned)(r->len - r->done),
-                            (uint64_t)-1);
-        io_uring_sqe_set_data(sqe, r);
-        if (prev && prev_slot == r->slot)
-            prev->flags |= IOSQE_IO_LINK;
-        prev = sqe;
-        prev_slot = r->slot;
-        r->state = UW_REQ_INFLIGHT;
-        prepared++;
-    }
-    return prepared;
-}
-
-/*
- * Ask the kernel to cancel every request still in flight. A write blocked in
- * an io-wq worker (a stopped terminal, a full pipe) is interrupted and
- * completes with what it wrote, or -EINTR/-ECANCELED. The cancel requests'
- * own completions carry no request (user_data 0) and are skipped.
- */
-static int uw_cancel_inflight(struct uring_writer *w)
-{
-    for (size_t i = 0; i < w->nreq; i++) {
-        struct uw_req *r = &w->reqs[i];
-        if (r->state != UW_REQ_INFLIGHT)
-            continue;
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-        if (!sqe) {
-            (void)io_uring_submit(&w->ring);
-            sqe = io_uring_get_sqe(&w->ring);
-            if (!sqe)
-                return -EBUSY;
-        }
-        io_uring_prep_cancel(sqe, r, 0);
-        io_uring_sqe_set_data(sqe, NULL);
-    }
-    int rc;
-    do
-        rc = io_uring_submit(&w->ring);
-    while (rc == -EINTR);
-    return rc < 0 ? rc : 0;
-}
-
-/* Wait for a completion, until `deadline` (< 0: for ever). 0, -ETIME or -errno. */
-static int uw_wait_until(struct uring_writer *w, int64_t deadline, struct io_uring_cqe **cqe)
-{
-    /* A completion already there costs no system call (a wait with a timeout would). */
-    if (io_uring_peek_cqe(&w->ring, cqe) == 0 && *cqe)
-        return 0;
-    if (deadline < 0)
-        return io_uring_wait_cqe(&w->ring, cqe);
-    int64_t left = deadline - uw_now();
-    if (left < 0)
-        left = 0;
-    struct __kernel_timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
-    return io_uring_wait_cqe_timeout(&w->ring, cqe, &ts);
-}
-
-/*
- * Reap `count` write completions. No wait is unbounded: the ring is waited
- * on in slices of UW_POLL_MS (each a heartbeat, shm/heartbeat.h). Past the
- * flush's deadline, what is still in flight is cancelled (again every slice
- * should the kernel be slow to answer), so a bounded flush returns soon
- * after its deadline. Without a deadline, a slice that ends with every
- * in-flight fd writable means the ring is not doing the writes (its io-wq
- * workers cannot start: RLIMIT_NPROC, a pids cgroup): they are cancelled and
- * the round marks the ring stuck. A ring that answers no cancel for
- * UW_CANCEL_ROUNDS slices is given up (-ETIME). Returns 0, or -errno if the
- * ring broke.
- */
-static long uw_reap(struct uring_writer *w, unsigned count, size_t *progress)
-{
-    struct io_uring_cqe *cqes[UW_CQE_BATCH];
-    int64_t deadline = w->deadline;
-    int unanswered = 0;
-    while (count > 0) {
-        struct io_uring_cqe *cqe;
-        int64_t slice = uw_now() + (int64_t)UW_POLL_MS * 1000000;
-        int bounded = deadline >= 0 && deadline <= slice;
-        int rc = uw_wait_until(w, bounded ? deadline : slice, &cqe);
-        heartbeat();
-        if (rc == -ETIME) {
-            if (w->cancelled && ++unanswered > UW_CANCEL_ROUNDS)
-                return -ETIME;
-            if (!bounded && !w->cancelled && !uw_inflight_writable(w))
-                continue; /* a reader that does not read: wait on, beating */
-            if (!bounded && !w->cancelled)
-                w->ring_stuck = 1;
-            rc = uw_cancel_inflight(w);
-            if (rc < 0)
-                return rc;
-            w->cancelled = 1;
-            deadline = uw_now() + (int64_t)UW_POLL_MS * 1000000;
-            continue;
-        }
-        if (rc == -EINTR || rc == -EAGAIN)
-            continue;
-        if (rc < 0)
-            return rc;
-        unanswered = 0;
-        unsigned n = io_uring_peek_batch_cqe(&w->ring, cqes, UW_CQE_BATCH);
-        for (unsigned i = 0; i < n; i++) {
-            struct uw_req *r = io_uring_cqe_get_data(cqes[i]);
-            if (!r)
-                continue; /* a cancel request's own completion */
-            *progress += uw_complete(w, r, cqes[i]->res);
-            if (count > 0)
-                count--;
-        }
-        io_uring_cq_advance(&w->ring, n);
-    }
-    return 0;
-}
-
-/*
- * Give up on io_uring for good (submit or wait failed in a way retrying will
- * not fix). Requests the kernel never took go back to WAIT for write(2).
- */
-static void uw_abandon_ring(struct uring_writer *w)
-{
-    io_uring_queue_exit(&w->ring);
-    w->have_ring = 0;
-    for (size_t i = 0; i < w->nreq; i++)
-        if (w->reqs[i].state == UW_REQ_INFLIGHT)
-            w->reqs[i].state = UW_REQ_WAIT;
-}
-
-/*
- * One round: prepare, submit everything with one io_uring_submit(), reap
- * everything. If the kernel takes only part of the SQ (it does so only under
- * resource trouble), the untaken SQEs cannot be withdrawn and submitting them
- * later could reorder a fd's bytes, so the writer drops to write(2).
- */
-static size_t uw_ring_round(struct uring_writer *w)
-{
-    size_t progress = 0;
-    w->cancelled = w->ring_stuck = 0;
-    unsigned prepared = uw_prepare(w);
-    int rc;
-    do
-        rc = io_uring_submit(&w->ring);
-    while (rc == -EINTR);
-    unsigned submitted = rc > 0 ? (unsigned)rc : 0;
-    if (submitted > 0 && uw_reap(w, submitted, &progress) < 0)
-        submitted = 0;
-    if (submitted < prepared || w->ring_stuck) {
-        uw_abandon_ring(w);
-        return progress;
-    }
-    /*
-     * Nothing written, nothing to wait for, nothing we cancelled: the writes
-     * came back -ECANCELED by themselves, as they do when io_uring cannot
-     * start a worker thread for them. Retrying the ring would spin until the
-     * flush gives up with -EIO; write(2) needs no thread.
-     */
-    if (progress > 0 || w->cancelled || uw_any_eagain(w))
-        w->ring_stalls = 0;
-    else if (++w->ring_stalls >= UW_RING_STALLS)
-        uw_abandon_ring(w);
-    return progress;
-}
-
 /* ---- write(2) fallback --------------------------------------------------- */
 
 /* Whether fd can take data within left_ns (errors and hang-ups count: write() reports them). */
-static int uw_poll_out(int fd, int64_t left_ns)
+int uw_poll_out(int fd, int64_t left_ns)
 {
     struct pollfd pf = {.fd = fd, .events = POLLOUT};
     int ms = (int)((left_ns + 999999) / 1000000);
@@ -660,12 +406,6 @@ size_t uring_writer_pending(const struct uring_writer *w, int fd)
 
 /* ---- public API ---------------------------------------------------------- */
 
-static int uw_ring_wanted(void)
-{
-    const char *e = getenv("AGENTOS_URING");
-    return !(e && (strcmp(e, "off") == 0 || strcmp(e, "0") == 0));
-}
-
 int uring_writer_open(struct uring_writer **out, unsigned depth)
 {
     if (!out)
@@ -676,22 +416,7 @@ int uring_writer_open(struct uring_writer **out, unsigned depth)
         return -ENOMEM;
     w->budget_ns = -1;
     w->deadline = -1;
-    if (depth == 0)
-        depth = UW_DEPTH_DEFAULT;
-    if (depth > UW_DEPTH_MAX)
-        depth = UW_DEPTH_MAX;
-    if (uw_ring_wanted()) {
-        struct io_uring_params p;
-        memset(&p, 0, sizeof(p));
-        /* Any failure (-ENOSYS, -EPERM, -ENOMEM under a memlock limit) => write(2). */
-        if (io_uring_queue_init_params(depth, &w->ring, &p) == 0) {
-            w->have_ring = 1;
-            if (!(p.features & IORING_FEAT_RW_CUR_POS)) {
-                io_uring_queue_exit(&w->ring);
-                w->have_ring = 0;
-            }
-        }
-    }
+    uw_ring_setup(w, depth);
     *out = w;
     return 0;
 }
