@@ -28,7 +28,7 @@
  * was set up cannot do the writes (uring_ring.c), the same requests are
  * written with plain write(2): slower per line, same guarantees.
  */
-#include "runtime/uring_int.h"
+#include "runtime/uring_private.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -25,7 +25,7 @@
  * is unbounded: it is waited on in slices, each a heartbeat
  * (shm/heartbeat.h), so a worker behind a slow reader is seen to be alive.
  */
-#include "runtime/uring_int.h"
+#include "runtime/uring_private.h"
 
 #include <errno.h>
 #include <stdint.h>

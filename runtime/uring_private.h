@@ -1,13 +1,13 @@
 /*
- * uring_int.h - what the two files of the batching io_uring writer share:
+ * uring_private.h - what the two files of the batching io_uring writer share:
  * the writer, its per-fd buffers and its requests, and the few functions one
  * file calls in the other. uring.c keeps the buffers, builds and completes
  * the requests and runs the flushes (and the write(2) fallback);
  * uring_ring.c drives the requests through io_uring. Not for use outside
  * runtime/uring*.c.
  */
-#ifndef AGENTOS_RUNTIME_URING_INT_H
-#define AGENTOS_RUNTIME_URING_INT_H
+#ifndef AGENTOS_RUNTIME_URING_PRIVATE_H
+#define AGENTOS_RUNTIME_URING_PRIVATE_H
 
 #include <stddef.h>
 #include <stdint.h>
