@@ -24,18 +24,14 @@
  * a key with rate_limited_until_ns > now is never handed out.
  *
  * Robustness: a worker killed while it holds a slot mutex leaves it to the
- * next locker with EOWNERDEAD. That locker drops the holders whose process is
- * gone, recounts in_use, settles the state and marks the mutex consistent; a
+ * next locker with EOWNERDEAD, which repairs the slot (shm/cred_slot.c); a
  * worker killed outside the mutex has its reservations dropped by the
  * coordinator through cred_release_dead() once it has reaped it.
  *
- * Pacing (rpm > 0) is a token bucket refilled at rpm/60 tokens a second. Its
- * capacity is one second's budget, max(1, rpm/60): a key idle for a minute
- * must not then fire a minute's worth of requests at once, because such a
- * burst is exactly what provokes 429s from providers that enforce their
- * per-minute limit over short windows. It starts full. A key configured
- * without rpm is paced by learned_rpm once a reply's rate-limit headers
- * announced its limit (cred_end); until then it is unpaced.
+ * The slot itself (configuration, mutex and repair, published copy, token
+ * buckets, reload) is shm/cred_slot.c, which also says why the pacing
+ * bucket holds one second's budget; judging one key for an asker (role,
+ * limits, buckets, breaker, gate) is shm/cred_judge.c.
  *
  * Resting (rest_until_ns): a reply whose rate-limit headers said nothing is
  * left (remaining 0) makes the key wait for the reset they gave. It is
@@ -52,17 +48,14 @@
 #include "shm/cred.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
-#include <time.h>
 
 #include "shm/breaker.h"
 #include "shm/crashpoint.h"
+#include "shm/cred_int.h"
 #include "shm/gate.h"
-#include "shm/seqlock.h"
 #include "shm/util.h"
 
-#define CRED_ROLE_ALL (CRED_ROLE_DRAFT | CRED_ROLE_REVIEW)
 #define CRED_PICK_ROUNDS 8
 /*
  * Longest a reserver waits for one slot's mutex: a holder keeps it for
@@ -70,324 +63,11 @@
  * descheduled; the reserver looks at the other keys and comes back.
  */
 #define CRED_LOCK_WAIT_NS (20 * UTIL_NS_PER_MS)
-/* When every key is merely busy, nothing tells us when one frees up: poll. */
-#define CRED_BUSY_POLL_NS (10 * UTIL_NS_PER_MS)
-
-int cred_mutex_init(struct cred_slot_sh *slot)
-{
-    pthread_mutexattr_t a;
-    int rc;
-
-    rc = pthread_mutexattr_init(&a);
-    if (rc)
-        return -rc;
-    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (!rc)
-        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    if (!rc)
-        rc = pthread_mutex_init(&slot->mu, &a);
-    pthread_mutexattr_destroy(&a);
-    return -rc;
-}
-
-static void cred_publish_locked(struct cred_slot_sh *slot);
-
-static double cred_capacity(uint32_t rpm)
-{
-    double c = rpm / 60.0;
-
-    return c < 1.0 ? 1.0 : c;
-}
-
-/* The pace the key keeps: its configured rpm, else what its provider announced. */
-static uint32_t cred_rpm(const struct cred_slot_sh *slot)
-{
-    return slot->st.rpm ? slot->st.rpm : slot->st.learned_rpm;
-}
-
-/* The token budget the key keeps, the same way. */
-static uint32_t cred_tpm(const struct cred_slot_sh *slot)
-{
-    return slot->st.tpm ? slot->st.tpm : slot->st.learned_tpm;
-}
-
-static void cred_apply_config(struct cred_slot_sh *slot, const struct cred_init *ci)
-{
-    uint32_t conc = ci->concurrency ? ci->concurrency : 1;
-
-    slot->st.roles = ci->roles ? ci->roles : CRED_ROLE_ALL;
-    slot->st.concurrency = conc > SHM_KEY_HOLDERS_MAX ? SHM_KEY_HOLDERS_MAX : conc;
-    slot->st.rpm = ci->rpm;
-    slot->st.tpm = ci->tpm;
-    slot->st.endpoint = ci->endpoint;
-    util_strlcpy(slot->st.id, ci->id ? ci->id : "", sizeof(slot->st.id));
-    util_strlcpy(slot->st.provider, ci->provider ? ci->provider : "", sizeof(slot->st.provider));
-    util_strlcpy(slot->st.model, ci->model ? ci->model : "", sizeof(slot->st.model));
-}
-
-int cred_slot_init(struct cred_slot_sh *slot, const struct cred_init *ci)
-{
-    memset(slot, 0, sizeof(*slot));
-    cred_apply_config(slot, ci);
-    slot->st.state = CRED_AVAILABLE;
-    slot->st.tokens = cred_capacity(slot->st.rpm);
-    slot->st.tokens_updated_ns = 0; /* the first reservation starts the clock */
-    slot->st.tpm_tokens = slot->st.tpm;
-    cred_publish_locked(slot);
-    return cred_mutex_init(slot);
-}
-
-static int cred_pid_gone(int32_t pid)
-{
-    return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
-}
-
-/*
- * The state that follows from the counters. Disabled and rate-limited are
- * sticky here: only a reload clears the first, and cred_reserve clears the
- * second once its time has passed (it is the one that knows "now").
- */
-static void cred_settle_locked(struct cred_slot_sh *slot)
-{
-    if (slot->st.state == CRED_DISABLED || slot->st.state == CRED_RATE_LIMITED)
-        return;
-    slot->st.state = slot->st.in_use >= slot->st.concurrency ? CRED_RESERVED : CRED_AVAILABLE;
-}
-
-static void cred_recount_locked(struct cred_slot_sh *slot)
-{
-    uint32_t n = 0;
-
-    for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
-        n += slot->st.holders[i] != 0;
-    slot->st.in_use = n;
-    cred_settle_locked(slot);
-}
-
-/* The previous owner died holding the mutex: make the slot true again. */
-static void cred_repair_locked(struct cred_slot_sh *slot)
-{
-    double cap = cred_capacity(cred_rpm(slot));
-
-    for (int i = 0; i < SHM_KEY_HOLDERS_MAX; i++)
-        if (slot->st.holders[i] != 0 && cred_pid_gone(slot->st.holders[i]))
-            slot->st.holders[i] = 0;
-    if (slot->st.concurrency > SHM_KEY_HOLDERS_MAX)
-        slot->st.concurrency = SHM_KEY_HOLDERS_MAX;
-    if (slot->st.state > CRED_DISABLED)
-        slot->st.state = CRED_AVAILABLE;
-    if (!(slot->st.tokens >= 0.0)) /* also catches NaN */
-        slot->st.tokens = 0.0;
-    if (slot->st.tokens > cap)
-        slot->st.tokens = cap;
-    if (!(slot->st.tpm_tokens <= (double)cred_tpm(slot))) /* also catches NaN */
-        slot->st.tpm_tokens = cred_tpm(slot);
-    cred_recount_locked(slot);
-}
-
-/* A lock attempt's result: repair after a dead owner; 0 or -errno. */
-static int cred_lock_result(struct cred_slot_sh *slot, int rc)
-{
-    if (rc == EOWNERDEAD) {
-        cred_repair_locked(slot);
-        rc = pthread_mutex_consistent(&slot->mu);
-        if (rc) {
-            pthread_mutex_unlock(&slot->mu);
-            return -rc;
-        }
-        return 0;
-    }
-    return -rc;
-}
-
-int cred_lock(struct cred_slot_sh *slot)
-{
-    return cred_lock_result(slot, pthread_mutex_lock(&slot->mu));
-}
-
-#define CRED_PUB_WORDS (sizeof(((struct cred_slot_sh *)0)->pub) / sizeof(uint64_t))
-
-/* Copy the guarded state to the lock-free readers' side (mutex held, or before any sharing). */
-static void cred_publish_locked(struct cred_slot_sh *slot)
-{
-    seqlock_write(&slot->pub_seq, slot->pub, CRED_PUB_WORDS, &slot->st, sizeof(slot->st), NULL);
-}
-
-int cred_lock_within(struct cred_slot_sh *slot, int64_t wait_ns)
-{
-    /*
-     * A free mutex, or one whose owner died (EOWNERDEAD), is taken at once by
-     * trylock; only a held one is waited for. (Also: ThreadSanitizer's
-     * timedlock does not record an EOWNERDEAD acquisition, its trylock does.)
-     */
-    int rc = pthread_mutex_trylock(&slot->mu);
-    if (rc != EBUSY)
-        return cred_lock_result(slot, rc);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    int64_t ns = until.tv_nsec + (wait_ns > 0 ? wait_ns : 0);
-    until.tv_sec += ns / UTIL_NS_PER_SEC;
-    until.tv_nsec = ns % UTIL_NS_PER_SEC;
-    return cred_lock_result(slot, pthread_mutex_timedlock(&slot->mu, &until));
-}
-
-void cred_unlock(struct cred_slot_sh *slot)
-{
-    cred_publish_locked(slot);
-    pthread_mutex_unlock(&slot->mu);
-}
-
-int cred_view(const struct cred_slot_sh *slot, struct cred_pub *out)
-{
-    return seqlock_read(&slot->pub_seq, slot->pub, CRED_PUB_WORDS, out, sizeof(*out));
-}
-
-const char *cred_state_name(uint32_t state)
-{
-    static const char *const names[] = {
-        [CRED_AVAILABLE] = "available",
-        [CRED_RESERVED] = "reserved",
-        [CRED_RATE_LIMITED] = "rate_limited",
-        [CRED_DISABLED] = "disabled",
-    };
-
-    if (state >= sizeof(names) / sizeof(names[0]))
-        return "unknown";
-    return names[state];
-}
-
-/* Refill a bucket at per_min/60 a second up to cap since *updated (0: start the clock). */
-static void cred_refill(double *tokens, int64_t *updated, uint32_t per_min, double cap,
-                        int64_t now_ns)
-{
-    if (per_min == 0)
-        return;
-    if (*updated == 0 || now_ns < *updated) {
-        *updated = now_ns;
-        return;
-    }
-    *tokens += (double)(now_ns - *updated) / 1e9 * per_min / 60.0;
-    if (*tokens > cap)
-        *tokens = cap;
-    *updated = now_ns;
-}
-
-static void cred_refill_locked(struct cred_slot_sh *slot, int64_t now_ns)
-{
-    cred_refill(&slot->st.tokens, &slot->st.tokens_updated_ns, cred_rpm(slot),
-                cred_capacity(cred_rpm(slot)), now_ns);
-    cred_refill(&slot->st.tpm_tokens, &slot->st.tpm_updated_ns, cred_tpm(slot), cred_tpm(slot),
-                now_ns);
-}
-
-/* The part of a request's estimate the budget bucket must hold (all of it, or a full bucket). */
-static double cred_tpm_need(const struct cred_slot_sh *slot, int64_t tokens)
-{
-    double cap = cred_tpm(slot);
-    return tokens > cap ? cap : (double)(tokens > 0 ? tokens : 0);
-}
-
-/* What one slot looks like to a reserver of some role, now. */
-struct cred_judge {
-    int of_role;          /* has the role and is not disabled */
-    int eligible;         /* may be reserved right now */
-    uint32_t ready_slots; /* request slots if not rate-limited */
-    int64_t ready_at;     /* when it may become eligible (if not now) */
-    uint32_t in_use;
-    uint64_t requests;
-};
-
-static int64_t cred_max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
-
-/* The key's endpoint gate, when the asker takes places at it. */
-static struct gate_sh *cred_gate(const struct shm_segment *seg, const struct cred_slot_sh *slot,
-                                 const struct cred_ask *a)
-{
-    return a->gate_worker ? gate_endpoint(seg, slot->st.endpoint) : NULL;
-}
-
-/* 1 if the asker would find the key's endpoint gate full (a look, nothing taken). */
-static int cred_gate_full(const struct shm_segment *seg, const struct cred_slot_sh *slot,
-                          const struct cred_ask *a, int64_t now_ns)
-{
-    struct gate_sh *g = cred_gate(seg, slot, a);
-    uint32_t limit, bit;
-    if (!g)
-        return 0;
-    (void)now_ns; /* endpoint gates have no deadline */
-    limit = atomic_load(&g->limit);
-    bit = 1u << (a->gate_worker - 1);
-    return limit && !(atomic_load(&g->mask) & bit) && gate_held(g) >= limit;
-}
 
 /* 1 if key i is in the asker's key mask (no mask: every key). */
 static int cred_in_mask(const struct cred_ask *a, uint32_t i)
 {
     return !a->key_mask || ((a->key_mask[i / 64] >> (i % 64)) & 1);
-}
-
-/*
- * Judge the slot; ends an expired rate limit and refills the bucket. A key
- * whose endpoint's circuit breaker is open is not eligible (and tells when it
- * may be); it still counts among the ready slots, since the breaker is a
- * property of the endpoint, not of the key's quota.
- */
-static void cred_judge_locked(const struct shm_segment *seg, struct cred_slot_sh *slot,
-                              const struct cred_ask *a, int64_t now_ns, struct cred_judge *v)
-{
-    int limited, busy, no_token = 0, cut_off, gated;
-    uint32_t rpm = cred_rpm(slot), tpm = cred_tpm(slot);
-    int64_t est = a->tokens;
-    int64_t breaker_at = 0;
-    uint32_t mask = a->role ? a->role : CRED_ROLE_ALL;
-    int32_t pid = a->pid;
-
-    memset(v, 0, sizeof(*v));
-    if (!(slot->st.roles & mask) || slot->st.state == CRED_DISABLED)
-        return;
-    v->of_role = 1;
-    limited = slot->st.rate_limited_until_ns > now_ns;
-    if (!limited && slot->st.state == CRED_RATE_LIMITED) {
-        slot->st.state = CRED_AVAILABLE;
-        slot->st.rate_limited_until_ns = 0;
-        slot->st.rate_limited_until_realtime_ns = 0;
-        cred_settle_locked(slot);
-    }
-    cred_refill_locked(slot, now_ns);
-    busy = slot->st.in_use >= slot->st.concurrency;
-    v->ready_at = limited ? slot->st.rate_limited_until_ns : now_ns;
-    if (rpm > 0 && slot->st.tokens < 1.0) {
-        double wait_s = (1.0 - slot->st.tokens) * 60.0 / rpm;
-
-        no_token = 1;
-        /* Round up (+1 ns) so the retry never lands just short of a token. */
-        v->ready_at = cred_max64(v->ready_at, now_ns + (int64_t)(wait_s * 1e9) + 1);
-    }
-    if (tpm > 0 && slot->st.tpm_tokens < cred_tpm_need(slot, est)) {
-        double wait_s = (cred_tpm_need(slot, est) - slot->st.tpm_tokens) * 60.0 / tpm;
-
-        no_token = 1;
-        v->ready_at = cred_max64(v->ready_at, now_ns + (int64_t)(wait_s * 1e9) + 1);
-    }
-    if (slot->st.rest_until_ns > now_ns) {
-        no_token = 1;
-        v->ready_at = cred_max64(v->ready_at, slot->st.rest_until_ns);
-    }
-    if (busy)
-        v->ready_at = cred_max64(v->ready_at, now_ns + CRED_BUSY_POLL_NS);
-    cut_off = !breaker_ready(seg, slot->st.endpoint, pid, now_ns, &breaker_at);
-    if (cut_off)
-        v->ready_at = cred_max64(v->ready_at, breaker_at);
-    gated = cred_gate_full(seg, slot, a, now_ns);
-    if (gated)
-        v->ready_at = cred_max64(v->ready_at, now_ns + CRED_BUSY_POLL_NS);
-    v->ready_slots = limited ? 0 : slot->st.concurrency;
-    v->eligible = !limited && !busy && !no_token && !cut_off && !gated;
-    v->in_use = slot->st.in_use;
-    v->requests = atomic_load_explicit(&slot->requests, memory_order_relaxed);
 }
 
 /* a is a better pick than b: fewer reservations, then fewer requests. */
@@ -398,11 +78,10 @@ static int cred_better(const struct cred_judge *a, const struct cred_judge *b)
     return a->requests < b->requests; /* ties keep the lower index */
 }
 
-/* Pass 1: the best eligible key (or -1), with the pool's summary in w. */
 /*
  * A key whose every request slot looks taken, one of them by a process that is
  * gone, may have lost its holder inside the mutex: lock it once (briefly),
- * which repairs the slot on EOWNERDEAD (cred_lock_result), as the scan's
+ * which repairs the slot on EOWNERDEAD (shm/cred_slot.c), as the scan's
  * locking used to. A holder that died outside the mutex is the coordinator's
  * to release (cred_release_dead, after it reaped it). 1 if the slot was locked.
  */
@@ -429,6 +108,7 @@ static int cred_was_tried(const struct cred_tried *t, uint32_t i)
     return (t->bits[i / 64] >> (i % 64)) & 1u;
 }
 
+/* Pass 1: the best eligible key (or -1), with the pool's summary in w. */
 static int cred_scan(struct shm_segment *seg, const struct cred_ask *a, int64_t now_ns,
                      const struct cred_tried *tried, struct cred_wait *w)
 {
@@ -746,34 +426,6 @@ int cred_release_dead(struct shm_segment *seg, int32_t pid, int64_t wait_ns, int
         cred_unlock(slot);
     }
     return rc;
-}
-
-int cred_slot_reload(struct cred_slot_sh *slot, const struct cred_init *ci, int64_t wait_ns)
-{
-    uint32_t old_rpm, old_tpm;
-    double cap;
-    int rc = cred_lock_within(slot, wait_ns);
-
-    if (rc < 0)
-        return rc;
-    old_rpm = cred_rpm(slot);
-    old_tpm = cred_tpm(slot);
-    cred_apply_config(slot, ci);
-    cap = cred_capacity(cred_rpm(slot));
-    if (old_rpm == 0 || slot->st.tokens > cap)
-        slot->st.tokens = cap;
-    if (old_rpm == 0)
-        slot->st.tokens_updated_ns = 0;
-    if (old_tpm == 0 || slot->st.tpm_tokens > cred_tpm(slot))
-        slot->st.tpm_tokens = cred_tpm(slot);
-    slot->st.rate_limited_until_ns = 0;
-    slot->st.rate_limited_until_realtime_ns = 0;
-    slot->st.backoff_exp = 0;
-    memset(slot->st.disabled_reason, 0, sizeof(slot->st.disabled_reason));
-    slot->st.state = CRED_AVAILABLE;
-    cred_settle_locked(slot);
-    cred_unlock(slot);
-    return 0;
 }
 
 int cred_end(struct shm_segment *seg, uint32_t index, int32_t pid, const struct cred_end *e,
