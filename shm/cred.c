@@ -52,7 +52,7 @@
 
 #include "shm/breaker.h"
 #include "shm/crashpoint.h"
-#include "shm/cred_int.h"
+#include "shm/cred_private.h"
 #include "shm/gate.h"
 #include "shm/util.h"
 

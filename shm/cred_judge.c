@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "shm/breaker.h"
-#include "shm/cred_int.h"
+#include "shm/cred_private.h"
 #include "shm/gate.h"
 
 /* The part of a request's estimate the budget bucket must hold (all of it, or a full bucket). */

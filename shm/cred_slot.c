@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "shm/cred_int.h"
+#include "shm/cred_private.h"
 #include "shm/seqlock.h"
 #include "shm/util.h"
 

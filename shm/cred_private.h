@@ -1,10 +1,10 @@
 /*
- * cred_int.h - what the credential-slot files share among themselves
+ * cred_private.h - what the credential-slot files share among themselves
  * (shm/cred_slot.c, shm/cred_judge.c, shm/cred.c); nothing else includes it.
  * The public API and the protocol's invariants are shm/cred.h.
  */
-#ifndef AGENTOS_SHM_CRED_INT_H
-#define AGENTOS_SHM_CRED_INT_H
+#ifndef AGENTOS_SHM_CRED_PRIVATE_H
+#define AGENTOS_SHM_CRED_PRIVATE_H
 
 #include <stdint.h>
 
