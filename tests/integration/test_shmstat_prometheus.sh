@@ -23,13 +23,39 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
     exit 1
 fi
 
-# A loopback port nobody listens on (Prometheus cannot be told to pick one).
+# A loopback port nobody listens on (Prometheus cannot be told to pick one), below the
+# kernel's ephemeral range, which the other suites' servers on port 0 draw from.
 free_port() {
-    local p
+    local p low
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+    [ "${low:-0}" -gt 12000 ] || low=32768
     for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (low - 10000)))
         ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
+}
+
+# Start Prometheus on a free port; another process may take the port between the
+# check and the bind: then try another (5 times). Sets PROM_PORT and PROM_PID.
+start_prometheus() {
+    local try
+    for try in 1 2 3 4 5; do
+        PROM_PORT=$(free_port)
+        prometheus --config.file="$WS/prometheus.yml" --web.listen-address="127.0.0.1:$PROM_PORT" \
+            --storage.tsdb.path="$WS/tsdb" >"$WS/prometheus.log" 2>&1 &
+        PROM_PID=$!
+        for _ in $(seq 1 100); do # up to 10 s
+            curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$PROM_PORT/-/ready" && return 0
+            kill -0 "$PROM_PID" 2>/dev/null || break
+            grep -q 'address already in use' "$WS/prometheus.log" && break
+            sleep 0.1
+        done
+        diag <(echo "prometheus try $try on port $PROM_PORT:"; tail -2 "$WS/prometheus.log")
+        kill "$PROM_PID" 2>/dev/null
+        wait "$PROM_PID" 2>/dev/null
+        PROM_PID=""
+    done
+    return 1
 }
 
 start_mock --latency-ms 500
@@ -59,7 +85,6 @@ code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PO
 check_eq "other paths are 404" 404 "$code"
 check "--listen is bound to loopback only" bash -c "ss -ltnH 'sport = :$PORT' | grep -q '127.0.0.1:$PORT'"
 
-PROM_PORT=$(free_port)
 cat >"$WS/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -69,9 +94,8 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$PORT']
 EOF
-prometheus --config.file="$WS/prometheus.yml" --web.listen-address="127.0.0.1:$PROM_PORT" \
-    --storage.tsdb.path="$WS/tsdb" >"$WS/prometheus.log" 2>&1 &
-PROM_PID=$!
+start_prometheus
+check "Prometheus is ready on a free port" test -n "$PROM_PID"
 
 q() { curl -s --max-time 3 --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1"; }
 got=""
