@@ -41,7 +41,8 @@ check "the list says the run is running" grep -qE "^$RUN +lld +$RUN_PID .* runni
 tmux -L "$TMUX_SOCK" new-session -d -x 100 -y 40 \
     "agentos-shmstat $RUN --watch 0.5; echo WATCH-EXITED rc=\$?; sleep 30"
 # And one without a terminal, which must stop by itself when the run ends.
-timeout 60 agentos-shmstat "${RUN:0:${#RUN}-1}" --watch 0.3 >"$WS/watch.out" 2>&1 &
+# (--foreground: no SIGCONT after a signal, see test_terminal_manners.sh)
+timeout --foreground -k 3 60 agentos-shmstat "${RUN:0:${#RUN}-1}" --watch 0.3 >"$WS/watch.out" 2>&1 &
 WATCH_PID=$!
 
 # Consistency of every snapshot: counts add up and agree with the items; no item

@@ -47,7 +47,10 @@ check_eq "no line wrapped (tmux joins wrapped lines with -J)" \
 w=$(awk '{ n = length($0); if (n > m) m = n } END { print m + 0 }' "$WS/narrow-joined.txt")
 check_le "every line fits 60 columns" "$w" 60
 tm kill-server 2>/dev/null
-COLUMNS=70 timeout 10 agentos-shmstat "$RUN" --watch 0.2 >"$WS/cols.txt" 2>&1 &
+# --foreground: timeout passes the INT on without its SIGCONT, which, landing while the
+# exiting inspector's LeakSanitizer attaches to it (make asan), discards the stop the
+# attach waits for and hangs both; -k bounds any other hang.
+COLUMNS=70 timeout --foreground -k 3 10 agentos-shmstat "$RUN" --watch 0.2 >"$WS/cols.txt" 2>&1 &
 sleep 0.7
 kill -INT $! 2>/dev/null
 wait $! 2>/dev/null
