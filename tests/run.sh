@@ -116,11 +116,18 @@ run_queue() {
     queue=()
 }
 
-fail_now() { # name message: a suite of one failed check
+# A suite of one check: name, 0 (passed) or 1, the check's text, and lines of detail
+# (shown as TAP diagnostics, the first 20) when it failed.
+one_check() {
     local out
     out=$(mktemp)
-    echo "not ok - $2" >"$out"
-    tally "$1" "$out" 1
+    if [ "$2" -eq 0 ]; then
+        echo "ok - $3" >"$out"
+    else
+        echo "not ok - $3" >"$out"
+        [ -n "${4:-}" ] && printf '%s\n' "$4" | head -20 | sed 's/^/# /' >>"$out"
+    fi
+    tally "$1" "$out" 0
     rm -f "$out"
 }
 
@@ -131,7 +138,7 @@ queue_unit() {
         n=$((n + 1))
         enqueue "unit/$(basename "$t")" 0 env CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t"
     done
-    [ "$n" -eq 0 ] && fail_now unit "no unit test binary in $BUILD/tests (make tests)"
+    [ "$n" -eq 0 ] && one_check unit 1 "no unit test binary in $BUILD/tests (make tests)"
 }
 
 queue_scripts() { # folder [seconds]: every test_*.sh in it, each within seconds (300)
@@ -144,20 +151,16 @@ queue_scripts() { # folder [seconds]: every test_*.sh in it, each within seconds
         enqueue "$dir/$(basename "$t" .sh)" "$alone" timeout "${2:-300}" bash "$t"
     done
     # a suite that finds nothing to run is a failure, not a pass
-    [ "$n" -eq 0 ] && fail_now "$dir" "tests/$dir has no test_*.sh"
+    [ "$n" -eq 0 ] && one_check "$dir" 1 "tests/$dir has no test_*.sh"
 }
 
 run_format() {
-    local out rc
-    out=$(mktemp)
-    if make -s --no-print-directory format-check >"$out.log" 2>&1; then
-        echo "ok - make format-check: the tree is clang-formatted" >"$out"
+    local log
+    if log=$(make -s --no-print-directory format-check 2>&1); then
+        one_check format/clang-format 0 "make format-check: the tree is clang-formatted"
     else
-        echo "not ok - make format-check: run make format (first differences below)" >"$out"
-        head -20 "$out.log" | sed 's/^/# /' >>"$out"
+        one_check format/clang-format 1 "make format-check: run make format (first differences below)" "$log"
     fi
-    tally "format/clang-format" "$out" 0 0
-    rm -f "$out" "$out.log"
 }
 
 # What git sees in the tree (untracked and ignored files included), build folders aside.
@@ -166,19 +169,18 @@ tree_state() {
         grep -vE '^.. "?build[^/]*/' | sort
 }
 
+# A suite of one check that nothing appeared between two listings:
+# name, before, now, the check's text, its text when something did.
+nothing_new() {
+    local new
+    new=$(comm -13 <(echo "$2") <(echo "$3"))
+    if [ -z "$new" ]; then one_check "$1" 0 "$4"; else one_check "$1" 1 "$5" "$new"; fi
+}
+
 # The run must leave the repository as it found it.
 run_clean_tree() {
-    local out new
-    out=$(mktemp)
-    new=$(comm -13 <(echo "$tree_before") <(tree_state))
-    if [ -z "$new" ]; then
-        echo "ok - the run left no new file in the repository" >"$out"
-    else
-        echo "not ok - the run left files in the repository (a test wrote outside its temporary folder)" >"$out"
-        echo "$new" | head -20 | sed 's/^/# /' >>"$out"
-    fi
-    tally "repo/clean" "$out" 0 0
-    rm -f "$out"
+    nothing_new repo/clean "$tree_before" "$(tree_state)" "the run left no new file in the repository" \
+        "the run left files in the repository (a test wrote outside its temporary folder)"
 }
 
 # Processes of ours alive now (pid and name), to find what a test left running.
@@ -188,18 +190,9 @@ our_procs() {
 }
 
 run_clean_procs() {
-    local out left
-    out=$(mktemp)
     sleep 1 # a test's last stop is a signal: let it land
-    left=$(comm -13 <(echo "$procs_before") <(our_procs))
-    if [ -z "$left" ]; then
-        echo "ok - the run left no agentos process running" >"$out"
-    else
-        echo "not ok - the run left processes running (a test did not stop what it started)" >"$out"
-        echo "$left" | head -20 | sed 's/^/# /' >>"$out"
-    fi
-    tally "procs/clean" "$out" 0 1
-    rm -f "$out"
+    nothing_new procs/clean "$procs_before" "$(our_procs)" "the run left no agentos process running" \
+        "the run left processes running (a test did not stop what it started)"
 }
 procs_before=$(our_procs)
 
