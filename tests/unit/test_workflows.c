@@ -1,231 +1,20 @@
 /* LDFLAGS: -Wl,--wrap=llm_complete -Wl,--wrap=log_printf */
 /*
- * test_workflows.c - the built-in workflows' nodes, prompt rendering and the
- * workflow table, without a real LLM: llm_complete and log_printf are
- * replaced at link time (-Wl,--wrap) by fakes that hand out canned replies
- * queued with will_return() and record every prompt they were sent.
+ * test_workflows.c - the built-in workflows' nodes and the workflow table,
+ * without a real LLM (the fakes and the fixture are in
+ * tests/unit/wf_fixture.h; the prompt templates are tested in test_prompts.c).
  *
  * Items are driven the way the worker drives them: from nodes[0], following
  * it->next, and round-tripping it->state through JSON text after every node
  * (as a checkpoint would), so a node that kept state anywhere else would fail
  * here.
  */
-#include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
-#include "shm/util.h"
-#include "runtime/wf.h"
-#include "workflows/prompt.h"
-#include "workflows/verdict.h"
-#include "workflows/workflows.h"
-
-#define ROLE_MARKER "AGENTOS-ROLE: review"
-#define MAX_CALLS 32
-
-/* ---- fakes ---------------------------------------------------------------- */
-
-struct call {
-    enum llm_role role;
-    char node[32];
-    char *prompt;
-};
-
-static struct call calls[MAX_CALLS];
-static int ncalls;
-static char logbuf[8192];
-
-int __wrap_llm_complete(struct llm_client *c, enum llm_role role, const char *node,
-                        const char *prompt, char **reply, char *err, size_t errlen);
-void __wrap_log_printf(struct log_sink *s, const char *fmt, ...);
-
-/*
- * Queue per call: an int (0 or -errno), then a string (the reply on 0, the
- * error text otherwise).
- */
-int __wrap_llm_complete(struct llm_client *c, enum llm_role role, const char *node,
-                        const char *prompt, char **reply, char *err, size_t errlen)
-{
-    (void)c;
-    assert_true(ncalls < MAX_CALLS);
-    calls[ncalls].role = role;
-    util_strlcpy(calls[ncalls].node, node, sizeof(calls[ncalls].node));
-    calls[ncalls].prompt = strdup(prompt);
-    ncalls++;
-    /* the mock server tells reviews from drafts by this marker: it must be exact */
-    if (role == LLM_ROLE_REVIEW)
-        assert_non_null(strstr(prompt, ROLE_MARKER));
-    else
-        assert_null(strstr(prompt, ROLE_MARKER));
-    int rc = mock_type(int);
-    const char *text = mock_ptr_type(const char *);
-    if (rc == 0) {
-        *reply = strdup(text);
-        return 0;
-    }
-    util_strlcpy(err, text, errlen);
-    return rc;
-}
-
-void __wrap_log_printf(struct log_sink *s, const char *fmt, ...)
-{
-    (void)s;
-    size_t used = strlen(logbuf);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(logbuf + used, sizeof(logbuf) - used, fmt, ap);
-    va_end(ap);
-    used = strlen(logbuf);
-    if (used + 1 < sizeof(logbuf))
-        strcat(logbuf, "\n");
-}
-
-static void queue_reply(const char *text)
-{
-    will_return(__wrap_llm_complete, 0);
-    will_return(__wrap_llm_complete, text);
-}
+#include "tests/unit/wf_fixture.h"
 
 static void queue_error(int rc, const char *msg)
 {
     will_return(__wrap_llm_complete, rc);
     will_return(__wrap_llm_complete, msg);
-}
-
-/* ---- fixture -------------------------------------------------------------- */
-
-struct fx {
-    char dir[64];
-    char home[128];
-    char input[128];
-    char out[128];
-    char prompts[4096];
-    struct wf_item it;
-};
-
-static const char *find_prompts(char *buf, size_t len)
-{
-    struct stat st;
-    if (stat("workflows/prompts/lld_design.md", &st) == 0) {
-        util_strlcpy(buf, "workflows/prompts", len);
-        return buf;
-    }
-    /* run from elsewhere: find them next to this source file */
-    snprintf(buf, len, "%s", __FILE__);
-    char *slash = strrchr(buf, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        util_strlcpy(buf, ".", len);
-    size_t n = strlen(buf);
-    snprintf(buf + n, len - n, "/../../workflows/prompts");
-    return buf;
-}
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    if (!f)
-        return -1;
-    find_prompts(f->prompts, sizeof(f->prompts));
-    char probe[4200];
-    snprintf(probe, sizeof(probe), "%s/lld_design.md", f->prompts);
-    if (access(probe, R_OK) != 0) {
-        fprintf(stderr, "cannot find the shipped prompts at %s: run from the repository root\n",
-                f->prompts);
-        free(f);
-        return -1;
-    }
-    util_strlcpy(f->dir, "/tmp/agentos-test-wf-XXXXXX", sizeof(f->dir));
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->home, sizeof(f->home), "%s/home", f->dir);
-    snprintf(f->input, sizeof(f->input), "%s/42.md", f->dir);
-    snprintf(f->out, sizeof(f->out), "%s/done/LLD-42.md", f->dir);
-    f->it.wf = &wf_lld;
-    f->it.id = "LLD-42";
-    f->it.stem = "42";
-    f->it.input_path = f->input;
-    f->it.out_path = f->out;
-    f->it.home = f->home;
-    f->it.prompts_dir = f->prompts;
-    f->it.max_reviews = 3;
-    f->it.state = cJSON_CreateObject();
-    ncalls = 0;
-    logbuf[0] = '\0';
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    char cmd[128];
-    for (int i = 0; i < ncalls; i++)
-        free(calls[i].prompt);
-    ncalls = 0;
-    cJSON_Delete(f->it.state);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
-    free(f);
-    return 0;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    assert_int_equal(util_write_file_atomic(path, text, strlen(text)), 0);
-}
-
-static void write_input(struct fx *f, const char *text)
-{
-    write_text(f->input, text);
-    assert_int_equal(util_sha256_hex(text, strlen(text), f->it.source_sha256), 0);
-}
-
-/*
- * Run the item like the worker: returns the failing node's rc, or 0 when the
- * item finished. trace gets the node names, space-separated.
- */
-static int run_item(struct wf_item *it, char *trace, size_t tracelen)
-{
-    const struct wf_desc *d = it->wf;
-    int node = 0;
-    trace[0] = '\0';
-    for (int steps = 0; steps < 50; steps++) {
-        const struct wf_node *n = &d->nodes[node];
-        size_t tl = strlen(trace);
-        snprintf(trace + tl, tracelen - tl, "%s%s", tl ? " " : "", n->name);
-        it->next = NULL;
-        it->reason[0] = '\0';
-        int rc = n->run(it);
-        if (rc < 0)
-            return rc;
-        /* checkpoint round trip: only what is in the JSON survives */
-        char *json = cJSON_PrintUnformatted(it->state);
-        assert_non_null(json);
-        cJSON_Delete(it->state);
-        it->state = cJSON_Parse(json);
-        free(json);
-        assert_non_null(it->state);
-        if (!it->next)
-            return 0;
-        node = wf_node_index(d, it->next);
-        assert_true(node >= 0);
-    }
-    fail_msg("item did not finish in 50 nodes");
-    return -1;
 }
 
 static char *read_text(const char *path)
@@ -242,8 +31,6 @@ static int count_node(const char *node)
         n += strcmp(calls[i].node, node) == 0;
     return n;
 }
-
-#define SPEC "# Cache layer\n\nAdd an LRU cache in front of the store. SPEC-MARKER-7\n"
 
 /* ---- node paths ----------------------------------------------------------- */
 
@@ -528,148 +315,6 @@ static void test_forged_rounds_refused(void **state)
     }
 }
 
-static void test_prompt_override_wins(void **state)
-{
-    struct fx *f = *state;
-    char trace[256], dir[200], path[260];
-    snprintf(dir, sizeof(dir), "%s/prompts", f->home);
-    assert_int_equal(util_mkdir_p(dir, 0700), 0);
-    snprintf(path, sizeof(path), "%s/lld_design.md", dir);
-    write_text(path, "OVERRIDE for {{id}}: {{spec}} {{unknown}}");
-    write_input(f, SPEC);
-    queue_reply("# D\nDRAFT\n");
-    queue_reply("VERDICT: APPROVED");
-    assert_int_equal(run_item(&f->it, trace, sizeof(trace)), 0);
-    assert_true(strncmp(calls[0].prompt, "OVERRIDE for LLD-42: # Cache layer", 34) == 0);
-    assert_non_null(strstr(calls[0].prompt, "{{unknown}}"));
-    /* the review prompt still comes from the built-in folder */
-    assert_non_null(strstr(calls[1].prompt, ROLE_MARKER));
-}
-
-static void test_missing_template(void **state)
-{
-    struct fx *f = *state;
-    char trace[256];
-    f->it.prompts_dir = f->dir; /* no templates there */
-    write_input(f, SPEC);
-    assert_int_equal(run_item(&f->it, trace, sizeof(trace)), -ENOENT);
-    assert_non_null(strstr(f->it.reason, "lld_design.md"));
-    assert_non_null(strstr(f->it.reason, f->dir));
-    assert_int_equal(ncalls, 0);
-}
-
-/* ---- templates and rendering ---------------------------------------------- */
-
-/* 1 if text has line as a whole line */
-static int has_line(const char *text, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = strstr(text, line); p; p = strstr(p + 1, line))
-        if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
-            return 1;
-    return 0;
-}
-
-static void test_shipped_templates(void **state)
-{
-    struct fx *f = *state;
-    static const struct {
-        const char *name;
-        int review;
-    } t[] = {
-        {"lld_design.md", 0},  {"lld_review.md", 1},   {"lld_revise.md", 0},
-        {"issue_draft.md", 0}, {"issue_review.md", 1}, {"issue_revise.md", 0},
-    };
-    const char *vars[] = {"id",       "X-1",   "workflow",    "lld",    "spec",
-                          "SPECTEXT", "draft", "DRAFTTEXT",   "review", "REVIEWTEXT",
-                          "round",    "2",     "max_reviews", "3",      NULL};
-    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        char *out = NULL, err[256] = "";
-        assert_int_equal(prompt_render(NULL, f->prompts, t[i].name, vars, &out, err, sizeof(err)),
-                         0);
-        if (t[i].review) {
-            assert_true(has_line(out, ROLE_MARKER));
-            assert_non_null(strstr(out, "VERDICT: APPROVED"));
-            assert_non_null(strstr(out, "VERDICT: REVISE"));
-            assert_non_null(strstr(out, "VERDICT: BLOCKED"));
-            assert_non_null(strstr(out, "DRAFTTEXT"));
-        } else {
-            assert_null(strstr(out, "AGENTOS-ROLE"));
-        }
-        assert_non_null(strstr(out, "SPECTEXT"));
-        if (strstr(t[i].name, "revise")) {
-            assert_non_null(strstr(out, "DRAFTTEXT"));
-            assert_non_null(strstr(out, "REVIEWTEXT"));
-        }
-        assert_null(strstr(out, "{{"));
-        free(out);
-    }
-}
-
-static void test_substitute_rules(void **state)
-{
-    (void)state;
-    const char *vars[] = {"spec", "S {{draft}}", "draft", "D", "empty", "", NULL};
-    char *out = NULL;
-    assert_int_equal(prompt_substitute("a {{spec}} b {{draft}} c", vars, &out), 0);
-    assert_string_equal(out, "a S {{draft}} b D c"); /* values are not re-scanned */
-    free(out);
-    assert_int_equal(prompt_substitute("{{ draft }}|{{nope}}|{{}}|{{draft|{{{draft}}}", vars, &out),
-                     0);
-    assert_string_equal(out, "D|{{nope}}|{{}}|{{draft|{D}");
-    free(out);
-    assert_int_equal(prompt_substitute("[{{empty}}]", vars, &out), 0);
-    assert_string_equal(out, "[]");
-    free(out);
-    assert_int_equal(prompt_substitute("", vars, &out), 0);
-    assert_string_equal(out, "");
-    free(out);
-    assert_int_equal(prompt_substitute("x {{spec}}", NULL, &out), 0);
-    assert_string_equal(out, "x {{spec}}");
-    free(out);
-    const char *odd[] = {"k", NULL}; /* a key without a value is ignored */
-    assert_int_equal(prompt_substitute("{{k}}", odd, &out), 0);
-    assert_string_equal(out, "{{k}}");
-    free(out);
-}
-
-static void test_render_errors(void **state)
-{
-    struct fx *f = *state;
-    char *out = NULL, err[256] = "", path[200];
-    assert_int_equal(prompt_render(f->home, f->dir, "nope.md", NULL, &out, err, sizeof(err)),
-                     -ENOENT);
-    snprintf(path, sizeof(path), "%s/nope.md", f->dir);
-    assert_non_null(strstr(err, path));
-    assert_int_equal(prompt_render(NULL, NULL, "x.md", NULL, &out, err, sizeof(err)), -ENOENT);
-    assert_int_equal(prompt_render(NULL, f->dir, "../x.md", NULL, &out, err, sizeof(err)), -EINVAL);
-    assert_int_equal(prompt_render(NULL, f->dir, "", NULL, &out, err, sizeof(err)), -EINVAL);
-    assert_int_equal(prompt_render(NULL, f->dir, NULL, NULL, &out, err, sizeof(err)), -EINVAL);
-
-    /* too big */
-    size_t n = PROMPT_TEMPLATE_MAX + 1;
-    char *big = malloc(n);
-    assert_non_null(big);
-    memset(big, 'x', n);
-    snprintf(path, sizeof(path), "%s/big.md", f->dir);
-    assert_int_equal(util_write_file_atomic(path, big, n), 0);
-    free(big);
-    assert_int_equal(prompt_render(NULL, f->dir, "big.md", NULL, &out, err, sizeof(err)), -EFBIG);
-    assert_non_null(strstr(err, "big.md"));
-
-    /* an override that exists but is unusable is reported, not skipped */
-    snprintf(path, sizeof(path), "%s/prompts/ok.md", f->home);
-    assert_int_equal(util_mkdir_p(path, 0700), 0); /* a folder where a file should be */
-    snprintf(path, sizeof(path), "%s/ok.md", f->dir);
-    write_text(path, "fine");
-    assert_int_equal(prompt_render(f->home, f->dir, "ok.md", NULL, &out, err, sizeof(err)),
-                     -EINVAL);
-    assert_non_null(strstr(err, "prompts/ok.md"));
-    assert_int_equal(prompt_render(NULL, f->dir, "ok.md", NULL, &out, err, sizeof(err)), 0);
-    assert_string_equal(out, "fine");
-    free(out);
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 static void test_workflow_table(void **state)
@@ -714,11 +359,6 @@ int main(void)
         T(test_result_write_failure),
         T(test_resume_needs_state),
         T(test_forged_rounds_refused),
-        T(test_prompt_override_wins),
-        T(test_missing_template),
-        T(test_shipped_templates),
-        T(test_substitute_rules),
-        T(test_render_errors),
         cmocka_unit_test(test_workflow_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
