@@ -1,336 +1,34 @@
 /*
  * test_budget_redis.c - unit tests of the shared key budget (llm/budget_*.c)
- * against a real redis-server.
+ * against a real redis-server: opening a handle, take and give, coordinators,
+ * scripts, loss. The server and the two coordinators are redis_fixture.h's;
+ * the URL parser, which needs no server, is test_budget_url.c's.
  *
- * The group starts its own `redis-server --port <free> --save '' --appendonly
- * no` on 127.0.0.1 (fork/exec, PR_SET_PDEATHSIG so it dies with the test even
- * on a crash, ready when it answers PING within a bounded wait) and kills it
- * at the end. Each test works in its own pool, so tests do not see each
- * other's keys. Two handles stand for two coordinators. The loss test starts a
- * second server of its own, stops, kills and restarts it on the same port.
+ * Each test works in its own pool, so tests do not see each other's keys. Two
+ * handles stand for two coordinators. The loss test starts a second server of
+ * its own, stops, kills and restarts it on the same port.
  *
  * Redis's clock runs for real here, so the few sleeps are short (<= 250 ms)
  * and every bound on a time leaves room for a loaded machine: the bounds tell
  * "paced" from "not paced", they do not measure.
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
 #include "llm/budget_redis.h"
 #include "shm/util.h"
+#include "redis_fixture.h"
 
-#define READY_WAIT_MS 3000
-
-struct redis_srv {
-    pid_t pid;
-    int port;
-};
-
-static struct redis_srv srv;  /* the group's server */
-static struct redis_srv srv2; /* test_lost_and_back's, stopped at teardown whatever happened */
-static char srv_url[64];
-static int pool_seq;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-/* A port nobody listens on right now (bind to 0, read it back, close). */
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-static int in_path(const char *prog)
-{
-    const char *path = getenv("PATH");
-    char buf[512];
-
-    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
-        size_t n = strcspn(p, ":");
-
-        snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, prog);
-        if (access(buf, X_OK) == 0)
-            return 1;
-        p += n + (p[n] == ':');
-    }
-    return 0;
-}
-
-/* PONG from 127.0.0.1:port within 100 ms? */
-static int srv_pings(int port)
-{
-    struct timeval tv = {0, 100000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    redisReply *r = NULL;
-    int ok = 0;
-
-    if (c && !c->err && redisSetTimeout(c, tv) == REDIS_OK)
-        r = redisCommand(c, "PING");
-    ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-    if (r)
-        freeReplyObject(r);
-    if (c)
-        redisFree(c);
-    return ok;
-}
-
-static void srv_stop(struct redis_srv *s)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-    }
-    s->pid = 0;
-}
-
-/* Start redis-server on s->port (0: a free one) and wait until it answers. */
-static int srv_start(struct redis_srv *s)
-{
-    char port[16];
-    pid_t parent = getpid();
-    int64_t deadline;
-
-    if (!in_path("redis-server")) {
-        print_error("redis-server not found in PATH: install the Debian package redis-server "
-                    "(`make deps` does)\n");
-        return -1;
-    }
-    if (s->port == 0)
-        s->port = free_port();
-    if (s->port <= 0)
-        return -1;
-    snprintf(port, sizeof(port), "%d", s->port);
-    s->pid = fork();
-    if (s->pid < 0)
-        return -1;
-    if (s->pid == 0) {
-        char *argv[] = {"redis-server", "--port",      port,   "--bind",
-                        "127.0.0.1",    "--save",      "",     "--appendonly",
-                        "no",           "--daemonize", "no",   "--loglevel",
-                        "warning",      "--dir",       "/tmp", NULL};
-
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        if (!freopen("/dev/null", "w", stdout))
-            _exit(1);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    for (deadline = now_ms() + READY_WAIT_MS; now_ms() < deadline; sleep_ms(10)) {
-        int st;
-
-        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-            print_error("redis-server on port %d exited (status %d)\n", s->port, st);
-            s->pid = 0;
-            return -1;
-        }
-        if (srv_pings(s->port))
-            return 0;
-    }
-    print_error("redis-server on port %d did not answer PING within %d ms\n", s->port,
-                READY_WAIT_MS);
-    srv_stop(s);
-    return -1;
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (srv_start(&srv) < 0)
-        return -1;
-    snprintf(srv_url, sizeof(srv_url), "redis://127.0.0.1:%d", srv.port);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    srv_stop(&srv);
-    srv_stop(&srv2);
-    return 0;
-}
-
-/* Two coordinators (handles) on a pool of the test's own. */
-struct duo {
-    struct budget_redis *a, *b;
-};
-
-static struct budget_redis *open_on(const char *url, const char *pool, const char *owner,
-                                    uint32_t command_ms)
-{
-    struct budget_redis_opts o = {.url = url,
-                                  .pool = pool,
-                                  .owner = owner,
-                                  .connect_timeout_ms = 500,
-                                  .command_timeout_ms = command_ms};
-    struct budget_redis *b = NULL;
-    char err[256];
-
-    if (budget_redis_open(&o, &b, err, sizeof(err)) < 0)
-        print_error("%s\n", err);
-    return b;
-}
-
-static int duo_setup(void **state)
-{
-    static struct duo d;
-    char pool[32];
-
-    snprintf(pool, sizeof(pool), "t%d-%d", (int)getpid(), pool_seq++);
-    d.a = open_on(srv_url, pool, "coord-a", 1000);
-    d.b = open_on(srv_url, pool, "coord-b", 1000);
-    if (!d.a || !d.b)
-        return -1;
-    *state = &d;
-    return 0;
-}
-
-static int duo_teardown(void **state)
-{
-    struct duo *d = *state;
-
-    budget_redis_close(d->a);
-    budget_redis_close(d->b);
-    d->a = d->b = NULL;
-    return 0;
-}
-
-static const struct budget_give give_ok = {.outcome = BUDGET_GIVE_OK, .tokens_used = -1};
-
-/* Take that must say OK. */
-static void take_ok(struct budget_redis *b, const char *key, const struct budget_key_conf *c,
-                    uint32_t est, struct budget_lease *l)
-{
-    struct budget_verdict v;
-
-    assert_int_equal(budget_redis_take(b, key, c, est, l, &v), 0);
-    assert_int_equal(v.status, BUDGET_OK);
-    assert_string_equal(l->key_id, key);
-}
-
-/* Take that must say WAIT for `why`; returns wait_ms. */
-static int64_t take_wait(struct budget_redis *b, const char *key, const struct budget_key_conf *c,
-                         uint32_t est, enum budget_why why)
-{
-    struct budget_lease l;
-    struct budget_verdict v;
-
-    assert_int_equal(budget_redis_take(b, key, c, est, &l, &v), 0);
-    assert_int_equal(v.status, BUDGET_WAIT);
-    assert_int_equal(v.why, why);
-    assert_true(v.wait_ms >= 1);
-    assert_true(v.until_unix_ms > 1600000000000LL);
-    return v.wait_ms;
-}
-
-/* ---- URL ----------------------------------------------------------------- */
-
-static void test_url_good(void **state)
-{
-    static const struct {
-        const char *url, *host;
-        int port, db;
-    } ok[] = {
-        {"redis://127.0.0.1:6379", "127.0.0.1", 6379, 0},
-        {"redis://localhost", "localhost", 6379, 0},
-        {"redis://cache.example.org:7000/3", "cache.example.org", 7000, 3},
-        {"redis://redis_1:6380", "redis_1", 6380, 0},
-        {"redis://[::1]:6380/1", "::1", 6380, 1},
-        {"redis://[::1]", "::1", 6379, 0},
-    };
-    struct budget_url u;
-    char err[256];
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        assert_int_equal(budget_redis_parse_url(ok[i].url, &u, err, sizeof(err)), 0);
-        assert_string_equal(u.host, ok[i].host);
-        assert_int_equal(u.port, ok[i].port);
-        assert_int_equal(u.db, ok[i].db);
-    }
-}
-
-static void test_url_bad(void **state)
-{
-    static const struct {
-        const char *url, *says;
-    } bad[] = {
-        {"", "empty"},
-        {"http://h:1", "must start with redis://"},
-        {"rediss://h:1", "TLS"},
-        {"redis://user:secret@h:1", "password"},
-        {"redis://:secret@h:1/0", "password"},
-        {"redis://h:0", "port \"0\""},
-        {"redis://h:65536", "1..65535"},
-        {"redis://h:abc", "port \"abc\""},
-        {"redis://h:", "port \"\""},
-        {"redis://h:1:2", "port \"1:2\""},
-        {"redis://:6379", "no host"},
-        {"redis://", "no host"},
-        {"redis://h:1/x", "database \"x\""},
-        {"redis://h:1/", "database \"\""},
-        {"redis://h:1/0/1", "database \"0/1\""},
-        {"redis://h:1?db=2", "query"},
-        {"redis://h%20:1", "has a '%'"},
-        {"redis://[::1:6379", "[ADDRESS]"},
-        {"redis://[::1]x", "after the IPv6"},
-        {"redis://[]:1", "[ADDRESS]"},
-    };
-    struct budget_url u;
-    char err[256];
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        err[0] = '\0';
-        assert_int_equal(budget_redis_parse_url(bad[i].url, &u, err, sizeof(err)), -EINVAL);
-        /* The URL is named, except a password: that is shown as "***" */
-        int named = strchr(bad[i].url, '@') ? strstr(err, "***@h:1") && !strstr(err, "secret")
-                                            : strstr(err, bad[i].url) != NULL;
-        if (!strstr(err, bad[i].says) || !named || strchr(err, '\n'))
-            fail_msg("URL \"%s\": error \"%s\" should say \"%s\"", bad[i].url, err, bad[i].says);
-    }
-}
-
+/* ---- open ---------------------------------------------------------------- */
 static void test_open_refused_names_url(void **state)
 {
     struct budget_redis_opts o = {.pool = "p", .connect_timeout_ms = 500};
@@ -716,8 +414,6 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, duo_setup, duo_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_good),
-        cmocka_unit_test(test_url_bad),
         cmocka_unit_test(test_open_refused_names_url),
         cmocka_unit_test(test_open_bad_db),
         T(test_concurrency),
