@@ -149,6 +149,17 @@ busy_worker() {
     echo "$w"
 }
 
+# kill_run_hard PID: kill coordinator PID and its workers with -9, as one crash.
+# Everything is stopped first: killing the coordinator alone sends its workers
+# their death signal (SIGTERM), and a worker scheduled before its own SIGKILL
+# would shut down cleanly and release its item, which is not the crash tested.
+kill_run_hard() {
+    local procs="$1 $(pgrep -P "$1")"
+    kill -STOP $procs 2>/dev/null
+    kill -9 $procs 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
 latest_run_dir() { ls -1td "$AGENTOS_HOME"/logs/parallel/*/ 2>/dev/null | head -1 | sed 's:/$::'; }
 
 finish() {

@@ -86,8 +86,7 @@ a=$!
 wait_for a.txt 'Executing: N2_review'
 sleep 1 # the review request is in flight (the stand-in answers after 3 s)
 ida=$(run_id_in a.txt)
-kill -9 $a $(pgrep -P $a) 2>/dev/null
-wait $a 2>/dev/null
+kill_run_hard $a
 lock=$(find "$AGENTOS_HOME/checkpoints" -name '*.lock')
 check "the killed run left its lock file beside the checkpoint" test -e "${lock%.lock}"
 check "holding the dead run's id" grep -qx "$ida" "$lock"
