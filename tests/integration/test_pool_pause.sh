@@ -82,9 +82,13 @@ make_specs lld/pending 3
 lld-workflow --all --parallel 2 >"$WS/hup.txt" 2>&1 &
 pid=$!
 wait_for "$WS/hup.txt" "$PAUSE_LINE"
-cp -p "$CREDS" "$WS/creds.ref"
-good_keys 2
-touch -r "$WS/creds.ref" "$CREDS"
+# The new file is written aside, given the old one's mtime, and renamed into place:
+# the coordinator stats the file every tick, and an edit in place would be seen by
+# a tick that falls between the write and putting the mtime back.
+mkdir -p "$WS/aside"
+(AGENTOS_HOME="$WS/aside" CREDS="$WS/aside/credentials.json" && good_keys 2)
+touch -r "$CREDS" "$WS/aside/credentials.json"
+mv "$WS/aside/credentials.json" "$CREDS"
 # Positive signals first: the coordinator has looked at the file again (it wakes
 # once per tick, and every tick stats the file), and the run is still paused.
 check "the coordinator keeps ticking after the edit" coord_ticked "$pid" 5
