@@ -248,7 +248,8 @@ cat "$WS"/cap.* >"$WS/cap"
 check_eq "6 at once on 2 slots: 4 served" 4 "$(grep -c '^200 ' "$WS/cap")"
 check_eq "  2 answered 503" 2 "$(grep -c '^503 ' "$WS/cap")"
 check "  the 503s at once" awk '$1 == 503 && $2 > 0.3 { exit 1 }' "$WS/cap"
-check "  the queued ones waited for a slot" awk '$1 == 200 && $2 > 0.9 { n++ } END { exit n == 2 ? 0 : 1 }' "$WS/cap"
+# at least the 2 queued (a loaded machine can slow the others past 0.9 s too)
+check "  the queued ones waited for a slot" awk '$1 == 200 && $2 > 0.9 { n++ } END { exit n >= 2 ? 0 : 1 }' "$WS/cap"
 s=$(mock_stats)
 check_eq "/stats http_503_overload" 2 "$(jq .http_503_overload <<<"$s")"
 check_eq "/stats max_queued" 2 "$(jq .max_queued <<<"$s")"
