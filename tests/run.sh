@@ -184,9 +184,15 @@ run_clean_tree() {
 }
 
 # Processes of ours alive now (pid and name), to find what a test left running.
+# our_procs: agentos processes running this checkout's binaries ("PID command line"),
+# so a test run in another checkout on the same machine is not counted.
 our_procs() {
+    local root pid cmd
+    root=$(pwd -P)
     pgrep -x 'agentos-mockllm|agentos-run|agentos-worker|agentos-shmstat|lld-workflow|issue-workflow' \
-        -a 2>/dev/null | sort
+        -a 2>/dev/null | while read -r pid cmd; do
+        case "$(readlink "/proc/$pid/exe" 2>/dev/null)" in "$root"/*) echo "$pid $cmd" ;; esac
+    done | sort
 }
 
 run_clean_procs() {
