@@ -88,6 +88,8 @@ struct gate_sh *shm_gate_slot(const struct shm_segment *seg, uint32_t index);
 /* Worker slot w's samples of endpoint e (NULL when out of range). */
 struct lwin_sh *shm_lwin_slot(const struct shm_segment *seg, uint32_t w, uint32_t e);
 
+/* The directory of segments in /dev/shm (shm/segment_dir.c). */
+
 /*
  * Callback for shm_segment_list: name is "/agentos-...", creator_pid from the
  * header (0 if unreadable), stale = the creator process no longer exists.

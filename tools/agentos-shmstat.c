@@ -14,29 +14,22 @@
  * and it never takes a lock, so a worker dying while the inspector looks
  * cannot wedge either of them. The snapshot (shm/snapshot.h) and its
  * renderings (tools/shmstat/metrics.h) do the work; this file is options, run-name
- * resolution, the terminal and the HTTP endpoint. Exit status: 0, 1 (no such
- * run, another layout version, I/O error), 2 (usage).
+ * resolution and the terminal; tools/shmstat/listen.c is the HTTP endpoint and
+ * tools/shmstat/stop.c says when a --watch or --listen ends. Exit status: 0, 1
+ * (no such run, another layout version, I/O error), 2 (usage).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <microhttpd.h>
 
 #include "tools/shmstat/guard.h"
 #include "tools/shmstat/metrics.h"
+#include "tools/shmstat/shmstat.h"
 #include "shm/segment.h"
 #include "shm/snapshot.h"
-
-#define PROG "agentos-shmstat"
 
 enum shmstat_mode { MODE_TABLE, MODE_JSON, MODE_PROM, MODE_LISTEN };
 
@@ -47,14 +40,6 @@ struct shmstat_opts {
     double interval_s;
     const char *listen;
 };
-
-static volatile sig_atomic_t shmstat_stop;
-
-static void shmstat_on_signal(int sig)
-{
-    (void)sig;
-    shmstat_stop = 1;
-}
 
 static void shmstat_usage(FILE *f)
 {
@@ -74,13 +59,6 @@ static void shmstat_usage(FILE *f)
         "  -h, --help          this text\n"
         "Exit status: 0 ok, 1 no such run / other layout version / error, 2 usage.\n",
         f);
-}
-
-static int shmstat_usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, PROG ": %s%s%s%s (see --help)\n", msg, arg ? " \"" : "", arg ? arg : "",
-            arg ? "\"" : "");
-    return 2;
 }
 
 /* A plain decimal ("0.5", "2"), as --watch's optional value. */
@@ -220,29 +198,6 @@ static int shmstat_attach(const char *run, struct shm_segment *seg)
     return 0;
 }
 
-/* The run's segment name no longer exists (the coordinator unlinked it). */
-static int shmstat_gone(const char *name)
-{
-    int fd = shm_open(name, O_RDONLY | O_NONBLOCK, 0);
-
-    if (fd < 0)
-        return errno == ENOENT;
-    close(fd);
-    return 0;
-}
-
-/* Why a watched or served run is over, or NULL while it lasts. */
-static const char *shmstat_ended(const struct shm_segment *seg, const struct snap *s)
-{
-    if (shmstat_gone(seg->name))
-        return "has ended (its segment is gone)";
-    if (s && s->run_state == SHM_RUN_DONE)
-        return "is done";
-    if (s && s->stale)
-        return "is stale (its coordinator is gone)";
-    return NULL;
-}
-
 /* A positive whole number from the environment (COLUMNS, LINES), else 0. */
 static int shmstat_env_int(const char *name)
 {
@@ -372,15 +327,6 @@ static int shmstat_once(const struct shm_segment *seg, enum shmstat_mode mode)
 
 /* ---- --watch --------------------------------------------------------- */
 
-/* Sleep up to s seconds, waking early on a signal. */
-static void shmstat_nap(double s)
-{
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-
-    while (!shmstat_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /*
  * One frame for a terminal: from the home position, every line followed by
  * "erase to end of line", then "erase below". Nothing is cleared first, so
@@ -483,159 +429,6 @@ static int shmstat_watch(const struct shm_segment *seg, double interval_s)
     fflush(stdout);
     free(last);
     return rc;
-}
-
-/* ---- --listen -------------------------------------------------------- */
-
-/* GET /healthz: 200 or 503 with a JSON body saying why (metrics_health). */
-static enum MHD_Result shmstat_health(struct MHD_Connection *c, const struct shm_segment *seg)
-{
-    struct snap s;
-    unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
-    const char *ended =
-        shmstat_gone(seg->name) ? "gone: the run has ended (its segment is gone)" : NULL;
-    int have = snap_take(seg, &s) == 0;
-    char *body =
-        metrics_health(have ? &s : NULL, have ? ended : "unreadable: out of memory", &status);
-    if (have)
-        snap_free(&s);
-    if (!body)
-        return MHD_NO;
-    size_t len = strlen(body);
-    body[len] = '\0';
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result shmstat_serve(void *cls, struct MHD_Connection *c, const char *url,
-                                     const char *method, const char *version, const char *data,
-                                     size_t *data_size, void **con_cls)
-{
-    const struct shm_segment *seg = cls;
-    struct MHD_Response *r;
-    unsigned status = MHD_HTTP_OK;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f;
-    enum MHD_Result ret;
-
-    (void)version, (void)data, (void)data_size, (void)con_cls;
-    f = open_memstream(&buf, &len);
-    if (!f)
-        return MHD_NO;
-    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-        status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        fputs("only GET /metrics and GET /healthz\n", f);
-    } else if (!strcmp(url, "/healthz")) {
-        fclose(f);
-        free(buf);
-        return shmstat_health(c, seg);
-    } else if (strcmp(url, "/metrics")) {
-        status = MHD_HTTP_NOT_FOUND;
-        fputs("not found; try /metrics or /healthz\n", f);
-    } else {
-        struct snap s;
-        if (guard_snap_take(seg, &s) == 0) {
-            metrics_prometheus(&s, f);
-            snap_free(&s);
-        } else {
-            status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-    fclose(f);
-    r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(buf);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type",
-                            status == MHD_HTTP_OK ? "text/plain; version=0.0.4; charset=utf-8"
-                                                  : "text/plain; charset=utf-8");
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-/* "HOST:PORT", "[v6]:PORT" or ":PORT" -> an address to bind. 0 or 2 after a message. */
-static int shmstat_listen_addr(const char *spec, struct addrinfo **ai)
-{
-    char host[256];
-    const char *colon = strrchr(spec, ':'), *h = spec;
-    size_t hl;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG};
-    int rc;
-
-    if (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-        return shmstat_usage_error("--listen: expected HOST:PORT", spec);
-    hl = (size_t)(colon - spec);
-    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']')
-        h++, hl -= 2;
-    if (hl >= sizeof(host))
-        return shmstat_usage_error("--listen: host too long", NULL);
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    rc = getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, ai);
-    if (rc) {
-        fprintf(stderr, PROG ": --listen: cannot resolve \"%s\": %s\n", spec, gai_strerror(rc));
-        return 2;
-    }
-    return 0;
-}
-
-static int shmstat_listen(const struct shm_segment *seg, const char *spec)
-{
-    struct addrinfo *ai = NULL;
-    struct MHD_Daemon *d;
-    const union MHD_DaemonInfo *info;
-    const char *why = NULL;
-    int rc = shmstat_listen_addr(spec, &ai);
-
-    if (rc)
-        return rc;
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                             (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                         0, NULL, NULL, shmstat_serve, (void *)seg, MHD_OPTION_SOCK_ADDR,
-                         ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (!d) {
-        fprintf(stderr, PROG ": could not listen on %s: %s\n", spec, strerror(errno));
-        return 1;
-    }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf(PROG ": serving /metrics and /healthz of run %s on port %u\n",
-           seg->name + strlen(SHM_NAME_PREFIX), info ? (unsigned)info->port : 0u);
-    fflush(stdout);
-    while (!shmstat_stop && !(why = shmstat_ended(seg, NULL)) &&
-           atomic_load(&seg->hdr->run_state) != SHM_RUN_DONE)
-        shmstat_nap(0.2);
-    MHD_stop_daemon(d);
-    if (why || !shmstat_stop)
-        printf(PROG ": run %s %s; stopped serving\n", seg->name + strlen(SHM_NAME_PREFIX),
-               why ? why : "is done");
-    fflush(stdout);
-    return 0;
-}
-
-static void shmstat_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = shmstat_on_signal; /* no SA_RESTART: nanosleep must wake */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 }
 
 int main(int argc, char **argv)
