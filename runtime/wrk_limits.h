@@ -1,7 +1,7 @@
 /*
- * wrk_limits.h - private to the worker (worker.c): the run's limits as a
- * worker meets them (SPEC 8 and 12), all through the segment's gates
- * (shm/gate.h) and the header's start pacing, never by a worker alone:
+ * wrk_limits.h - private to the worker (worker.c, worker_item.c): the run's
+ * limits as a worker meets them (SPEC 8 and 12), all through the segment's
+ * gates (shm/gate.h) and the header's start pacing, never by a worker alone:
  *   - which item to take: the first free one whose group (a workstream's
  *     step group) has a place, and only once the run's least time between two
  *     item starts (rate_limit_delay) has passed;
