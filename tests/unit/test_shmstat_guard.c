@@ -4,7 +4,8 @@
  * shorter than the mapping (fstat), and turns the SIGBUS of a copy from a
  * mapping whose file shrank and was unlinked (so fstat cannot see it) into
  * -EFAULT; the built agentos-shmstat --watch, watching a segment that is
- * truncated, exits 1 with one line instead of dying of SIGBUS.
+ * truncated, exits 1 with one line instead of dying of SIGBUS, and so does
+ * --listen when the segment is cut to nothing while it serves.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,18 +106,26 @@ static void test_sigbus_in_the_copy_is_caught(void **state)
     munmap(seg.base, seg.size);
 }
 
-static void test_watch_survives_truncation(void **state)
+/* The directory of the built tools, from this test binary's path (BUILD/tests/x). */
+static void bin_dir(char *out, size_t len)
 {
-    (void)state;
-    struct shm_segment seg;
-    char id[64], exe[PATH_MAX], cmd[PATH_MAX + 200], out[512] = "";
-    make_segment(&seg, id, sizeof(id));
+    char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     assert_true(n > 0);
     exe[n] = '\0';
     *strrchr(exe, '/') = '\0';
-    snprintf(cmd, sizeof(cmd), "exec '%s/../bin/agentos-shmstat' '%s' --watch 0.02 2>&1 >/dev/null",
-             exe, id);
+    assert_int_equal(util_pathf(out, len, "%s/../bin", exe), 0);
+}
+
+static void test_watch_survives_truncation(void **state)
+{
+    (void)state;
+    struct shm_segment seg;
+    char id[64], bin[PATH_MAX], cmd[PATH_MAX + 200], out[512] = "";
+    make_segment(&seg, id, sizeof(id));
+    bin_dir(bin, sizeof(bin));
+    snprintf(cmd, sizeof(cmd), "exec '%s/agentos-shmstat' '%s' --watch 0.02 2>&1 >/dev/null", bin,
+             id);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     util_sleep_ns(300 * UTIL_NS_PER_MS); /* a few frames */
@@ -135,6 +144,35 @@ static void test_watch_survives_truncation(void **state)
     assert_string_equal(out, want);
 }
 
+static void test_listen_survives_truncation(void **state)
+{
+    (void)state;
+    struct shm_segment seg;
+    char id[64], bin[PATH_MAX], cmd[PATH_MAX + 200], line[512] = "", rest[512] = "";
+    make_segment(&seg, id, sizeof(id));
+    bin_dir(bin, sizeof(bin));
+    /* bounded: a listener that never notices exits 124 */
+    snprintf(cmd, sizeof(cmd),
+             "exec timeout 10 '%s/agentos-shmstat' '%s' --listen 127.0.0.1:0 2>&1", bin, id);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(line, sizeof(line), p)); /* "... serving ... on port N" */
+    truncate_segment(seg.name, 0); /* the header too: an unguarded read would die of SIGBUS */
+    size_t got = fread(rest, 1, sizeof(rest) - 1, p);
+    rest[got] = '\0';
+    int st = pclose(p);
+    shm_segment_unlink(seg.name);
+    munmap(seg.base, seg.size);
+    assert_non_null(strstr(line, "serving /metrics and /healthz"));
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "agentos-shmstat: run %s: its segment was truncated under the inspector; stopping\n",
+             id);
+    assert_string_equal(rest, want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_truncated_segment_is_refused),
         cmocka_unit_test(test_sigbus_in_the_copy_is_caught),
         cmocka_unit_test(test_watch_survives_truncation),
+        cmocka_unit_test(test_listen_survives_truncation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,3 +69,19 @@ int guard_snap_take(const struct shm_segment *seg, struct snap *s)
     guard_jump = NULL;
     return rc;
 }
+
+int guard_run_state(const struct shm_segment *seg, uint32_t *state)
+{
+    sigjmp_buf jb;
+
+    if (guard_shrunk(seg))
+        return -EFAULT;
+    if (sigsetjmp(jb, 1)) {
+        guard_jump = NULL;
+        return -EFAULT;
+    }
+    guard_jump = &jb;
+    *state = atomic_load(&seg->hdr->run_state);
+    guard_jump = NULL;
+    return 0;
+}

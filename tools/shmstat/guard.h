@@ -26,4 +26,7 @@ void guard_install(void);
  */
 int guard_snap_take(const struct shm_segment *seg, struct snap *s);
 
+/* The header's run_state, guarded the same way: 0 and *state, or -EFAULT. */
+int guard_run_state(const struct shm_segment *seg, uint32_t *state);
+
 #endif

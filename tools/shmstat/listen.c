@@ -28,9 +28,11 @@ static enum MHD_Result shmstat_health(struct MHD_Connection *c, const struct shm
     unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
     const char *ended =
         shmstat_gone(seg->name) ? "gone: the run has ended (its segment is gone)" : NULL;
-    int have = snap_take(seg, &s) == 0;
-    char *body =
-        metrics_health(have ? &s : NULL, have ? ended : "unreadable: out of memory", &status);
+    int rc = guard_snap_take(seg, &s), have = rc == 0;
+    const char *unreadable = rc == -EFAULT
+                                 ? "unreadable: its segment was truncated under the inspector"
+                                 : "unreadable: out of memory";
+    char *body = metrics_health(have ? &s : NULL, have ? ended : unreadable, &status);
     if (have)
         snap_free(&s);
     if (!body)
@@ -148,10 +150,16 @@ int shmstat_listen(const struct shm_segment *seg, const char *spec)
     printf(PROG ": serving /metrics and /healthz of run %s on port %u\n",
            seg->name + strlen(SHM_NAME_PREFIX), info ? (unsigned)info->port : 0u);
     fflush(stdout);
+    uint32_t state = SHM_RUN_RUNNING;
     while (!shmstat_stop && !(why = shmstat_ended(seg, NULL)) &&
-           atomic_load(&seg->hdr->run_state) != SHM_RUN_DONE)
+           (rc = guard_run_state(seg, &state)) == 0 && state != SHM_RUN_DONE)
         shmstat_nap(0.2);
     MHD_stop_daemon(d);
+    if (rc == -EFAULT) {
+        fprintf(stderr, PROG ": run %s: its segment was truncated under the inspector; stopping\n",
+                seg->name + strlen(SHM_NAME_PREFIX));
+        return 1;
+    }
     if (why || !shmstat_stop)
         printf(PROG ": run %s %s; stopped serving\n", seg->name + strlen(SHM_NAME_PREFIX),
                why ? why : "is done");
