@@ -33,18 +33,11 @@
 #include "runtime/workspace.h"
 #include "shm/util.h"
 
-#define PLAN_ERR(...) fprintf(stderr, "agentos-run: " __VA_ARGS__)
-
 int run_cred_path(const struct run_opts *o, const char *home, char *out, size_t outlen)
 {
     if (o->credentials)
         return util_pathf(out, outlen, "%s", o->credentials);
     return util_pathf(out, outlen, "%s/credentials.json", home);
-}
-
-static const char *plural(size_t n)
-{
-    return n == 1 ? "" : "s";
 }
 
 /* A path that did not fit: one line naming it (its start) and the limit. */
@@ -287,15 +280,15 @@ static void dry_run(const struct run_ctx *rc, const size_t *order, unsigned nwav
         snprintf(par, sizeof(par), "%d", rc->plan.parallel);
     if (rc->shard.count > 1 || rc->o->shard)
         printf("shard %u/%u: %zu of %zu %s%s (%s)\n", rc->shard.index, rc->shard.count,
-               rc->shard_items, l->n, noun, plural(l->n), rc->shard.origin);
+               rc->shard_items, l->n, noun, plan_plural(l->n), rc->shard.origin);
     if (nwaves <= 1 && !rc->wf->write_dot) {
-        printf("%zu %s%s would run (%s, --parallel %s):\n", rc->nsel, noun, plural(rc->nsel),
+        printf("%zu %s%s would run (%s, --parallel %s):\n", rc->nsel, noun, plan_plural(rc->nsel),
                rc->plan.title, par);
         for (size_t k = 0; k < rc->nsel; k++)
             dry_run_line(rc, run_item(rc, k));
     } else {
         printf("%s: %zu of %zu %s%s would run, %u wave%s, --parallel %s:\n", rc->plan.title,
-               rc->nsel, l->n, noun, plural(l->n), nwaves, plural(nwaves), par);
+               rc->nsel, l->n, noun, plan_plural(l->n), nwaves, plan_plural(nwaves), par);
         unsigned wave = (unsigned)-1;
         for (size_t k = 0; k < l->n; k++) {
             const struct item *it = &l->v[order[k]];
@@ -390,7 +383,7 @@ static int load_credentials(struct run_ctx *rc)
         PLAN_ERR("no key in %s has role %s%s (%zu of the selected %s%s need%s one)\n",
                  rc->cred_path, role_name(lack),
                  limit > 0 ? " among those AGENTOS_CREDENTIAL_LIMIT keeps" : "", needing,
-                 rc->wf->noun, plural(rc->nsel), needing == 1 ? "s" : "");
+                 rc->wf->noun, plan_plural(rc->nsel), needing == 1 ? "s" : "");
         return -EINVAL;
     }
     if (rc->creds.insecure_mode)
@@ -496,13 +489,13 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
     if (rc->nsel == 0 && rc->o->shard) {
         printf("[COORDINATOR] Nothing pending %s in shard %u/%u (%zu of %zu %s%s, up to date)\n",
                p->where, rc->shard.index, rc->shard.count, rc->shard_items, p->items.n,
-               rc->wf->noun, plural(p->items.n));
+               rc->wf->noun, plan_plural(p->items.n));
         *nothing_to_do = 1;
         return 0;
     }
     if (rc->nsel == 0) {
         printf("[COORDINATOR] Nothing pending %s (%zu %s%s up to date)\n", p->where, p->items.n,
-               rc->wf->noun, plural(p->items.n));
+               rc->wf->noun, plan_plural(p->items.n));
         *nothing_to_do = 1;
         return 0;
     }

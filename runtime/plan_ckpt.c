@@ -24,11 +24,6 @@
 #include "runtime/own.h"
 #include "shm/util.h"
 
-static const char *plural(size_t n)
-{
-    return n == 1 ? "" : "s";
-}
-
 int run_ckpt_path(const struct run_ctx *rc, const struct item *it, char *out, size_t outlen)
 {
     if (rc->workflow_db)
@@ -105,7 +100,7 @@ void plan_adopt_legacy_checkpoints(const struct run_ctx *rc)
     if (moved) {
         printf("[COORDINATOR] Moved %zu checkpoint%s made before checkpoints were kept per "
                "workspace into %s\n",
-               moved, plural(moved), rc->plan.ckpt_dir);
+               moved, plan_plural(moved), rc->plan.ckpt_dir);
         fflush(stdout);
     }
 }
