@@ -16,7 +16,8 @@
  * ticket given back (shm/admit.h), and its item is put back once (claim FREE)
  * to be resumed from its checkpoint by a fresh worker; a second death fails
  * the item. Other items are not disturbed. (Forking, reaping and that retry
- * live in coord_workers.c; the state both files share is in coord.h.)
+ * live in coord_workers.c, the segment's creation in coord_segment.c; the
+ * state these files share is in coord.h.)
  *
  * Shutdown protocol (SIGINT/SIGTERM, and SIGQUIT: Ctrl+\ must not dump a
  * core that holds every key, so it is an interrupt too): run state -> SHUTTING_DOWN, the console
@@ -55,7 +56,6 @@
 #include "runtime/summary.h"
 #include "shm/util.h"
 #include "shm/admit.h"
-#include "shm/cred.h"
 #include "shm/prog.h"
 
 #define COORD_SHUTDOWN_NS (4500 * UTIL_NS_PER_MS)
@@ -83,96 +83,6 @@ static void on_signal(int sig)
         sig_tstp = 1;
     else if (sig == SIGCONT)
         sig_cont = 1;
-}
-
-/* The key and progress slots of a new segment. 0 or -errno (reported). */
-static int init_slots(struct coord *c)
-{
-    struct run_ctx *rc = &c->rc;
-    for (size_t i = 0; i < rc->creds.n; i++) {
-        struct cred_init ci;
-        int r = pool_cred_init(&rc->seg, &rc->creds.v[i], &ci);
-        if (r == 0)
-            r = cred_slot_init(shm_cred_slot(&rc->seg, (uint32_t)i), &ci);
-        if (r < 0) {
-            fprintf(stderr, "agentos-run: could not set up the slot of key %s: %s\n",
-                    rc->creds.v[i].id, strerror(-r));
-            return r;
-        }
-    }
-    for (size_t k = 0; k < rc->nsel; k++) {
-        const struct item *it = run_item(rc, k);
-        struct prog_item p;
-        memset(&p, 0, sizeof(p));
-        util_strlcpy(p.id, it->id, sizeof(p.id));
-        struct prog_slot_sh *slot = shm_prog_slot(&rc->seg, (uint32_t)k);
-        if (it->invalid_name) {
-            p.state = PROG_FAILED;
-            util_strlcpy(p.reason, item_fails_why(it), sizeof(p.reason));
-            prog_write(slot, &p);
-            prog_set_claim(slot, PROG_CLAIM_DONE, 0);
-        } else {
-            p.state = PROG_PENDING;
-            prog_write(slot, &p);
-        }
-    }
-    deps_init_claims(rc);
-    return 0;
-}
-
-/* A /dev/shm entry named like a segment that is not one of ours: left alone, named. */
-static void warn_foreign_shm(const char *name, const char *why, void *arg)
-{
-    (void)arg;
-    fprintf(stderr,
-            "agentos-run: warning: /dev/shm%s is not an agentos segment of this user (%s); "
-            "left alone\n",
-            name, why);
-}
-
-static int create_segment(struct coord *c)
-{
-    struct run_ctx *rc = &c->rc;
-    shm_segment_remove_stale(warn_foreign_shm, NULL);
-    const char *urls[SHM_MAX_KEYS];
-    const char *nodes[SHM_MAX_NODES];
-    size_t nn = rc->wf->node_count < SHM_MAX_NODES ? rc->wf->node_count : SHM_MAX_NODES;
-    for (size_t i = 0; i < nn; i++)
-        nodes[i] = rc->wf->nodes[i].name;
-    struct shm_create_params p = {
-        .run_id = rc->run_id,
-        .workflow = rc->wf->name,
-        .item_count = (uint32_t)rc->nsel,
-        .key_count = (uint32_t)rc->creds.n,
-        .worker_count = (uint32_t)rc->plan.parallel,
-        .parallel_max = (uint32_t)rc->plan.parallel,
-        .endpoint_count = pool_endpoints(&rc->creds, urls),
-        .endpoint_urls = urls,
-        .node_count = (uint32_t)nn,
-        .node_names = nodes,
-        .budget_url = rc->budget_url,
-    };
-    climits_params(c, &p);
-    char err[256];
-    int r = shm_segment_create(&rc->seg, &p, err, sizeof(err));
-    if (r < 0) {
-        fprintf(stderr, "agentos-run: %s\n", err);
-        return r;
-    }
-    if ((r = init_slots(c)) < 0)
-        return r;
-    /* Items in flight never exceed the keys' request slots, from the first item on
-     * (unless some item needs no key: it must not wait for one). */
-    uint32_t slots = 0;
-    for (size_t i = 0; i < rc->creds.n; i++) {
-        uint32_t cc = rc->creds.v[i].concurrency ? rc->creds.v[i].concurrency : 1;
-        slots += cc < SHM_KEY_HOLDERS_MAX ? cc : SHM_KEY_HOLDERS_MAX;
-    }
-    uint32_t par = (uint32_t)rc->plan.parallel;
-    atomic_store(&rc->seg.hdr->parallelism,
-                 rc->narrow_to_keys && slots && slots < par ? slots : par);
-    atomic_store(&rc->seg.hdr->run_state, SHM_RUN_RUNNING);
-    return climits_start(c);
 }
 
 /* ---- progress, signals, the loop -------------------------------------- */
@@ -546,7 +456,7 @@ static int prepare(struct coord *c, int *nothing)
         return r;
     if ((r = bcoord_open(&c->budget, &c->rc)) < 0) /* Redis unreachable at start: exit 2 */
         return r;
-    return create_segment(c);
+    return coord_create_segment(c);
 }
 
 int coord_run(const struct wf_desc *wf, const struct run_opts *o, const char *prompts_dir)

@@ -1,7 +1,9 @@
 /*
- * coord.h - the coordinator's state, shared by its two files (private to
- * runtime/: coord.c runs the loop, signals, shutdown and exit; coord_workers.c
- * forks, reaps and replaces workers and retries a dead worker's item).
+ * coord.h - the coordinator's state, shared by its files (private to
+ * runtime/: coord.c runs the loop, signals, shutdown and exit;
+ * coord_segment.c creates the run's segment; coord_workers.c forks, reaps and
+ * replaces workers and retries a dead worker's item; coord_watchdog.c,
+ * coord_tty.c and coord_limits.c as declared below).
  */
 #ifndef AGENTOS_RUNTIME_COORD_H
 #define AGENTOS_RUNTIME_COORD_H
@@ -71,6 +73,13 @@ struct coord {
     char stuck[SHM_MAX_WORKERS][SHM_REASON_MAX]; /* why the watchdog ended a slot's worker */
     struct coord_limits lim;
 };
+
+/*
+ * Create the run's segment from the plan (coord_segment.c), after removing
+ * stale ones: every key and progress slot set up, then the run state
+ * RUNNING. 0, or -errno (reported; exit 2).
+ */
+int coord_create_segment(struct coord *c);
 
 /* Keep min(parallel, items waiting to be taken) workers alive. */
 void coord_keep_workers(struct coord *c);

@@ -11,8 +11,12 @@
  * Everything that can be a usage or configuration error is found here and
  * reported in one line; the coordinator starts only when the plan holds.
  * Nothing here names a workflow: they differ only through struct wf_desc.
+ * The checkpoints the plan finds on disk (where an item resumes, old ones
+ * adopted, finished ones removed) are plan_ckpt.c; the run file and the
+ * width, plan_size.c.
  */
 #include "runtime/plan.h"
+#include "runtime/plan_private.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,32 +28,16 @@
 #include <unistd.h>
 
 #include "llm/budget_gate.h"
-#include "runtime/ckpt.h"
 #include "runtime/deps.h"
 #include "runtime/own.h"
 #include "runtime/workspace.h"
 #include "shm/util.h"
-
-#define PLAN_ERR(...) fprintf(stderr, "agentos-run: " __VA_ARGS__)
-
-int run_ckpt_path(const struct run_ctx *rc, const struct item *it, char *out, size_t outlen)
-{
-    if (rc->workflow_db)
-        return util_pathf(out, outlen, "%s", rc->workflow_db);
-    return util_pathf(out, outlen, "%s/%s_workflow_%s.db", rc->plan.ckpt_dir, rc->wf->name,
-                      it->stem);
-}
 
 int run_cred_path(const struct run_opts *o, const char *home, char *out, size_t outlen)
 {
     if (o->credentials)
         return util_pathf(out, outlen, "%s", o->credentials);
     return util_pathf(out, outlen, "%s/credentials.json", home);
-}
-
-static const char *plural(size_t n)
-{
-    return n == 1 ? "" : "s";
 }
 
 /* A path that did not fit: one line naming it (its start) and the limit. */
@@ -260,79 +248,6 @@ static int select_items(struct run_ctx *rc, const size_t *order)
     return 0;
 }
 
-/*
- * Where a folder item's checkpoint lived before checkpoints were kept per
- * workspace (<home>/checkpoints/<workflow>_workflow_<stem>.db), when that
- * file was made from this very input: 0 with the path, else -ENOENT. Such a
- * checkpoint holds nothing but what that input produced, so any folder with
- * the same input may resume it; one made from other input is another
- * project's (or stale) and is left alone, never reset or deleted.
- */
-static int legacy_ckpt(const struct run_ctx *rc, const struct item *it, char *out, size_t len)
-{
-    char sha[65];
-    if (rc->wf->load || rc->workflow_db || rc->o->fresh || it->invalid_name || !it->sha256[0] ||
-        util_pathf(out, len, "%s/checkpoints/%s_workflow_%s.db", rc->plan.home, rc->wf->name,
-                   it->stem) < 0)
-        return -ENOENT;
-    return ckpt_peek_source(out, sha) == 0 && !strcmp(sha, it->sha256) ? 0 : -ENOENT;
-}
-
-void plan_resume_point(const struct run_ctx *rc, const struct item *it, char *what, size_t len)
-{
-    char path[PATH_MAX], next[64] = "";
-    const char *note = "";
-    util_strlcpy(what, "new", len);
-    if (run_ckpt_path(rc, it, path, sizeof(path)) < 0)
-        return;
-    int r = rc->o->fresh ? -ENOENT : ckpt_peek(path, next, sizeof(next));
-    if (r == -ENOENT && access(path, F_OK) != 0 && legacy_ckpt(rc, it, path, sizeof(path)) == 0) {
-        r = ckpt_peek(path, next, sizeof(next));
-        note = " (checkpoint from before per-workspace state)";
-    }
-    if (r == 0 && next[0])
-        util_errf(what, len, "resume at %s%s", next, note);
-    else if (r == -EBADMSG)
-        util_errf(what, len, "checkpoint unreadable (%s would fail)", rc->wf->noun);
-}
-
-/* Move one file and its rollback journal, if any (a hot journal must go with its db). */
-static int move_ckpt(const char *from, const char *to)
-{
-    char fj[PATH_MAX + 16], tj[PATH_MAX + 16];
-    if (util_pathf(fj, sizeof(fj), "%s-journal", from) < 0 ||
-        util_pathf(tj, sizeof(tj), "%s-journal", to) < 0)
-        return -ENAMETOOLONG;
-    if (access(fj, F_OK) == 0 && rename(fj, tj) != 0)
-        return -errno;
-    return rename(from, to) == 0 ? 0 : -errno;
-}
-
-/*
- * Checkpoints from before per-workspace state: each selected item's old
- * checkpoint that was made from its current input moves into this
- * workspace's folder, said once (the move is what makes it once).
- */
-static void adopt_legacy_checkpoints(const struct run_ctx *rc)
-{
-    size_t moved = 0;
-    for (size_t k = 0; k < rc->nsel; k++) {
-        const struct item *it = run_item(rc, k);
-        char path[PATH_MAX], old[PATH_MAX];
-        if (run_ckpt_path(rc, it, path, sizeof(path)) < 0 || access(path, F_OK) == 0 ||
-            legacy_ckpt(rc, it, old, sizeof(old)) < 0)
-            continue;
-        if ((moved || util_mkdir_p(rc->plan.ckpt_dir, 0700) == 0) && move_ckpt(old, path) == 0)
-            moved++;
-    }
-    if (moved) {
-        printf("[COORDINATOR] Moved %zu checkpoint%s made before checkpoints were kept per "
-               "workspace into %s\n",
-               moved, plural(moved), rc->plan.ckpt_dir);
-        fflush(stdout);
-    }
-}
-
 static void dry_run_line(const struct run_ctx *rc, const struct item *it)
 {
     const char *detail = it->detail ? it->detail : it->input_path;
@@ -365,15 +280,15 @@ static void dry_run(const struct run_ctx *rc, const size_t *order, unsigned nwav
         snprintf(par, sizeof(par), "%d", rc->plan.parallel);
     if (rc->shard.count > 1 || rc->o->shard)
         printf("shard %u/%u: %zu of %zu %s%s (%s)\n", rc->shard.index, rc->shard.count,
-               rc->shard_items, l->n, noun, plural(l->n), rc->shard.origin);
+               rc->shard_items, l->n, noun, plan_plural(l->n), rc->shard.origin);
     if (nwaves <= 1 && !rc->wf->write_dot) {
-        printf("%zu %s%s would run (%s, --parallel %s):\n", rc->nsel, noun, plural(rc->nsel),
+        printf("%zu %s%s would run (%s, --parallel %s):\n", rc->nsel, noun, plan_plural(rc->nsel),
                rc->plan.title, par);
         for (size_t k = 0; k < rc->nsel; k++)
             dry_run_line(rc, run_item(rc, k));
     } else {
         printf("%s: %zu of %zu %s%s would run, %u wave%s, --parallel %s:\n", rc->plan.title,
-               rc->nsel, l->n, noun, plural(l->n), nwaves, plural(nwaves), par);
+               rc->nsel, l->n, noun, plan_plural(l->n), nwaves, plan_plural(nwaves), par);
         unsigned wave = (unsigned)-1;
         for (size_t k = 0; k < l->n; k++) {
             const struct item *it = &l->v[order[k]];
@@ -385,27 +300,6 @@ static void dry_run(const struct run_ctx *rc, const size_t *order, unsigned nwav
         }
     }
     fflush(stdout);
-}
-
-/*
- * An item whose result is up to date needs no checkpoint. One is left only
- * if its worker died between writing the result (the item's commit point)
- * and removing the checkpoint, and the run ended before a retry noticed; it
- * is removed here, so a checkpoint on disk always means unfinished work.
- * Only while owning the item (runtime/own.h): another run's worker may be
- * between writing that result and its last checkpoint save, and must not
- * find its checkpoint deleted under it. Stale lock files go the same way.
- */
-static void remove_finished_checkpoints(const struct run_ctx *rc)
-{
-    if (rc->workflow_db)
-        return;
-    for (size_t i = 0; i < rc->plan.items.n; i++) {
-        const struct item *it = &rc->plan.items.v[i];
-        char path[PATH_MAX];
-        if (!it->pending && !it->invalid_name && run_ckpt_path(rc, it, path, sizeof(path)) == 0)
-            own_remove_checkpoint(path);
-    }
 }
 
 /* Items, order, selection, --dot and --dry-run. 0 (*done set when they answered) or -errno. */
@@ -489,7 +383,7 @@ static int load_credentials(struct run_ctx *rc)
         PLAN_ERR("no key in %s has role %s%s (%zu of the selected %s%s need%s one)\n",
                  rc->cred_path, role_name(lack),
                  limit > 0 ? " among those AGENTOS_CREDENTIAL_LIMIT keeps" : "", needing,
-                 rc->wf->noun, plural(rc->nsel), needing == 1 ? "s" : "");
+                 rc->wf->noun, plan_plural(rc->nsel), needing == 1 ? "s" : "");
         return -EINVAL;
     }
     if (rc->creds.insecure_mode)
@@ -590,18 +484,18 @@ int plan_run(struct run_ctx *rc, int *nothing_to_do)
     if (r < 0 || *nothing_to_do)
         return r;
     use_workflow_db(rc);
-    adopt_legacy_checkpoints(rc);
-    remove_finished_checkpoints(rc);
+    plan_adopt_legacy_checkpoints(rc);
+    plan_remove_finished_checkpoints(rc);
     if (rc->nsel == 0 && rc->o->shard) {
         printf("[COORDINATOR] Nothing pending %s in shard %u/%u (%zu of %zu %s%s, up to date)\n",
                p->where, rc->shard.index, rc->shard.count, rc->shard_items, p->items.n,
-               rc->wf->noun, plural(p->items.n));
+               rc->wf->noun, plan_plural(p->items.n));
         *nothing_to_do = 1;
         return 0;
     }
     if (rc->nsel == 0) {
         printf("[COORDINATOR] Nothing pending %s (%zu %s%s up to date)\n", p->where, p->items.n,
-               rc->wf->noun, plural(p->items.n));
+               rc->wf->noun, plan_plural(p->items.n));
         *nothing_to_do = 1;
         return 0;
     }

@@ -1,6 +1,7 @@
 /*
  * plan.h - deciding what a run will do, before anything is created: folders,
- * items, --dry-run and --dot, credentials, the run folder (see plan.c).
+ * items, --dry-run and --dot, credentials, the run folder (see plan.c;
+ * plan_ckpt.c for the checkpoints it finds, plan_size.c for the run file).
  */
 #ifndef AGENTOS_RUNTIME_PLAN_H
 #define AGENTOS_RUNTIME_PLAN_H

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/plan_private.h"
 #include "shm/util.h"
 
-#define PLAN_ERR(...) fprintf(stderr, "agentos-run: " __VA_ARGS__)
 #define PLAN_MAX_WORKFLOWS 16
 
 static const struct wf_desc *const *plan_table; /* the built-in workflows, NULL-terminated */
