@@ -1,7 +1,7 @@
 /*
  * test_snapshot.c - unit tests of the inspector's snapshot (shm/snapshot.c),
- * its renderings (tools/shmstat/metrics.c, metrics_table.c) and the one-line errors
- * of the agentos-shmstat binary.
+ * its renderings (tools/shmstat/metrics.c, metrics_prom.c, metrics_table.c) and
+ * the one-line errors of the agentos-shmstat binary.
  *
  * Every segment is a real one, "tsnap-<pid>-<n>", unlinked by the test that
  * made it. The consistency test forks a writer process that rewrites every
