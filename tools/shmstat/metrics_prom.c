@@ -52,6 +52,13 @@ static void prom_u(FILE *o, const char *name, const char *labels, uint64_t v)
     fprintf(o, "%s%s%s%s %" PRIu64 "\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", v);
 }
 
+/* A family of one unlabelled sample: HELP, TYPE and the value. */
+static void prom_single(FILE *o, const char *name, const char *type, const char *help, uint64_t v)
+{
+    prom_family(o, name, type, help);
+    prom_u(o, name, "", v);
+}
+
 static void prom_d(FILE *o, const char *name, const char *labels, double v)
 {
     fprintf(o, "%s%s%s%s %.9g\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", v);
@@ -108,24 +115,23 @@ static void prom_run(const struct snap *s, FILE *o)
         snprintf(l, sizeof(l), "state=\"%s\"", metrics_run_state_key(st));
         prom_u(o, "agentos_run_state", l, s->run_state == st);
     }
-    prom_family(o, "agentos_run_stale", "gauge", "1 if the run's coordinator process is gone.");
-    prom_u(o, "agentos_run_stale", "", (uint64_t)s->stale);
-    prom_family(o, "agentos_run_parallelism", "gauge", "Items allowed in flight now.");
-    prom_u(o, "agentos_run_parallelism", "", s->parallelism);
-    prom_family(o, "agentos_run_parallelism_max", "gauge", "The run's --parallel N.");
-    prom_u(o, "agentos_run_parallelism_max", "", s->parallel_max);
-    prom_family(o, "agentos_run_in_flight", "gauge", "Items being processed now.");
-    prom_u(o, "agentos_run_in_flight", "", s->in_flight);
-    prom_family(o, "agentos_run_waiting_for_key", "gauge", "Workers waiting for a key now.");
-    prom_u(o, "agentos_run_waiting_for_key", "", s->waiting_for_key);
+    prom_single(o, "agentos_run_stale", "gauge", "1 if the run's coordinator process is gone.",
+                (uint64_t)s->stale);
+    prom_single(o, "agentos_run_parallelism", "gauge", "Items allowed in flight now.",
+                s->parallelism);
+    prom_single(o, "agentos_run_parallelism_max", "gauge", "The run's --parallel N.",
+                s->parallel_max);
+    prom_single(o, "agentos_run_in_flight", "gauge", "Items being processed now.", s->in_flight);
+    prom_single(o, "agentos_run_waiting_for_key", "gauge", "Workers waiting for a key now.",
+                s->waiting_for_key);
     prom_family(o, "agentos_run_start_time_seconds", "gauge", "Unix time the run started.");
     prom_d(o, "agentos_run_start_time_seconds", "", (double)s->started_realtime_ns / 1e9);
-    prom_family(o, "agentos_run_pool_generation", "gauge", "Credential pool reloads so far.");
-    prom_u(o, "agentos_run_pool_generation", "", s->pool_generation);
-    prom_family(o, "agentos_run_requests_total", "counter", "LLM requests sent in this run.");
-    prom_u(o, "agentos_run_requests_total", "", s->requests_total);
-    prom_family(o, "agentos_run_http_429_total", "counter", "LLM requests answered 429.");
-    prom_u(o, "agentos_run_http_429_total", "", s->http_429_total);
+    prom_single(o, "agentos_run_pool_generation", "gauge", "Credential pool reloads so far.",
+                s->pool_generation);
+    prom_single(o, "agentos_run_requests_total", "counter", "LLM requests sent in this run.",
+                s->requests_total);
+    prom_single(o, "agentos_run_http_429_total", "counter", "LLM requests answered 429.",
+                s->http_429_total);
     uint64_t in = 0, out = 0;
     for (uint32_t i = 0; i < s->key_count; i++) {
         in += s->keys[i].input_tokens;
@@ -137,8 +143,7 @@ static void prom_run(const struct snap *s, FILE *o)
     prom_family(o, "agentos_run_output_tokens_total", "counter",
                 "Output (completion) tokens the replies of this run reported.");
     prom_u(o, "agentos_run_output_tokens_total", "", out);
-    prom_family(o, "agentos_run_items", "gauge", "Items in the run.");
-    prom_u(o, "agentos_run_items", "", s->item_count);
+    prom_single(o, "agentos_run_items", "gauge", "Items in the run.", s->item_count);
     prom_family(o, "agentos_items", "gauge", "Items by state (unreadable: torn slot).");
     for (unsigned i = 0; i < SNAP_STATE_COUNT; i++) {
         snprintf(l, sizeof(l), "state=\"%s\"", snap_state_name(i));
