@@ -117,6 +117,18 @@ static void bin_dir(char *out, size_t len)
     assert_int_equal(util_pathf(out, len, "%s/../bin", exe), 0);
 }
 
+/* The inspector exited 1 and said, in one line, that run id's segment was truncated. */
+static void assert_stopped_on_truncation(int status, const char *said, const char *id)
+{
+    char want[160];
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    snprintf(want, sizeof(want),
+             "agentos-shmstat: run %s: its segment was truncated under the inspector; stopping\n",
+             id);
+    assert_string_equal(said, want);
+}
+
 static void test_watch_survives_truncation(void **state)
 {
     (void)state;
@@ -135,13 +147,7 @@ static void test_watch_survives_truncation(void **state)
     int st = pclose(p);
     shm_segment_unlink(seg.name);
     munmap(seg.base, seg.size);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 1);
-    char want[160];
-    snprintf(want, sizeof(want),
-             "agentos-shmstat: run %s: its segment was truncated under the inspector; stopping\n",
-             id);
-    assert_string_equal(out, want);
+    assert_stopped_on_truncation(st, out, id);
 }
 
 static void test_listen_survives_truncation(void **state)
@@ -164,13 +170,7 @@ static void test_listen_survives_truncation(void **state)
     shm_segment_unlink(seg.name);
     munmap(seg.base, seg.size);
     assert_non_null(strstr(line, "serving /metrics and /healthz"));
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 1);
-    char want[160];
-    snprintf(want, sizeof(want),
-             "agentos-shmstat: run %s: its segment was truncated under the inspector; stopping\n",
-             id);
-    assert_string_equal(rest, want);
+    assert_stopped_on_truncation(st, rest, id);
 }
 
 int main(void)
